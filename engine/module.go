@@ -1,0 +1,137 @@
+package engine
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// Module is one compiled module of a package.
+type Module interface {
+	// Name is the module's name: its file's base name, a JS identifier.
+	Name() string
+	// File is the module's path inside the package, slash-separated.
+	File() string
+}
+
+// Source is one module file handed to a Kind for compilation.
+type Source struct {
+	Name string       // module name
+	Path string       // path inside the package, slash-separated
+	Data []byte       // file contents
+	Pkg  *PackageInfo // what the module may refer to
+}
+
+// PackageInfo is what a module may refer to while it compiles: the
+// package's inputs and the names of all its modules.
+type PackageInfo struct {
+	Name    string
+	Version string
+	Inputs  map[string]Input
+	Modules map[string]string // module name → file
+}
+
+// Kind compiles one kind of module file (query modules, JS modules).
+type Kind interface {
+	// Match reports whether path is a module file of this kind and, if so,
+	// the module's name.
+	Match(path string) (name string, ok bool)
+	// Compile checks and compiles a module. All problems found are returned,
+	// joined, as *SourceError values.
+	Compile(src Source) (Module, error)
+}
+
+// Expr is a binding expression compiled at load time. Its concrete type
+// belongs to the package that compiled it; a Scope that can evaluate it
+// knows that type.
+type Expr interface {
+	String() string
+}
+
+// Scope is what a module's bindings can see of the instance running them.
+// Its methods are called on the instance's loop.
+type Scope interface {
+	// Lookup resolves the dotted path root.keys[0].keys[1]… natively. ok is
+	// false when root cannot be resolved without JavaScript. A missing key
+	// under a known root gives (nil, true, nil). Values are nil, bool,
+	// float64, string, json.RawMessage, []any or map[string]any.
+	Lookup(root string, keys []string, params any) (v any, ok bool, err error)
+	// Eval evaluates expr in the instance's JavaScript realm with
+	// this.params = params, returning a value as Lookup does.
+	Eval(expr Expr, params any) (any, error)
+}
+
+// Query is a module that sends one HTTP request.
+type Query interface {
+	Module
+	// Bind evaluates the module's bindings in scope and returns the request,
+	// ready to send. It is called on the instance's loop; it does no I/O.
+	Bind(scope Scope, params any) (Request, error)
+}
+
+// Request is a bound query, ready to send from any goroutine.
+type Request interface {
+	// Send performs the request. A non-2xx response, a timeout or a network
+	// error is returned as a *ResponseError (with the Response when one
+	// arrived).
+	Send(ctx context.Context) (*Response, error)
+}
+
+// BodyKind says how a response body is presented as data.
+type BodyKind int
+
+const (
+	BodyText   BodyKind = iota // a string
+	BodyJSON                   // parsed JSON
+	BodyBinary                 // a base64 string
+)
+
+// Response is a query's result.
+type Response struct {
+	StatusCode int
+	Header     http.Header
+	Body       []byte
+	Kind       BodyKind
+	Duration   time.Duration
+}
+
+// Success reports whether the status code is 2xx.
+func (r *Response) Success() bool { return r.StatusCode >= 200 && r.StatusCode < 300 }
+
+// DataJSON returns the response data as JSON: the body itself when it is
+// JSON, a JSON string for text, a base64 JSON string for binary.
+func (r *Response) DataJSON() json.RawMessage {
+	switch r.Kind {
+	case BodyJSON:
+		if len(r.Body) == 0 {
+			return json.RawMessage("null")
+		}
+		return r.Body
+	case BodyBinary:
+		b, _ := json.Marshal(base64.StdEncoding.EncodeToString(r.Body))
+		return b
+	default:
+		b, _ := json.Marshal(string(r.Body))
+		return b
+	}
+}
+
+// Meta is Appsmith's responseMeta of a response.
+type Meta struct {
+	StatusCode         int                 `json:"statusCode"`
+	Headers            map[string][]string `json:"headers"`
+	IsExecutionSuccess bool                `json:"isExecutionSuccess"`
+	DurationMs         int64               `json:"durationMs"`
+}
+
+// Meta returns the response's responseMeta.
+func (r *Response) Meta() Meta {
+	return Meta{
+		StatusCode:         r.StatusCode,
+		Headers:            r.Header,
+		IsExecutionSuccess: r.Success(),
+		DurationMs:         r.Duration.Milliseconds(),
+	}
+}

@@ -1,0 +1,190 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// MaxKeyLen is the longest store key, in bytes.
+const MaxKeyLen = 1024
+
+// DefaultMaxValueLen is the default limit on a store value, in bytes.
+const DefaultMaxValueLen = 1 << 20
+
+// Store keeps JSON values under string keys, one namespace per app.
+//
+// Implementations are safe for concurrent use. A write that returned nil is
+// durable. Values are canonical (compact) JSON as produced by CanonicalValue.
+type Store interface {
+	// Get returns the value of key, or ErrNotFound.
+	Get(ctx context.Context, app, key string) (json.RawMessage, error)
+	// Set stores value under key.
+	Set(ctx context.Context, app, key string, value json.RawMessage) error
+	// Delete removes key; removing a missing key is not an error.
+	Delete(ctx context.Context, app, key string) error
+	// List returns every key of app with its value.
+	List(ctx context.Context, app string) (map[string]json.RawMessage, error)
+	// Clear removes every key of app.
+	Clear(ctx context.Context, app string) error
+	// CompareAndSwap sets key to new only if its current value equals old
+	// (as JSON text after compaction). A nil old means "key must be absent";
+	// a nil new deletes the key. It reports whether the swap happened.
+	CompareAndSwap(ctx context.Context, app, key string, old, new json.RawMessage) (bool, error)
+	// Close releases the store. Further calls return ErrClosed.
+	Close() error
+}
+
+// CheckKey returns an error wrapping ErrInvalidKey if key is empty or too long.
+func CheckKey(key string) error {
+	if key == "" {
+		return fmt.Errorf("%w: empty key", ErrInvalidKey)
+	}
+	if len(key) > MaxKeyLen {
+		return fmt.Errorf("%w: key is %d bytes, the limit is %d", ErrInvalidKey, len(key), MaxKeyLen)
+	}
+	return nil
+}
+
+// CanonicalValue checks that v is valid JSON of at most max bytes (0 means
+// DefaultMaxValueLen) and returns its compact form. Stores call it so that
+// CompareAndSwap compares like with like.
+func CanonicalValue(v []byte, max int) (json.RawMessage, error) {
+	if max <= 0 {
+		max = DefaultMaxValueLen
+	}
+	if len(v) > max {
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrValueTooLarge, len(v), max)
+	}
+	if !json.Valid(v) {
+		return nil, ErrInvalidValue
+	}
+	var b bytes.Buffer
+	b.Grow(len(v))
+	if err := json.Compact(&b, v); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidValue, err)
+	}
+	return b.Bytes(), nil
+}
+
+// Session is the store as one instance sees it: values stored with
+// persist=false live in memory for the session's lifetime and win over the
+// persisted value of the same key. A Session is safe for concurrent use.
+type Session struct {
+	store Store
+	app   string
+
+	mu  sync.Mutex
+	mem map[string]json.RawMessage
+}
+
+// NewSession returns a session over the app namespace of st.
+func NewSession(st Store, app string) *Session {
+	return &Session{store: st, app: app, mem: map[string]json.RawMessage{}}
+}
+
+// App returns the namespace the session reads and writes.
+func (s *Session) App() string { return s.app }
+
+// Store returns the persistent store under the session.
+func (s *Session) Store() Store { return s.store }
+
+// Get returns the session value of key if there is one, else the persisted
+// value, else ErrNotFound.
+func (s *Session) Get(ctx context.Context, key string) (json.RawMessage, error) {
+	s.mu.Lock()
+	v, ok := s.mem[key]
+	s.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	return s.store.Get(ctx, s.app, key)
+}
+
+// Set stores value under key: in memory when persist is false, durably
+// otherwise. A persisted write drops the session value of the same key, so
+// that the value just written is the one read back.
+func (s *Session) Set(ctx context.Context, key string, value json.RawMessage, persist bool) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	if !persist {
+		v, err := CanonicalValue(value, 0)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.mem[key] = v
+		s.mu.Unlock()
+		return nil
+	}
+	if err := s.store.Set(ctx, s.app, key, value); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.mem, key)
+	s.mu.Unlock()
+	return nil
+}
+
+// Delete removes key from the session and from the store.
+func (s *Session) Delete(ctx context.Context, key string) error {
+	s.mu.Lock()
+	delete(s.mem, key)
+	s.mu.Unlock()
+	return s.store.Delete(ctx, s.app, key)
+}
+
+// Clear removes every session and persisted value of the app.
+func (s *Session) Clear(ctx context.Context) error {
+	s.mu.Lock()
+	clear(s.mem)
+	s.mu.Unlock()
+	return s.store.Clear(ctx, s.app)
+}
+
+// CompareAndSwap swaps the persisted value of key (see Store.CompareAndSwap).
+// A successful swap drops the session value of key.
+func (s *Session) CompareAndSwap(ctx context.Context, key string, old, new json.RawMessage) (bool, error) {
+	ok, err := s.store.CompareAndSwap(ctx, s.app, key, old, new)
+	if ok {
+		s.mu.Lock()
+		delete(s.mem, key)
+		s.mu.Unlock()
+	}
+	return ok, err
+}
+
+// All returns every visible value: persisted ones overlaid by session ones.
+func (s *Session) All(ctx context.Context) (map[string]json.RawMessage, error) {
+	all, err := s.store.List(ctx, s.app)
+	if err != nil {
+		return nil, err
+	}
+	if all == nil {
+		all = map[string]json.RawMessage{}
+	}
+	s.mu.Lock()
+	for k, v := range s.mem {
+		all[k] = v
+	}
+	s.mu.Unlock()
+	return all, nil
+}
+
+// Keys returns the visible keys, sorted.
+func (s *Session) Keys(ctx context.Context) ([]string, error) {
+	all, err := s.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(all))
+	for k := range all {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys, nil
+}

@@ -1,0 +1,390 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/modrun/modrun/engine"
+)
+
+var _ engine.Store = (*DB)(nil)
+
+// DefaultTimeout is how long Open waits for a file another process holds.
+const DefaultTimeout = 5 * time.Second
+
+// Options configure Open. The zero value (or nil) gives the defaults.
+type Options struct {
+	// Timeout is how long to wait for a file locked by another process.
+	// Zero means DefaultTimeout; negative means do not wait at all.
+	Timeout time.Duration
+	// MaxValueLen limits a value's size in bytes. Zero means
+	// engine.DefaultMaxValueLen.
+	MaxValueLen int
+	// MaxGroup limits how many writes share one commit. Zero means 256.
+	MaxGroup int
+}
+
+// DB is a durable store in one bbolt file.
+type DB struct {
+	path     string
+	bolt     *bolt.DB
+	maxValue int
+	maxGroup int
+
+	writes chan *write
+	mu     sync.RWMutex // guards closed against in-flight sends
+	closed bool
+	done   chan struct{}
+}
+
+type write struct {
+	fn  func(*bolt.Tx) error
+	err chan error
+}
+
+// Open opens or creates the store file at path, creating missing parent
+// directories. See Options for the lock timeout.
+func Open(path string, opts *Options) (*DB, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	timeout := opts.Timeout
+	switch {
+	case timeout == 0:
+		timeout = DefaultTimeout
+	case timeout < 0:
+		timeout = time.Nanosecond // bbolt treats 0 as "wait forever"
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	bdb, err := openBolt(path, timeout)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{
+		path:     path,
+		bolt:     bdb,
+		maxValue: opts.MaxValueLen,
+		maxGroup: opts.MaxGroup,
+		writes:   make(chan *write, 1024),
+		done:     make(chan struct{}),
+	}
+	if db.maxGroup <= 0 {
+		db.maxGroup = 256
+	}
+	go db.commitLoop()
+	return db, nil
+}
+
+func openBolt(path string, timeout time.Duration) (bdb *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			bdb, err = nil, fmt.Errorf("open store %s: %w (%v)", path, engine.ErrCorrupt, r)
+		}
+	}()
+	bdb, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
+	switch {
+	case err == nil:
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("open store %s: %w (waited %s; close the other runner or use another --store)", path, engine.ErrLocked, timeout)
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum), errors.Is(err, bolterrors.ErrVersionMismatch):
+		return nil, fmt.Errorf("open store %s: %w: %w", path, engine.ErrCorrupt, err)
+	default:
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("open store %s: %w (choose a writable location with --store or $MODRUN_STORE)", path, err)
+		}
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	// A truncated file can pass bbolt's meta checks, and reading a page past
+	// its end is a fault, not a panic: compare the size the meta page claims
+	// with the file's, then touch every bucket's root.
+	if verr := bdb.View(func(tx *bolt.Tx) error {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		if tx.Size() > fi.Size() {
+			return fmt.Errorf("file is %d bytes, its meta page says %d: truncated", fi.Size(), tx.Size())
+		}
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			b.Cursor().First()
+			return nil
+		})
+	}); verr != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("open store %s: %w: %w", path, engine.ErrCorrupt, verr)
+	}
+	return bdb, nil
+}
+
+// Path returns the file the store was opened from.
+func (db *DB) Path() string { return db.path }
+
+// commitLoop is the group commit: it takes every queued write, applies them
+// in one transaction and syncs once.
+func (db *DB) commitLoop() {
+	defer close(db.done)
+	group := make([]*write, 0, db.maxGroup)
+	for w := range db.writes {
+		group = append(group[:0], w)
+	fill:
+		for len(group) < db.maxGroup {
+			select {
+			case w, ok := <-db.writes:
+				if !ok {
+					break fill
+				}
+				group = append(group, w)
+			default:
+				break fill
+			}
+		}
+		db.commit(group)
+	}
+}
+
+func (db *DB) commit(group []*write) {
+	err := db.update(func(tx *bolt.Tx) error {
+		for _, w := range group {
+			if err := w.fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil || len(group) == 1 {
+		for _, w := range group {
+			w.err <- err
+		}
+		return
+	}
+	// One write failed and took the group's transaction down with it: retry
+	// each on its own so that only the failing one reports the error.
+	for _, w := range group {
+		w.err <- db.update(w.fn)
+	}
+}
+
+// update runs fn in a read-write transaction, turning a bbolt panic on a
+// damaged file into an error.
+func (db *DB) update(fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("store %s: %w (%v)", db.path, engine.ErrCorrupt, r)
+		}
+	}()
+	return db.bolt.Update(fn)
+}
+
+func (db *DB) view(fn func(*bolt.Tx) error) (err error) {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return engine.ErrClosed
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("store %s: %w (%v)", db.path, engine.ErrCorrupt, r)
+		}
+	}()
+	return db.bolt.View(fn)
+}
+
+// write queues fn for the next group commit and waits until it is durable.
+func (db *DB) write(ctx context.Context, fn func(*bolt.Tx) error) error {
+	w := &write{fn: fn, err: make(chan error, 1)}
+	db.mu.RLock()
+	if db.closed {
+		db.mu.RUnlock()
+		return engine.ErrClosed
+	}
+	select {
+	case db.writes <- w:
+	case <-ctx.Done():
+		db.mu.RUnlock()
+		return ctx.Err()
+	}
+	db.mu.RUnlock()
+	// Once queued, the write will be committed; wait for it even if ctx
+	// ends, so that a returned error never hides a write that happened.
+	return <-w.err
+}
+
+// Get implements engine.Store.
+func (db *DB) Get(ctx context.Context, app, key string) (json.RawMessage, error) {
+	var v json.RawMessage
+	err := db.view(func(tx *bolt.Tx) error {
+		if b := tx.Bucket([]byte(app)); b != nil {
+			if raw := b.Get([]byte(key)); raw != nil {
+				v = bytes.Clone(raw)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, engine.ErrNotFound
+	}
+	return v, nil
+}
+
+// Set implements engine.Store.
+func (db *DB) Set(ctx context.Context, app, key string, value json.RawMessage) error {
+	v, err := db.check(app, key, value)
+	if err != nil {
+		return err
+	}
+	return db.write(ctx, func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(app))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(key), v)
+	})
+}
+
+// Delete implements engine.Store.
+func (db *DB) Delete(ctx context.Context, app, key string) error {
+	if err := checkApp(app); err != nil {
+		return err
+	}
+	if err := engine.CheckKey(key); err != nil {
+		return err
+	}
+	return db.write(ctx, func(tx *bolt.Tx) error {
+		if b := tx.Bucket([]byte(app)); b != nil {
+			return b.Delete([]byte(key))
+		}
+		return nil
+	})
+}
+
+// List implements engine.Store.
+func (db *DB) List(ctx context.Context, app string) (map[string]json.RawMessage, error) {
+	out := map[string]json.RawMessage{}
+	err := db.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(app))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			out[string(k)] = bytes.Clone(v)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Clear implements engine.Store.
+func (db *DB) Clear(ctx context.Context, app string) error {
+	if err := checkApp(app); err != nil {
+		return err
+	}
+	return db.write(ctx, func(tx *bolt.Tx) error {
+		err := tx.DeleteBucket([]byte(app))
+		if errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return nil
+		}
+		return err
+	})
+}
+
+// CompareAndSwap implements engine.Store.
+func (db *DB) CompareAndSwap(ctx context.Context, app, key string, old, new json.RawMessage) (bool, error) {
+	if err := checkApp(app); err != nil {
+		return false, err
+	}
+	if err := engine.CheckKey(key); err != nil {
+		return false, err
+	}
+	var err error
+	if old != nil {
+		if old, err = engine.CanonicalValue(old, 0); err != nil {
+			return false, fmt.Errorf("compare-and-swap %q: old: %w", key, err)
+		}
+	}
+	if new != nil {
+		if new, err = db.canonical(new); err != nil {
+			return false, fmt.Errorf("compare-and-swap %q: new: %w", key, err)
+		}
+	}
+	var swapped bool
+	err = db.write(ctx, func(tx *bolt.Tx) error {
+		swapped = false // the function may run twice (see commit)
+		b, err := tx.CreateBucketIfNotExists([]byte(app))
+		if err != nil {
+			return err
+		}
+		cur := b.Get([]byte(key))
+		if (old == nil) != (cur == nil) || !bytes.Equal(old, cur) {
+			return nil
+		}
+		if new == nil {
+			err = b.Delete([]byte(key))
+		} else {
+			err = b.Put([]byte(key), new)
+		}
+		swapped = err == nil
+		return err
+	})
+	return swapped, err
+}
+
+// Close waits for queued writes to commit and closes the file.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return nil
+	}
+	db.closed = true
+	close(db.writes)
+	db.mu.Unlock()
+	<-db.done
+	return db.bolt.Close()
+}
+
+func (db *DB) check(app, key string, value json.RawMessage) (json.RawMessage, error) {
+	if err := checkApp(app); err != nil {
+		return nil, err
+	}
+	if err := engine.CheckKey(key); err != nil {
+		return nil, err
+	}
+	v, err := db.canonical(value)
+	if err != nil {
+		return nil, fmt.Errorf("set %q: %w", key, err)
+	}
+	return v, nil
+}
+
+func (db *DB) canonical(v json.RawMessage) (json.RawMessage, error) {
+	return engine.CanonicalValue(v, db.maxValue)
+}
+
+func checkApp(app string) error {
+	if app == "" {
+		return errors.New("empty app name")
+	}
+	if len(app) > bolt.MaxKeySize {
+		return fmt.Errorf("app name is %d bytes, the limit is %d", len(app), bolt.MaxKeySize)
+	}
+	return nil
+}
