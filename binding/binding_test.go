@@ -59,7 +59,7 @@ func (s *scope) Eval(e engine.Expr, params any) (any, error) {
 	call, _ := goja.AssertFunction(fn)
 	this := rt.NewObject()
 	this.Set("params", params)
-	v, err := call(this)
+	v, err := call(this, rt.ToValue(params))
 	if err != nil {
 		return nil, err
 	}

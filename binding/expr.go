@@ -72,7 +72,7 @@ func compile(src, file string, line, col int, names Names) (*Expr, error) {
 	if root, keys, ok := parsePath(src); ok {
 		e.root, e.keys = root, keys
 	}
-	p, err := goja.Compile(file, "(function(){return ("+src+"\n);})", false)
+	p, err := goja.Compile(file, "(function(params){return ("+src+"\n);})", false)
 	if err != nil {
 		return nil, engine.Errorf(file, line, col, "binding %q: %v", src, err)
 	}

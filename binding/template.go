@@ -55,8 +55,9 @@ func (e *Expr) Path() (root string, keys []string, ok bool) {
 	return e.root, e.keys, e.root != ""
 }
 
-// Program returns the compiled JavaScript of the expression: a function
-// that returns its value when called with this = {params}.
+// Program returns the compiled JavaScript of the expression: running it
+// gives a function(params) that returns the expression's value when called
+// with this = {params}.
 func (e *Expr) Program() *goja.Program { return e.prog }
 
 // Eval evaluates the expression in scope: natively when it is a plain path

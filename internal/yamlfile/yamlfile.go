@@ -1,0 +1,79 @@
+// Package yamlfile decodes modrun's YAML files strictly: unknown fields are
+// errors, and every error names the file and line.
+package yamlfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/modrun/modrun/engine"
+)
+
+var (
+	lineRe    = regexp.MustCompile(`^line (\d+): (.*)$`)
+	unknownRe = regexp.MustCompile(`^field (\S+) not found in type .*$`)
+	mapRe     = regexp.MustCompile(`^cannot unmarshal !!map into (\S+)$`)
+)
+
+// Decode decodes data, the contents of file, into v. Unknown fields and
+// type mismatches are returned as *engine.SourceError values, joined.
+func Decode(file string, data []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	err := dec.Decode(v)
+	if errors.Is(err, io.EOF) {
+		return engine.Errorf(file, 0, 0, "file is empty")
+	}
+	if err != nil {
+		return convert(file, err)
+	}
+	// A second document is almost always a mistake (a stray ---).
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return engine.Errorf(file, extra.Line, extra.Column, "a second YAML document; a module file holds one")
+	}
+	return nil
+}
+
+func convert(file string, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		// A syntax error: "yaml: line 3: mapping values are not allowed…"
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if m := lineRe.FindStringSubmatch(msg); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return engine.Errorf(file, line, 0, "%s", m[2])
+		}
+		return engine.Errorf(file, 0, 0, "%s", msg)
+	}
+	var errs []error
+	for _, e := range te.Errors {
+		line, msg := 0, e
+		if m := lineRe.FindStringSubmatch(e); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+		}
+		if m := unknownRe.FindStringSubmatch(msg); m != nil {
+			msg = fmt.Sprintf("unknown field %q", m[1])
+		} else if m := mapRe.FindStringSubmatch(msg); m != nil {
+			msg = "expected a " + m[1] + ", found a mapping" + QuoteHint
+		}
+		errs = append(errs, engine.Errorf(file, line, 0, "%s", msg))
+	}
+	return errors.Join(errs...)
+}
+
+// QuoteHint explains the usual cause of a mapping where a string was meant.
+const QuoteHint = ` (in YAML a value that starts with {{ must be quoted: "{{ expr }}"; or write <<expr>>, which needs no quotes)`
+
+// NodeError returns a *engine.SourceError at n's position.
+func NodeError(file string, n *yaml.Node, format string, args ...any) *engine.SourceError {
+	return engine.Errorf(file, n.Line, n.Column, format, args...)
+}

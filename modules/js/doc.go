@@ -1,0 +1,37 @@
+// Package js runs JS modules — export default { ... } objects — in goja,
+// and hosts whole packages: an Instance is one goja runtime and one event
+// loop holding every module of a package, the store session and the inputs.
+//
+// # Basics
+//
+//	inst := js.NewInstance(pkg, js.Options{Store: db, App: "my-app", Inputs: inputs})
+//	defer inst.Close()
+//	out, err := inst.Call(ctx, "auth.refreshAccessToken", nil)
+//
+// Kind compiles NAME.js once per package version (export default is
+// rewritten in place, keeping line and column numbers past the first line);
+// instances run the precompiled programs.
+//
+// # Globals
+//
+// appsmith.store (a read-only view), storeValue(key, value, persist = true),
+// removeValue(key), clearStore(), compareAndSwapValue(key, old, new),
+// singleFlight(key, asyncFn), inputs, every module of the package by name,
+// console.*, setTimeout/clearTimeout/setInterval/clearInterval, showAlert.
+// Nothing else: no file system, no network except through query modules.
+//
+// # Concurrency
+//
+// All JavaScript of an instance runs on its loop's goroutine; calls are
+// queued there, and results of Go work (HTTP, timers) come back as jobs on
+// the loop. Instances are independent and run in parallel. An Instance's
+// methods are safe for concurrent use.
+//
+// # Deadlines
+//
+// Every call has a deadline (Options.Timeout, default 60 s, or the
+// context's). A synchronous loop past it is interrupted; pending awaits are
+// abandoned and their HTTP requests cancelled. A runtime that was
+// interrupted or overflowed its stack is discarded and rebuilt on the next
+// call: module variables start over.
+package js

@@ -1,0 +1,113 @@
+package js
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/dop251/goja"
+
+	"github.com/modrun/modrun/engine"
+)
+
+// Error is an uncaught JavaScript exception or rejection.
+type Error struct {
+	Target  string // the function called: "auth.refreshAccessToken"
+	Message string // String(thrown value): "Error: not logged in"
+	Stack   string // the JS stack, one "at fn (file:line:col)" per line
+	Cause   error  // the Go error behind it, such as *engine.ResponseError
+}
+
+func (e *Error) Error() string {
+	s := e.Target + ": " + e.Message
+	if e.Stack != "" {
+		s += "\n" + e.Stack
+	}
+	return s
+}
+
+// Unwrap returns the Go cause, if any.
+func (e *Error) Unwrap() error { return e.Cause }
+
+// jsError converts an error returned by a goja call.
+func (in *Instance) jsError(target string, err error) error {
+	var (
+		ex  *goja.Exception
+		ie  *goja.InterruptedError
+		soe *goja.StackOverflowError
+	)
+	switch {
+	case errors.As(err, &ie):
+		return fmt.Errorf("%s: %w", target, engine.ErrDeadline)
+	case errors.As(err, &soe):
+		if in.vm != nil {
+			in.vm.overflowed = true
+		}
+		return fmt.Errorf("%s: maximum call stack size (%d) exceeded: unbounded recursion?", target, in.opts.MaxCallStack)
+	case errors.As(err, &ex):
+		return in.rejection(target, ex.Value())
+	}
+	return fmt.Errorf("%s: %w", target, err)
+}
+
+// rejection converts a thrown or rejected JS value.
+func (in *Instance) rejection(target string, val goja.Value) error {
+	e := &Error{Target: target}
+	if obj, ok := val.(*goja.Object); ok && in.vm != nil {
+		if gv := obj.Get("value"); gv != nil {
+			if ge, ok := gv.Export().(error); ok {
+				e.Cause = ge
+			}
+		}
+		if st := obj.Get("stack"); st != nil && !goja.IsUndefined(st) {
+			e.Stack = stackLines(st.String())
+		}
+	}
+	if val == nil {
+		e.Message = "undefined"
+	} else {
+		e.Message = val.String()
+	}
+	if _, ok := val.(*goja.Object); !ok {
+		e.Message = "uncaught " + e.Message
+	}
+	e.Message = in.redact.String(e.Message)
+	e.Stack = in.redact.String(e.Stack)
+	return e
+}
+
+// stackLines keeps the "at …" lines of a JS stack, minus our wrappers.
+func stackLines(stack string) string {
+	var out []string
+	for _, l := range strings.Split(stack, "\n") {
+		l = strings.TrimSpace(l)
+		if !strings.HasPrefix(l, "at ") || strings.Contains(l, "native") {
+			continue
+		}
+		out = append(out, "    "+l)
+	}
+	return strings.Join(out, "\n")
+}
+
+// newError returns a JS Error with message msg whose stack is the JS call
+// stack captured when the operation started, and which carries the Go
+// error cause (found again by rejection).
+func (v *vm) newError(cause error, stack []goja.StackFrame) *goja.Object {
+	msg := v.in.redact.String(cause.Error())
+	obj, err := v.rt.New(v.rt.Get("Error"), v.rt.ToValue(msg))
+	if err != nil {
+		return v.rt.NewGoError(cause)
+	}
+	obj.DefineDataProperty("value", v.rt.ToValue(cause), goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
+	if len(stack) > 0 {
+		var b bytes.Buffer
+		b.WriteString("Error: " + msg)
+		for i := range stack {
+			b.WriteString("\n\tat ")
+			stack[i].Write(&b)
+		}
+		obj.Set("stack", b.String())
+	}
+	return obj
+}

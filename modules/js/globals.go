@@ -1,0 +1,367 @@
+package js
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/dop251/goja"
+
+	"github.com/modrun/modrun/engine"
+)
+
+func (v *vm) installGlobals() {
+	rt := v.rt
+	appsmith := rt.NewObject()
+	appsmith.Set("store", rt.NewDynamicObject(&storeView{v: v}))
+	rt.Set("appsmith", appsmith)
+	rt.Set("inputs", v.inputs())
+	rt.Set("storeValue", v.storeValue)
+	rt.Set("removeValue", v.removeValue)
+	rt.Set("clearStore", v.clearStore)
+	rt.Set("compareAndSwapValue", v.compareAndSwapValue)
+	rt.Set("singleFlight", v.singleFlight)
+	rt.Set("showAlert", func(call goja.FunctionCall) goja.Value {
+		v.in.log.Info(v.format(call.Arguments[:min(1, len(call.Arguments))]), "source", "showAlert", "type", call.Argument(1).String())
+		return goja.Undefined()
+	})
+	console := rt.NewObject()
+	for name, level := range map[string]slog.Level{
+		"log": slog.LevelInfo, "info": slog.LevelInfo, "debug": slog.LevelDebug,
+		"warn": slog.LevelWarn, "error": slog.LevelError, "trace": slog.LevelDebug,
+	} {
+		console.Set(name, func(call goja.FunctionCall) goja.Value {
+			v.in.log.Log(context.Background(), level, v.format(call.Arguments), "source", "console")
+			return goja.Undefined()
+		})
+	}
+	rt.Set("console", console)
+	rt.Set("setTimeout", func(call goja.FunctionCall) goja.Value { return v.setTimer(call, false) })
+	rt.Set("setInterval", func(call goja.FunctionCall) goja.Value { return v.setTimer(call, true) })
+	rt.Set("clearTimeout", v.clearTimer)
+	rt.Set("clearInterval", v.clearTimer)
+}
+
+func (v *vm) inputs() *goja.Object {
+	obj := v.rt.NewObject()
+	for k, val := range v.in.opts.Inputs {
+		obj.Set(k, val)
+	}
+	v.rt.Get("Object").ToObject(v.rt).Get("freeze")
+	freeze, _ := goja.AssertFunction(v.rt.Get("Object").ToObject(v.rt).Get("freeze"))
+	freeze(goja.Undefined(), obj)
+	return obj
+}
+
+// format renders console arguments like a browser console: strings as
+// they are, errors as String(err), other values as JSON.
+func (v *vm) format(args []goja.Value) string {
+	parts := make([]string, len(args))
+	for i, a := range args {
+		switch {
+		case a == nil || goja.IsUndefined(a):
+			parts[i] = "undefined"
+		case isString(a):
+			parts[i] = a.String()
+		default:
+			if obj, ok := a.(*goja.Object); ok && obj.ClassName() == "Error" {
+				parts[i] = a.String()
+				continue
+			}
+			if s, err := v.toJSON(a); err == nil {
+				parts[i] = string(s)
+			} else {
+				parts[i] = a.String()
+			}
+		}
+	}
+	return v.in.redact.String(strings.Join(parts, " "))
+}
+
+func isString(a goja.Value) bool {
+	_, ok := a.Export().(string)
+	return ok
+}
+
+// throw raises err as a JS Error in the calling JS code.
+func (v *vm) throw(err error) {
+	panic(v.newError(err, nil))
+}
+
+func (v *vm) resolved(val goja.Value) goja.Value {
+	p, resolve, _ := v.rt.NewPromise()
+	resolve(val)
+	return v.rt.ToValue(p)
+}
+
+func (v *vm) storeKey(call goja.FunctionCall, fn string) string {
+	k := call.Argument(0)
+	if !isString(k) {
+		v.throw(fmt.Errorf("%s: the key must be a string, got %s", fn, k.String()))
+	}
+	key := k.String()
+	if err := engine.CheckKey(key); err != nil {
+		v.throw(fmt.Errorf("%s(%q): %w", fn, key, err))
+	}
+	return key
+}
+
+// storeValue(key, value, persist = true) stores durably (fsync) before
+// returning; appsmith.store sees the value at once.
+func (v *vm) storeValue(call goja.FunctionCall) goja.Value {
+	key := v.storeKey(call, "storeValue")
+	raw, err := v.storable(key, call.Argument(1))
+	if err != nil {
+		v.throw(err)
+	}
+	persist := true
+	if p := call.Argument(2); !goja.IsUndefined(p) {
+		persist = p.ToBoolean()
+	}
+	if secretKey.MatchString(key) {
+		if s, ok := call.Argument(1).Export().(string); ok {
+			v.in.redact.Add(s)
+		}
+	}
+	if err := v.in.session.Set(v.ctx(), key, raw, persist); err != nil {
+		v.throw(fmt.Errorf("storeValue(%q): %w", key, err))
+	}
+	return v.resolved(goja.Undefined())
+}
+
+func (v *vm) removeValue(call goja.FunctionCall) goja.Value {
+	key := v.storeKey(call, "removeValue")
+	if err := v.in.session.Delete(v.ctx(), key); err != nil {
+		v.throw(fmt.Errorf("removeValue(%q): %w", key, err))
+	}
+	return v.resolved(goja.Undefined())
+}
+
+func (v *vm) clearStore(call goja.FunctionCall) goja.Value {
+	if err := v.in.session.Clear(v.ctx()); err != nil {
+		v.throw(fmt.Errorf("clearStore: %w", err))
+	}
+	return v.resolved(goja.Undefined())
+}
+
+// compareAndSwapValue(key, old, new) resolves to true if the persisted
+// value of key was old (undefined: absent) and is now new (undefined:
+// removed).
+func (v *vm) compareAndSwapValue(call goja.FunctionCall) goja.Value {
+	key := v.storeKey(call, "compareAndSwapValue")
+	var old, new json.RawMessage
+	var err error
+	if a := call.Argument(1); !goja.IsUndefined(a) {
+		if old, err = v.storable(key, a); err != nil {
+			v.throw(err)
+		}
+	}
+	if a := call.Argument(2); !goja.IsUndefined(a) {
+		if new, err = v.storable(key, a); err != nil {
+			v.throw(err)
+		}
+		if s, ok := a.Export().(string); ok && secretKey.MatchString(key) {
+			v.in.redact.Add(s)
+		}
+	}
+	ok, err := v.in.session.CompareAndSwap(v.ctx(), key, old, new)
+	if err != nil {
+		v.throw(fmt.Errorf("compareAndSwapValue(%q): %w", key, err))
+	}
+	return v.resolved(v.rt.ToValue(ok))
+}
+
+// singleFlight(key, fn) calls fn unless a call with the same key is already
+// in flight in this engine (any instance of the same app), in which case it
+// waits for that call and resolves to its result (as JSON).
+func (v *vm) singleFlight(call goja.FunctionCall) goja.Value {
+	key := call.Argument(0).String()
+	fn, ok := goja.AssertFunction(call.Argument(1))
+	if !ok {
+		v.throw(errors.New("singleFlight(key, fn): fn must be a function"))
+	}
+	promise, resolve, reject := v.rt.NewPromise()
+	c, leader := v.in.flight.Join(v.in.opts.App + "\x00" + key)
+	if !leader {
+		v.await(func(ctx context.Context) (json.RawMessage, error) { return c.Wait(ctx) },
+			func(raw json.RawMessage, err error) {
+				if err != nil {
+					v.check(reject(v.newError(err, nil)))
+					return
+				}
+				val, _ := v.fromJSON(raw)
+				v.check(resolve(val))
+			})
+		return v.rt.ToValue(promise)
+	}
+	res, err := fn(goja.Undefined())
+	if err != nil {
+		c.Finish(nil, err)
+		var ex *goja.Exception
+		if errors.As(err, &ex) {
+			v.check(reject(ex.Value()))
+			return v.rt.ToValue(promise)
+		}
+		panic(err) // uncatchable: interrupt or stack overflow
+	}
+	done := func(val goja.Value, rejected bool) {
+		if rejected {
+			c.Finish(nil, v.in.rejection("singleFlight("+key+")", val))
+			v.check(reject(val))
+			return
+		}
+		raw, err := v.toJSON(val)
+		c.Finish(raw, err)
+		v.check(resolve(val))
+	}
+	if p, ok := res.Export().(*goja.Promise); ok {
+		then, _ := goja.AssertFunction(res.ToObject(v.rt).Get("then"))
+		_, err := then(res,
+			v.rt.ToValue(func(call goja.FunctionCall) goja.Value { done(call.Argument(0), false); return goja.Undefined() }),
+			v.rt.ToValue(func(call goja.FunctionCall) goja.Value { done(call.Argument(0), true); return goja.Undefined() }))
+		_ = p
+		if err != nil {
+			panic(err)
+		}
+	} else {
+		done(res, false)
+	}
+	return v.rt.ToValue(promise)
+}
+
+// await runs work on a goroutine and delivers its result on the loop.
+func (v *vm) await(work func(context.Context) (json.RawMessage, error), deliver func(json.RawMessage, error)) {
+	in, r, gen := v.in, v.in.cur, v.gen
+	ctx := v.ctx()
+	complete := in.loop.Hold()
+	go func() {
+		val, err := work(ctx)
+		complete(func() {
+			in.do(r, func() {
+				if gen == in.gen {
+					deliver(val, err)
+				}
+			})
+		})
+	}()
+}
+
+// check handles the error of resolving a promise from Go: only
+// uncatchable errors (interrupt, stack overflow) are possible.
+func (v *vm) check(err error) {
+	if err != nil {
+		var soe *goja.StackOverflowError
+		if errors.As(err, &soe) {
+			v.overflowed = true
+		}
+		panic(err)
+	}
+}
+
+// --- timers ---
+
+func (v *vm) setTimer(call goja.FunctionCall, repeat bool) goja.Value {
+	fn, ok := goja.AssertFunction(call.Argument(0))
+	if !ok {
+		v.throw(errors.New("setTimeout/setInterval: the first argument must be a function"))
+	}
+	delay := time.Duration(call.Argument(1).ToFloat() * float64(time.Millisecond))
+	if delay < 0 {
+		delay = 0
+	}
+	var args []goja.Value
+	if len(call.Arguments) > 2 {
+		args = call.Arguments[2:]
+	}
+	v.nextTimer++
+	id := v.nextTimer
+	v.arm(id, fn, args, delay, repeat)
+	return v.rt.ToValue(id)
+}
+
+func (v *vm) arm(id int64, fn goja.Callable, args []goja.Value, delay time.Duration, repeat bool) {
+	in, r, gen := v.in, v.in.cur, v.gen
+	tm := &timer{complete: in.loop.Hold()}
+	v.timers[id] = tm
+	tm.t = time.AfterFunc(delay, func() {
+		tm.complete(func() {
+			in.do(r, func() {
+				if gen != in.gen || v.timers[id] != tm {
+					return
+				}
+				delete(v.timers, id)
+				if repeat {
+					v.arm(id, fn, args, delay, true)
+				}
+				if _, err := fn(goja.Undefined(), args...); err != nil {
+					e := in.jsError("timer", err)
+					if errors.Is(e, engine.ErrDeadline) || v.overflowed {
+						panic(err)
+					}
+					in.log.Error("uncaught exception in a timer callback", "error", e)
+				}
+			})
+		})
+	})
+}
+
+func (v *vm) clearTimer(call goja.FunctionCall) goja.Value {
+	id := call.Argument(0).ToInteger()
+	if tm, ok := v.timers[id]; ok {
+		delete(v.timers, id)
+		if tm.t.Stop() {
+			tm.complete(nil)
+		}
+	}
+	return goja.Undefined()
+}
+
+// --- the store view ---
+
+// storeView is appsmith.store: reads see the session layer, writes throw.
+type storeView struct{ v *vm }
+
+func (s *storeView) Get(key string) goja.Value {
+	raw, err := s.v.in.session.Get(s.v.ctx(), key)
+	if errors.Is(err, engine.ErrNotFound) || engine.CheckKey(key) != nil {
+		return nil
+	}
+	if err != nil {
+		s.v.throw(fmt.Errorf("appsmith.store.%s: %w", key, err))
+	}
+	val, err := s.v.fromJSON(raw)
+	if err != nil {
+		s.v.throw(fmt.Errorf("appsmith.store.%s: %w", key, err))
+	}
+	if secretKey.MatchString(key) {
+		if str, ok := val.Export().(string); ok {
+			s.v.in.redact.Add(str)
+		}
+	}
+	return val
+}
+
+func (s *storeView) readOnly(key string) {
+	panic(s.v.rt.NewTypeError("appsmith.store is read-only: use storeValue(%q, value) to change it", key))
+}
+
+func (s *storeView) Set(key string, _ goja.Value) bool { s.readOnly(key); return false }
+
+func (s *storeView) Delete(key string) bool { s.readOnly(key); return false }
+
+func (s *storeView) Has(key string) bool {
+	_, err := s.v.in.session.Get(s.v.ctx(), key)
+	return err == nil
+}
+
+func (s *storeView) Keys() []string {
+	keys, err := s.v.in.session.Keys(s.v.ctx())
+	if err != nil {
+		s.v.throw(fmt.Errorf("appsmith.store: %w", err))
+	}
+	return keys
+}

@@ -1,0 +1,404 @@
+package js
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/dop251/goja"
+
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/redact"
+)
+
+// Defaults of an instance's limits.
+const (
+	DefaultTimeout       = 60 * time.Second
+	DefaultMaxCallStack  = 1024
+	DefaultMaxStoreValue = engine.DefaultMaxValueLen
+)
+
+// Options configure an instance. The zero value works: an in-memory
+// session over no persistent store is not offered, so Store is required.
+type Options struct {
+	// Store persists storeValue's values. Required.
+	Store engine.Store
+	// App is the store namespace. Empty means the package's name.
+	App string
+	// Inputs are the package inputs, already resolved (see
+	// engine.Package.ResolveInputs).
+	Inputs map[string]any
+	// Logger receives console.*, showAlert and diagnostics. Nil discards.
+	Logger *slog.Logger
+	// Timeout is a call's deadline when its context has none sooner. Zero
+	// means DefaultTimeout.
+	Timeout time.Duration
+	// MaxCallStack limits JS call depth. Zero means DefaultMaxCallStack.
+	MaxCallStack int
+	// Flight deduplicates singleFlight calls. Share one between the
+	// instances of an engine so that they share refreshes; nil means one
+	// per instance.
+	Flight *engine.Flight
+	// Redactor hides secrets in logs and errors. Nil means one holding the
+	// package's secret inputs.
+	Redactor *redact.Redactor
+}
+
+// Instance is a package bound to an app, inputs and a store: one goja
+// runtime and one event loop. Module variables live as long as the
+// instance (or until a deadline forces the runtime to be rebuilt).
+type Instance struct {
+	pkg     *engine.Package
+	opts    Options
+	session *engine.Session
+	loop    *engine.Loop
+	log     *slog.Logger
+	redact  *redact.Redactor
+	flight  *engine.Flight
+
+	// Loop-only state.
+	rt      *goja.Runtime
+	gen     int // runtime generation: jobs of an older one are dropped
+	vm      *vm
+	runs    map[*run]struct{}
+	cur     *run // the run the current job serves, nil for the instance's own
+	loaded  bool // onLoad has run on this runtime
+	loading *run // the onLoad chain in progress
+
+	// Shared with watchdog timers.
+	mu       sync.Mutex
+	current  uint64 // id of the job running now, 0 when idle
+	nextJob  uint64
+	trip     bool // Interrupt was called during the current job
+	closed   bool
+	closeErr error
+}
+
+// NewInstance returns an instance of pkg. It compiles nothing (pkg is
+// compiled) and does no I/O; the runtime is built on the first call, when
+// the package's onLoad functions run.
+func NewInstance(pkg *engine.Package, opts Options) *Instance {
+	if opts.App == "" {
+		opts.App = pkg.Manifest.Name
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.MaxCallStack <= 0 {
+		opts.MaxCallStack = DefaultMaxCallStack
+	}
+	in := &Instance{
+		pkg:     pkg,
+		opts:    opts,
+		session: engine.NewSession(opts.Store, opts.App),
+		redact:  opts.Redactor,
+		flight:  opts.Flight,
+		runs:    map[*run]struct{}{},
+	}
+	if in.redact == nil {
+		in.redact = redact.New()
+		in.redact.Add(pkg.Secrets(opts.Inputs)...)
+	}
+	if in.flight == nil {
+		in.flight = &engine.Flight{}
+	}
+	in.log = opts.Logger
+	if in.log == nil {
+		in.log = slog.New(slog.DiscardHandler)
+	}
+	in.log = slog.New(redact.Handler(in.log.Handler(), in.redact)).With("package", pkg.Ref(), "app", opts.App)
+	in.loop = engine.StartLoop(in.onPanic)
+	return in
+}
+
+// Session returns the instance's view of the store.
+func (in *Instance) Session() *engine.Session { return in.session }
+
+// run is one call in progress, or the instance's onLoad chain.
+type run struct {
+	ctx      context.Context
+	target   string // the step running now
+	args     []json.RawMessage
+	steps    []string // targets still to call after this one (onLoad)
+	deadline time.Time
+	res      chan result
+	onDone   func(json.RawMessage, error) // instead of res, for internal runs
+	waiters  []*run                       // calls waiting for onLoad
+	promise  *goja.Promise                // the current step's promise, if it returned one
+	done     bool
+}
+
+type result struct {
+	val json.RawMessage
+	err error
+}
+
+func (r *run) finish(val json.RawMessage, err error) {
+	if r.done {
+		return
+	}
+	r.done = true
+	if r.onDone != nil {
+		r.onDone(val, err)
+		return
+	}
+	r.res <- result{val, err}
+}
+
+// Call runs target — "module.function" or a query module's name — with
+// args (JSON values: positional arguments of a function, or the single
+// params object of a query) and returns its resolved value as JSON
+// (undefined is null).
+func (in *Instance) Call(ctx context.Context, target string, args ...json.RawMessage) (json.RawMessage, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, in.opts.Timeout, engine.ErrDeadline)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	r := &run{ctx: ctx, target: target, args: args, deadline: deadline, res: make(chan result, 1)}
+	if err := in.loop.Post(func() { in.do(r, func() { in.start(r) }) }); err != nil {
+		return nil, fmt.Errorf("%s: instance closed", target)
+	}
+	stop := context.AfterFunc(ctx, func() {
+		in.loop.Post(func() { in.do(nil, func() { in.abandon(r) }) })
+	})
+	defer stop()
+	select {
+	case res := <-r.res:
+		return res.val, res.err
+	case <-ctx.Done():
+		return nil, in.deadlineError(r, ctx)
+	}
+}
+
+func (in *Instance) deadlineError(r *run, ctx context.Context) error {
+	cause := context.Cause(ctx)
+	if errors.Is(cause, engine.ErrDeadline) {
+		return fmt.Errorf("%s: %w (%s)", r.target, engine.ErrDeadline, in.opts.Timeout)
+	}
+	return fmt.Errorf("%s: %w", r.target, cause)
+}
+
+// abandon drops a run whose caller has gone (deadline or cancellation).
+func (in *Instance) abandon(r *run) {
+	delete(in.runs, r)
+	r.finish(nil, in.deadlineError(r, r.ctx))
+}
+
+// start is the first job of a call: it builds the runtime if needed, waits
+// for onLoad, then calls the target.
+func (in *Instance) start(r *run) {
+	if r.ctx.Err() != nil {
+		r.finish(nil, in.deadlineError(r, r.ctx))
+		return
+	}
+	if in.vm == nil {
+		v, err := newVM(in)
+		if err != nil {
+			r.finish(nil, err)
+			return
+		}
+		in.mu.Lock()
+		in.rt = v.rt
+		in.mu.Unlock()
+		in.vm = v
+	}
+	if !in.loaded && len(in.pkg.Manifest.OnLoad) > 0 {
+		if in.loading == nil {
+			in.startOnLoad(r.ctx)
+		}
+		in.loading.waiters = append(in.loading.waiters, r)
+		return
+	}
+	in.step(r)
+}
+
+// startOnLoad runs the package's onLoad functions in order, each awaited
+// before the next; the calls that arrived meanwhile start when it is done.
+func (in *Instance) startOnLoad(ctx context.Context) {
+	steps := in.pkg.Manifest.OnLoad
+	deadline, _ := ctx.Deadline()
+	l := &run{ctx: ctx, target: steps[0], steps: steps[1:], deadline: deadline}
+	in.loading = l
+	l.onDone = func(_ json.RawMessage, err error) {
+		in.loading = nil
+		in.loaded = err == nil
+		for _, w := range l.waiters {
+			if err != nil {
+				w.finish(nil, fmt.Errorf("onLoad %s: %w", l.target, err))
+			} else {
+				in.step(w)
+			}
+		}
+	}
+	in.step(l)
+}
+
+// step calls r's current target.
+func (in *Instance) step(r *run) {
+	fn, this, err := in.vm.target(r.target)
+	if err != nil {
+		r.finish(nil, err)
+		return
+	}
+	jsArgs := make([]goja.Value, len(r.args))
+	for i, a := range r.args {
+		if jsArgs[i], err = in.vm.fromJSON(a); err != nil {
+			r.finish(nil, fmt.Errorf("%s: argument %d: %w", r.target, i+1, err))
+			return
+		}
+	}
+	v, err := fn(this, jsArgs...)
+	if err != nil {
+		r.finish(nil, in.jsError(r.target, err))
+		return
+	}
+	if p, ok := v.Export().(*goja.Promise); ok {
+		r.promise = p
+		in.runs[r] = struct{}{}
+		return
+	}
+	in.next(r, v)
+}
+
+// next moves r on after its step resolved to v.
+func (in *Instance) next(r *run, v goja.Value) {
+	if len(r.steps) > 0 {
+		r.target, r.steps, r.promise = r.steps[0], r.steps[1:], nil
+		in.step(r)
+		return
+	}
+	val, err := in.vm.toJSON(v)
+	if err != nil {
+		err = fmt.Errorf("%s: the result is not JSON: %w", r.target, err)
+	}
+	r.finish(val, err)
+}
+
+// do runs job on the loop on behalf of run r (nil for the instance's own
+// work): it arms the deadline watchdog, recovers panics and uncatchable
+// JS errors, and then settles every run whose promise has settled.
+func (in *Instance) do(r *run, job func()) {
+	gen := in.gen
+	in.mu.Lock()
+	in.nextJob++
+	id := in.nextJob
+	in.current = id
+	in.trip = false
+	in.mu.Unlock()
+
+	deadline := time.Now().Add(in.opts.Timeout)
+	if r != nil && !r.done && r.deadline.Before(deadline) {
+		deadline = r.deadline
+	}
+	watchdog := time.AfterFunc(time.Until(deadline), func() {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		if in.current == id && in.rt != nil {
+			in.trip = true
+			in.rt.Interrupt(engine.ErrDeadline)
+		}
+	})
+	prev := in.cur
+	in.cur = r
+	var panicked any
+	func() {
+		defer func() { panicked = recover() }()
+		job()
+		watchdog.Stop()
+		if !in.tripped() && in.vm != nil && !in.vm.overflowed {
+			in.settle()
+		}
+	}()
+	in.cur = prev
+	watchdog.Stop()
+	in.mu.Lock()
+	tripped := in.trip
+	in.current = 0
+	in.mu.Unlock()
+
+	switch {
+	case panicked != nil && !tripped:
+		in.log.Error("internal error in a job", "panic", fmt.Sprint(panicked))
+		if r != nil {
+			r.finish(nil, fmt.Errorf("%s: internal error: %v", r.target, panicked))
+		}
+		in.discard("internal error")
+	case tripped && gen == in.gen:
+		if r != nil {
+			r.finish(nil, fmt.Errorf("%s: %w: a synchronous loop was interrupted", r.target, engine.ErrDeadline))
+		}
+		in.discard("interrupted at its deadline")
+	case in.vm != nil && in.vm.overflowed:
+		in.discard("call stack overflow")
+	}
+}
+
+func (in *Instance) tripped() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.trip
+}
+
+// settle finishes runs whose promises settled, and runs that can never
+// settle because nothing is pending on the loop.
+func (in *Instance) settle() {
+	for r := range in.runs {
+		switch r.promise.State() {
+		case goja.PromiseStateFulfilled:
+			delete(in.runs, r)
+			in.next(r, r.promise.Result())
+		case goja.PromiseStateRejected:
+			delete(in.runs, r)
+			r.finish(nil, in.rejection(r.target, r.promise.Result()))
+		}
+	}
+	if len(in.runs) > 0 && in.loop.Idle() {
+		for r := range in.runs {
+			delete(in.runs, r)
+			r.finish(nil, fmt.Errorf("%s: the returned promise can never settle: nothing is pending (a promise that is never resolved?)", r.target))
+		}
+	}
+}
+
+// discard throws the runtime away after an interrupt, a stack overflow or
+// an internal error: goja leaves such a runtime broken. Runs waiting on it
+// fail; the next call builds a new one.
+func (in *Instance) discard(why string) {
+	in.log.Warn("discarding the JS runtime", "reason", why)
+	for r := range in.runs {
+		delete(in.runs, r)
+		r.finish(nil, fmt.Errorf("%s: the instance's runtime was reset (%s) while this call waited", r.target, why))
+	}
+	if l := in.loading; l != nil {
+		l.finish(nil, fmt.Errorf("the instance's runtime was reset (%s)", why))
+	}
+	in.mu.Lock()
+	in.rt = nil
+	in.mu.Unlock()
+	in.vm = nil
+	in.gen++
+	in.loaded = false
+}
+
+func (in *Instance) onPanic(v any) {
+	in.log.Error("internal error on the loop", "panic", fmt.Sprint(v))
+}
+
+// Close stops the instance. Calls in progress fail.
+func (in *Instance) Close() error {
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		return in.closeErr
+	}
+	in.closed = true
+	if in.rt != nil && in.current != 0 {
+		in.rt.Interrupt(engine.ErrClosed)
+	}
+	in.mu.Unlock()
+	in.loop.Close()
+	return nil
+}

@@ -1,0 +1,116 @@
+package js
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/dop251/goja"
+	"github.com/tidwall/gjson"
+
+	"github.com/modrun/modrun/engine"
+)
+
+// installQuery exposes a query module as an object with run(params),
+// data and responseMeta, like Appsmith's.
+func (v *vm) installQuery(q engine.Query) {
+	obj := v.rt.NewObject()
+	qs := &queryState{mod: q, obj: obj}
+	obj.Set("name", q.Name())
+	obj.Set("data", goja.Undefined())
+	obj.Set("responseMeta", goja.Undefined())
+	obj.Set("run", func(call goja.FunctionCall) goja.Value { return v.runQuery(qs, call) })
+	v.queries[q.Name()] = qs
+	v.modules[q.Name()] = obj
+	v.rt.Set(q.Name(), obj)
+}
+
+// runQuery is QUERY.run(params), or Appsmith's legacy
+// QUERY.run(onSuccess, onError, params).
+func (v *vm) runQuery(qs *queryState, call goja.FunctionCall) goja.Value {
+	var onSuccess, onError goja.Callable
+	params := call.Argument(0)
+	if f, ok := goja.AssertFunction(params); ok {
+		onSuccess = f
+		onError, _ = goja.AssertFunction(call.Argument(1))
+		params = call.Argument(2)
+	}
+	promise, resolve, reject := v.rt.NewPromise()
+	stack := v.rt.CaptureCallStack(8, nil)
+	var p any
+	if !goja.IsUndefined(params) && !goja.IsNull(params) {
+		p = params.Export()
+	}
+	req, err := qs.mod.Bind(v, p)
+	if err != nil {
+		errObj := v.newError(err, stack)
+		if onError != nil {
+			onError(goja.Undefined(), errObj)
+		}
+		v.check(reject(errObj))
+		return v.rt.ToValue(promise)
+	}
+	var resp *engine.Response
+	v.await(func(ctx context.Context) (json.RawMessage, error) {
+		var err error
+		resp, err = req.Send(ctx)
+		return nil, err
+	}, func(_ json.RawMessage, err error) {
+		var re *engine.ResponseError
+		if errors.As(err, &re) && re.Response != nil {
+			resp = re.Response
+		}
+		var data goja.Value = goja.Undefined()
+		if resp != nil {
+			qs.last = resp
+			if resp.Kind == engine.BodyJSON {
+				v.learnSecrets(resp.Body, 0)
+				data = v.value(gjson.ParseBytes(resp.Body))
+			} else {
+				data, _ = v.fromJSON(resp.DataJSON())
+			}
+			qs.obj.Set("data", data)
+			qs.obj.Set("responseMeta", v.meta(resp))
+		}
+		if err != nil {
+			errObj := v.newError(err, stack)
+			errObj.Set("data", data)
+			if resp != nil {
+				errObj.Set("statusCode", resp.StatusCode)
+				errObj.Set("responseMeta", v.meta(resp))
+			}
+			if onError != nil {
+				if _, err := onError(goja.Undefined(), errObj); err != nil {
+					v.in.log.Error("uncaught exception in onError", "query", qs.mod.Name(), "error", v.in.jsError("onError", err))
+				}
+			}
+			v.check(reject(errObj))
+			return
+		}
+		if onSuccess != nil {
+			if _, err := onSuccess(goja.Undefined(), data, qs.obj.Get("responseMeta")); err != nil {
+				v.in.log.Error("uncaught exception in onSuccess", "query", qs.mod.Name(), "error", v.in.jsError("onSuccess", err))
+			}
+		}
+		v.check(resolve(data))
+	})
+	return v.rt.ToValue(promise)
+}
+
+func (v *vm) meta(r *engine.Response) goja.Value {
+	m := r.Meta()
+	obj := v.rt.NewObject()
+	obj.Set("statusCode", m.StatusCode)
+	headers := v.rt.NewObject()
+	for k, vals := range m.Headers {
+		if len(vals) == 1 {
+			headers.Set(k, vals[0])
+		} else {
+			headers.Set(k, vals)
+		}
+	}
+	obj.Set("headers", headers)
+	obj.Set("isExecutionSuccess", m.IsExecutionSuccess)
+	obj.Set("durationMs", m.DurationMs)
+	return obj
+}

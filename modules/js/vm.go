@@ -1,0 +1,358 @@
+package js
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dop251/goja"
+	"github.com/tidwall/gjson"
+
+	"github.com/modrun/modrun/engine"
+)
+
+var _ engine.Scope = (*vm)(nil)
+
+// vm is one goja runtime with a package's modules and the globals. It is
+// touched only on the instance's loop.
+type vm struct {
+	in      *Instance
+	rt      *goja.Runtime
+	gen     int
+	modules map[string]*goja.Object // JS modules and query modules by name
+	queries map[string]*queryState
+	evals   map[*goja.Program]goja.Callable
+
+	stringify  goja.Callable
+	replacer   goja.Value
+	overflowed bool
+
+	timers    map[int64]*timer
+	nextTimer int64
+}
+
+type queryState struct {
+	mod  engine.Query
+	obj  *goja.Object
+	last *engine.Response
+}
+
+type timer struct {
+	t        *time.Timer
+	complete func(func())
+}
+
+// programmer is the binding expression's compiled form (binding.Expr).
+type programmer interface{ Program() *goja.Program }
+
+func newVM(in *Instance) (*vm, error) {
+	rt := goja.New()
+	rt.SetMaxCallStackSize(in.opts.MaxCallStack)
+	v := &vm{
+		in:      in,
+		rt:      rt,
+		gen:     in.gen,
+		modules: map[string]*goja.Object{},
+		queries: map[string]*queryState{},
+		evals:   map[*goja.Program]goja.Callable{},
+		timers:  map[int64]*timer{},
+	}
+	v.stringify, _ = goja.AssertFunction(rt.Get("JSON").ToObject(rt).Get("stringify"))
+	v.replacer = rt.ToValue(func(call goja.FunctionCall) goja.Value {
+		val := call.Argument(1)
+		if _, ok := goja.AssertFunction(val); ok {
+			panic(rt.NewTypeError("a function cannot be stored (at key %q)", call.Argument(0).String()))
+		}
+		if _, ok := val.(*goja.Symbol); ok {
+			panic(rt.NewTypeError("a symbol cannot be stored"))
+		}
+		return val
+	})
+	v.installGlobals()
+	for _, m := range in.pkg.Modules {
+		if q, ok := m.(engine.Query); ok {
+			v.installQuery(q)
+		}
+	}
+	// JS modules in name order; they reach each other by name at call time.
+	for _, m := range in.pkg.Modules {
+		jm, ok := m.(*Module)
+		if !ok {
+			continue
+		}
+		wrapper, err := rt.RunProgram(jm.prog)
+		if err != nil {
+			return nil, in.jsError(jm.name, err)
+		}
+		fn, _ := goja.AssertFunction(wrapper)
+		exp, err := fn(goja.Undefined())
+		if err != nil {
+			return nil, fmt.Errorf("%s: evaluating the module: %w", jm.path, in.jsError(jm.name, err))
+		}
+		obj, ok := exp.(*goja.Object)
+		if !ok || goja.IsNull(exp) {
+			return nil, fmt.Errorf("%s: export default must be an object, got %s", jm.path, exp.String())
+		}
+		v.modules[jm.name] = obj
+		rt.Set(jm.name, obj)
+	}
+	return v, nil
+}
+
+// target resolves "module.function", or a query module's name (its run).
+func (v *vm) target(t string) (goja.Callable, goja.Value, error) {
+	mod, fn, hasFn := strings.Cut(t, ".")
+	obj, ok := v.modules[mod]
+	if !ok {
+		return nil, nil, fmt.Errorf("%s: package %s has no module %q (modules: %s)", t, v.in.pkg.Ref(), mod, strings.Join(v.names(), ", "))
+	}
+	if !hasFn {
+		if _, isQuery := v.queries[mod]; !isQuery {
+			return nil, nil, fmt.Errorf("%s: %s is a JS module; name a function: %s.FUNCTION (functions: %s)", t, mod, mod, strings.Join(v.functions(obj), ", "))
+		}
+		fn = "run"
+	}
+	f, ok := goja.AssertFunction(obj.Get(fn))
+	if !ok {
+		return nil, nil, fmt.Errorf("%s: module %s has no function %q (functions: %s)", t, mod, fn, strings.Join(v.functions(obj), ", "))
+	}
+	return f, obj, nil
+}
+
+func (v *vm) names() []string {
+	out := make([]string, 0, len(v.modules))
+	for n := range v.modules {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (v *vm) functions(obj *goja.Object) []string {
+	var out []string
+	for _, k := range obj.Keys() {
+		if _, ok := goja.AssertFunction(obj.Get(k)); ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ctx is the context of the run being served, for I/O started now.
+func (v *vm) ctx() context.Context {
+	if r := v.in.cur; r != nil && !r.done {
+		return r.ctx
+	}
+	return context.Background()
+}
+
+// --- conversions ---
+
+// fromJSON converts JSON text to a JS value without JSON.parse.
+func (v *vm) fromJSON(raw []byte) (goja.Value, error) {
+	if len(raw) == 0 {
+		return goja.Undefined(), nil
+	}
+	if !gjson.ValidBytes(raw) {
+		return nil, errors.New("not valid JSON")
+	}
+	return v.value(gjson.ParseBytes(raw)), nil
+}
+
+// value converts a gjson result straight into JS values.
+func (v *vm) value(r gjson.Result) goja.Value {
+	switch r.Type {
+	case gjson.Null:
+		return goja.Null()
+	case gjson.False:
+		return v.rt.ToValue(false)
+	case gjson.True:
+		return v.rt.ToValue(true)
+	case gjson.Number:
+		if i, err := strconv.ParseInt(r.Raw, 10, 64); err == nil && i > -1<<53 && i < 1<<53 {
+			return v.rt.ToValue(i)
+		}
+		return v.rt.ToValue(r.Num)
+	case gjson.String:
+		return v.rt.ToValue(r.Str)
+	}
+	if r.IsArray() {
+		var items []any
+		r.ForEach(func(_, el gjson.Result) bool {
+			items = append(items, v.value(el))
+			return true
+		})
+		return v.rt.NewArray(items...)
+	}
+	obj := v.rt.NewObject()
+	r.ForEach(func(k, el gjson.Result) bool {
+		// Define, not Set: a "__proto__" key is data, as with JSON.parse.
+		obj.DefineDataProperty(k.String(), v.value(el), goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE)
+		return true
+	})
+	return obj
+}
+
+// toJSON is JSON.stringify(val); undefined becomes null.
+func (v *vm) toJSON(val goja.Value) (json.RawMessage, error) {
+	if val == nil || goja.IsUndefined(val) {
+		return json.RawMessage("null"), nil
+	}
+	s, err := v.stringify(goja.Undefined(), val)
+	if err != nil {
+		return nil, v.in.jsError("JSON.stringify", err)
+	}
+	if goja.IsUndefined(s) {
+		return json.RawMessage("null"), nil
+	}
+	return json.RawMessage(s.String()), nil
+}
+
+// storable is JSON.stringify for storeValue: functions, symbols, cycles and
+// BigInts are errors naming the key.
+func (v *vm) storable(key string, val goja.Value) (json.RawMessage, error) {
+	if val == nil || goja.IsUndefined(val) {
+		return nil, fmt.Errorf("storeValue(%q): undefined cannot be stored; use removeValue(%q)", key, key)
+	}
+	if _, ok := goja.AssertFunction(val); ok {
+		return nil, fmt.Errorf("storeValue(%q): a function cannot be stored", key)
+	}
+	s, err := v.stringify(goja.Undefined(), val, v.replacer)
+	if err != nil {
+		var ex *goja.Exception
+		if errors.As(err, &ex) {
+			return nil, fmt.Errorf("storeValue(%q): the value is not JSON-serialisable: %s", key, ex.Value().String())
+		}
+		return nil, fmt.Errorf("storeValue(%q): %w", key, err)
+	}
+	if goja.IsUndefined(s) {
+		return nil, fmt.Errorf("storeValue(%q): the value is not JSON-serialisable", key)
+	}
+	return json.RawMessage(s.String()), nil
+}
+
+// --- engine.Scope ---
+
+// Lookup implements engine.Scope: params, inputs, appsmith.store.KEY… and
+// QUERY.data… resolve without running JavaScript.
+func (v *vm) Lookup(root string, keys []string, params any) (any, bool, error) {
+	switch root {
+	case "params":
+		return walk(params, keys), true, nil
+	case "inputs":
+		return walk(v.in.opts.Inputs, keys), true, nil
+	case "appsmith":
+		if len(keys) < 2 || keys[0] != "store" {
+			return nil, false, nil
+		}
+		raw, err := v.in.session.Get(v.ctx(), keys[1])
+		if errors.Is(err, engine.ErrNotFound) {
+			return nil, true, nil
+		}
+		if err != nil {
+			return nil, true, err
+		}
+		return jsonPath(raw, keys[2:]), true, nil
+	}
+	q, ok := v.queries[root]
+	if !ok || len(keys) == 0 || keys[0] != "data" {
+		return nil, false, nil
+	}
+	switch {
+	case q.last == nil:
+		return nil, true, nil
+	case q.last.Kind == engine.BodyJSON:
+		return jsonPath(q.last.DataJSON(), keys[1:]), true, nil
+	case len(keys) == 1:
+		return q.last.DataJSON(), true, nil
+	}
+	return nil, false, nil
+}
+
+// Eval implements engine.Scope.
+func (v *vm) Eval(expr engine.Expr, params any) (any, error) {
+	p, ok := expr.(programmer)
+	if !ok {
+		return nil, fmt.Errorf("binding %q was not compiled for JavaScript", expr.String())
+	}
+	prog := p.Program()
+	fn, ok := v.evals[prog]
+	if !ok {
+		f, err := v.rt.RunProgram(prog)
+		if err != nil {
+			return nil, err
+		}
+		fn, _ = goja.AssertFunction(f)
+		v.evals[prog] = fn
+	}
+	pv := v.rt.ToValue(params)
+	this := v.rt.NewObject()
+	this.Set("params", pv)
+	res, err := fn(this, pv)
+	if err != nil {
+		return nil, v.in.jsError("binding "+strconv.Quote(expr.String()), err)
+	}
+	return res.Export(), nil
+}
+
+// walk follows keys through exported JS values; a missing key is nil.
+func walk(v any, keys []string) any {
+	for _, k := range keys {
+		switch c := v.(type) {
+		case map[string]any:
+			v = c[k]
+		case []any:
+			i, err := strconv.Atoi(k)
+			if err != nil || i < 0 || i >= len(c) {
+				return nil
+			}
+			v = c[i]
+		default:
+			return nil
+		}
+	}
+	return v
+}
+
+// jsonPath follows keys through JSON text; a missing key is nil.
+func jsonPath(raw []byte, keys []string) any {
+	if len(keys) == 0 {
+		return json.RawMessage(raw)
+	}
+	esc := make([]string, len(keys))
+	for i, k := range keys {
+		esc[i] = gjson.Escape(k)
+	}
+	r := gjson.GetBytes(raw, strings.Join(esc, "."))
+	if !r.Exists() {
+		return nil
+	}
+	return json.RawMessage(r.Raw)
+}
+
+// secretKey matches store keys and JSON fields whose values are secrets.
+var secretKey = regexp.MustCompile(`(?i)token|secret|password|passwd|credential|api_?key|session|cookie|authorization`)
+
+// learnSecrets registers the string values of secret-looking fields in a
+// JSON document with the redactor.
+func (v *vm) learnSecrets(raw []byte, depth int) {
+	if depth > 4 {
+		return
+	}
+	gjson.ParseBytes(raw).ForEach(func(k, el gjson.Result) bool {
+		switch {
+		case el.Type == gjson.String && secretKey.MatchString(k.String()):
+			v.in.redact.Add(el.Str)
+		case el.IsObject() || el.IsArray():
+			v.learnSecrets([]byte(el.Raw), depth+1)
+		}
+		return true
+	})
+}

@@ -1,0 +1,324 @@
+package query
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/modrun/modrun/binding"
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/yamlfile"
+)
+
+// Defaults of a query module's limits.
+const (
+	DefaultTimeout          = 10 * time.Second
+	DefaultMaxResponseBytes = 10 << 20
+	DefaultMaxRedirects     = 5
+)
+
+// file is NAME.query.yaml as written.
+type file struct {
+	Method           string    `yaml:"method"`
+	URL              yaml.Node `yaml:"url"`
+	Headers          yaml.Node `yaml:"headers"`
+	Query            yaml.Node `yaml:"query"`
+	Body             *bodyFile `yaml:"body"`
+	Auth             *authFile `yaml:"auth"`
+	Timeout          string    `yaml:"timeout"`
+	MaxResponseBytes int64     `yaml:"maxResponseBytes"`
+	MaxRedirects     *int      `yaml:"maxRedirects"`
+}
+
+type bodyFile struct {
+	JSON        yaml.Node `yaml:"json"`
+	Form        yaml.Node `yaml:"form"`
+	Multipart   yaml.Node `yaml:"multipart"`
+	Raw         yaml.Node `yaml:"raw"`
+	ContentType string    `yaml:"contentType"`
+}
+
+type authFile struct {
+	Basic *struct {
+		Username yaml.Node `yaml:"username"`
+		Password yaml.Node `yaml:"password"`
+	} `yaml:"basic"`
+	Bearer yaml.Node `yaml:"bearer"`
+}
+
+// field is one name: template pair of a map (headers, query, form).
+type field struct {
+	name string
+	tmpl *binding.Template
+}
+
+// compiler turns a parsed file into a Module, collecting every problem.
+type compiler struct {
+	path  string
+	names binding.Names
+	pkg   *engine.PackageInfo
+	errs  []error
+}
+
+func (c *compiler) errorf(n *yaml.Node, format string, args ...any) {
+	c.errs = append(c.errs, yamlfile.NodeError(c.path, n, format, args...))
+}
+
+// template compiles a scalar node that may hold bindings.
+func (c *compiler) template(n *yaml.Node, what string) *binding.Template {
+	if n.Kind != yaml.ScalarNode {
+		hint := ""
+		if n.Kind == yaml.MappingNode && n.Style&yaml.FlowStyle != 0 {
+			hint = yamlfile.QuoteHint
+		}
+		c.errorf(n, "%s: expected a string, found %s%s", what, kindName(n), hint)
+		return nil
+	}
+	t, err := binding.Parse(n.Value, c.pos(n), c.names)
+	if err != nil {
+		c.errs = append(c.errs, err)
+		return nil
+	}
+	c.checkInputs(t)
+	return t
+}
+
+func (c *compiler) pos(n *yaml.Node) binding.Pos {
+	p := binding.Pos{File: c.path, Line: n.Line, Col: n.Column}
+	switch {
+	case n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0:
+		p.Quoted = true
+	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+		p.Line++ // block scalars start on the next line
+	}
+	return p
+}
+
+// checkInputs flags inputs.NAME paths naming no input of the package.
+func (c *compiler) checkInputs(t *binding.Template) {
+	for _, p := range t.Parts {
+		if p.Expr == nil {
+			continue
+		}
+		root, keys, ok := p.Expr.Path()
+		if !ok || root != "inputs" || len(keys) == 0 || c.pkg == nil {
+			continue
+		}
+		if _, ok := c.pkg.Inputs[keys[0]]; !ok {
+			c.errs = append(c.errs, engine.Errorf(p.Expr.File, p.Expr.Line, p.Expr.Col,
+				"binding %q: package has no input %q (declare it under inputs: in package.yaml)", p.Expr.Src, keys[0]))
+		}
+	}
+}
+
+// fields compiles a mapping of names to templates, keeping its order.
+func (c *compiler) fields(n *yaml.Node, what string) []field {
+	if n.Kind == 0 {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		c.errorf(n, "%s: expected a mapping of names to values, found %s", what, kindName(n))
+		return nil
+	}
+	var out []field
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			v = &yaml.Node{Kind: yaml.ScalarNode, Value: "", Line: v.Line, Column: v.Column}
+		}
+		t := c.template(v, what+"."+k.Value)
+		if t != nil {
+			out = append(out, field{name: k.Value, tmpl: t})
+		}
+	}
+	return out
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	default:
+		return "a scalar"
+	}
+}
+
+var methods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+}
+
+func (c *compiler) compile(f *file, name string) *Module {
+	m := &Module{
+		name:         name,
+		path:         c.path,
+		method:       strings.ToUpper(f.Method),
+		timeout:      DefaultTimeout,
+		maxBytes:     DefaultMaxResponseBytes,
+		maxRedirects: DefaultMaxRedirects,
+	}
+	if m.method == "" {
+		m.method = http.MethodGet
+	}
+	if !methods[m.method] {
+		c.errs = append(c.errs, engine.Errorf(c.path, 0, 0, "method %q: want one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS", f.Method))
+	}
+	if f.URL.Kind == 0 {
+		c.errs = append(c.errs, engine.Errorf(c.path, 0, 0, "url is required"))
+	} else {
+		m.url = c.template(&f.URL, "url")
+	}
+	m.headers = c.fields(&f.Headers, "headers")
+	m.query = c.fields(&f.Query, "query")
+	if f.Timeout != "" {
+		d, err := time.ParseDuration(f.Timeout)
+		if err != nil || d <= 0 {
+			c.errs = append(c.errs, engine.Errorf(c.path, 0, 0, "timeout %q: want a positive duration such as 10s or 500ms", f.Timeout))
+		}
+		m.timeout = d
+	}
+	if f.MaxResponseBytes < 0 {
+		c.errs = append(c.errs, engine.Errorf(c.path, 0, 0, "maxResponseBytes must be positive"))
+	} else if f.MaxResponseBytes > 0 {
+		m.maxBytes = f.MaxResponseBytes
+	}
+	if f.MaxRedirects != nil {
+		if *f.MaxRedirects < 0 {
+			c.errs = append(c.errs, engine.Errorf(c.path, 0, 0, "maxRedirects must be 0 or more"))
+		}
+		m.maxRedirects = *f.MaxRedirects
+	}
+	if f.Auth != nil {
+		c.compileAuth(f.Auth, m)
+	}
+	if f.Body != nil {
+		c.compileBody(f.Body, m)
+	}
+	return m
+}
+
+func (c *compiler) compileAuth(a *authFile, m *Module) {
+	switch {
+	case a.Basic != nil && a.Bearer.Kind != 0:
+		c.errorf(&a.Bearer, "auth: basic and bearer are exclusive; give one")
+	case a.Basic != nil:
+		if a.Basic.Username.Kind == 0 {
+			c.errs = append(c.errs, engine.Errorf(c.path, 0, 0, "auth.basic.username is required"))
+			return
+		}
+		m.basicUser = c.template(&a.Basic.Username, "auth.basic.username")
+		if a.Basic.Password.Kind != 0 {
+			m.basicPass = c.template(&a.Basic.Password, "auth.basic.password")
+		}
+	case a.Bearer.Kind != 0:
+		m.bearer = c.template(&a.Bearer, "auth.bearer")
+	}
+}
+
+func (c *compiler) compileBody(b *bodyFile, m *Module) {
+	var given []string
+	for _, k := range []struct {
+		name string
+		n    *yaml.Node
+	}{{"json", &b.JSON}, {"form", &b.Form}, {"multipart", &b.Multipart}, {"raw", &b.Raw}} {
+		if k.n.Kind != 0 {
+			given = append(given, k.name)
+		}
+	}
+	if len(given) > 1 {
+		c.errs = append(c.errs, engine.Errorf(c.path, 0, 0, "body: give at most one of json, form, multipart, raw (found %s)", strings.Join(given, ", ")))
+		return
+	}
+	if b.ContentType != "" && (len(given) == 0 || given[0] != "raw") {
+		c.errs = append(c.errs, engine.Errorf(c.path, 0, 0, "body.contentType goes with body.raw"))
+	}
+	switch {
+	case b.JSON.Kind == yaml.ScalarNode && b.JSON.Tag == "!!str":
+		jt, err := binding.ParseJSON(b.JSON.Value, c.pos(&b.JSON), c.names)
+		if err != nil {
+			c.errs = append(c.errs, err)
+			return
+		}
+		m.body = &jsonText{t: jt}
+	case b.JSON.Kind != 0:
+		m.body = &jsonTree{root: c.jsonNode(&b.JSON)}
+	case b.Form.Kind != 0:
+		m.body = &formBody{fields: c.fields(&b.Form, "body.form")}
+	case b.Multipart.Kind != 0:
+		m.body = &multipartBody{fields: c.fields(&b.Multipart, "body.multipart")}
+	case b.Raw.Kind != 0:
+		ct := b.ContentType
+		if ct == "" {
+			ct = "text/plain; charset=utf-8"
+		}
+		if t := c.template(&b.Raw, "body.raw"); t != nil {
+			m.body = &rawBody{t: t, contentType: ct}
+		}
+	}
+}
+
+func (c *compiler) jsonNode(n *yaml.Node) *jsonNode {
+	switch n.Kind {
+	case yaml.AliasNode:
+		return c.jsonNode(n.Alias)
+	case yaml.MappingNode:
+		out := &jsonNode{kind: jsonObject}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind != yaml.ScalarNode {
+				c.errorf(k, "body.json: object keys must be strings")
+				continue
+			}
+			kt, err := binding.Parse(k.Value, c.pos(k), c.names)
+			if err != nil {
+				c.errs = append(c.errs, err)
+				continue
+			}
+			out.keys = append(out.keys, kt)
+			out.kids = append(out.kids, c.jsonNode(n.Content[i+1]))
+		}
+		return out
+	case yaml.SequenceNode:
+		out := &jsonNode{kind: jsonArray}
+		for _, k := range n.Content {
+			out.kids = append(out.kids, c.jsonNode(k))
+		}
+		return out
+	}
+	switch n.Tag {
+	case "!!null":
+		return &jsonNode{kind: jsonLiteral, lit: []byte("null")}
+	case "!!bool", "!!int", "!!float":
+		var v any
+		if err := n.Decode(&v); err != nil {
+			c.errorf(n, "body.json: %v", err)
+			return &jsonNode{kind: jsonLiteral, lit: []byte("null")}
+		}
+		b, err := binding.JSON(v)
+		if err != nil {
+			c.errorf(n, "body.json: %v", err)
+		}
+		return &jsonNode{kind: jsonLiteral, lit: b}
+	}
+	t, err := binding.Parse(n.Value, c.pos(n), c.names)
+	if err != nil {
+		c.errs = append(c.errs, err)
+		return &jsonNode{kind: jsonLiteral, lit: []byte("null")}
+	}
+	c.checkInputs(t)
+	if e := t.Single(); e != nil {
+		return &jsonNode{kind: jsonValue, expr: e}
+	}
+	if t.Static() {
+		b, _ := binding.JSON(n.Value)
+		return &jsonNode{kind: jsonLiteral, lit: b}
+	}
+	return &jsonNode{kind: jsonString, tmpl: t}
+}
+

@@ -1,0 +1,452 @@
+package query
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/modrun/modrun/binding"
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/yamlfile"
+)
+
+var (
+	_ engine.Kind    = (*Kind)(nil)
+	_ engine.Query   = (*Module)(nil)
+	_ engine.Request = (*request)(nil)
+)
+
+// Kind compiles NAME.query.yaml files. Its modules share one HTTP
+// transport; the zero value uses a transport of its own with keep-alive.
+type Kind struct {
+	// Transport sends every request of the kind's modules. Nil means a
+	// keep-alive transport created on first use.
+	Transport http.RoundTripper
+}
+
+// NewKind returns a Kind with its own keep-alive transport.
+func NewKind() *Kind {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 256
+	return &Kind{Transport: t}
+}
+
+// Match implements engine.Kind.
+func (k *Kind) Match(p string) (string, bool) {
+	base := path.Base(p)
+	name, ok := strings.CutSuffix(base, ".query.yaml")
+	return name, ok && name != ""
+}
+
+// Compile implements engine.Kind.
+func (k *Kind) Compile(src engine.Source) (engine.Module, error) {
+	var f file
+	if err := yamlfile.Decode(src.Path, src.Data, &f); err != nil {
+		return nil, err
+	}
+	c := &compiler{path: src.Path, pkg: src.Pkg, names: binding.Names{Modules: map[string]bool{}}}
+	if src.Pkg != nil {
+		for name := range src.Pkg.Modules {
+			c.names.Modules[name] = true
+		}
+	}
+	m := c.compile(&f, src.Name)
+	if len(c.errs) > 0 {
+		return nil, errors.Join(c.errs...)
+	}
+	m.client = &http.Client{
+		Transport: k.Transport,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) > m.maxRedirects {
+				return fmt.Errorf("stopped after %d redirects", m.maxRedirects)
+			}
+			return nil
+		},
+	}
+	return m, nil
+}
+
+// Module is a compiled query module.
+type Module struct {
+	name, path   string
+	method       string
+	url          *binding.Template
+	headers      []field
+	query        []field
+	body         body
+	basicUser    *binding.Template
+	basicPass    *binding.Template
+	bearer       *binding.Template
+	timeout      time.Duration
+	maxBytes     int64
+	maxRedirects int
+	client       *http.Client
+}
+
+// Name implements engine.Module.
+func (m *Module) Name() string { return m.name }
+
+// File implements engine.Module.
+func (m *Module) File() string { return m.path }
+
+// request is a bound query.
+type request struct {
+	m           *Module
+	url         *url.URL
+	header      http.Header
+	body        []byte
+	contentType string
+}
+
+// Bind implements engine.Query.
+func (m *Module) Bind(scope engine.Scope, params any) (engine.Request, error) {
+	r := &request{m: m, header: http.Header{}}
+	u, err := m.url.URL(scope, params)
+	if err != nil {
+		return nil, m.bindError(err)
+	}
+	if len(m.query) > 0 {
+		q := []byte(u.RawQuery)
+		for _, f := range m.query {
+			v, err := f.tmpl.Text(scope, params)
+			if err != nil {
+				return nil, m.bindError(err)
+			}
+			if len(q) > 0 {
+				q = append(q, '&')
+			}
+			q = append(q, url.QueryEscape(f.name)...)
+			q = append(q, '=')
+			q = append(q, url.QueryEscape(v)...)
+		}
+		u.RawQuery = string(q)
+	}
+	r.url = u
+	for _, f := range m.headers {
+		v, err := f.tmpl.Text(scope, params)
+		if err != nil {
+			return nil, m.bindError(err)
+		}
+		if err := checkHeader(f.name, v); err != nil {
+			return nil, m.bindError(err)
+		}
+		r.header.Add(f.name, v)
+	}
+	switch {
+	case m.bearer != nil:
+		tok, err := m.bearer.Text(scope, params)
+		if err != nil {
+			return nil, m.bindError(err)
+		}
+		if err := checkHeader("Authorization", tok); err != nil {
+			return nil, m.bindError(err)
+		}
+		r.header.Set("Authorization", "Bearer "+tok)
+	case m.basicUser != nil:
+		user, err := m.basicUser.Text(scope, params)
+		if err != nil {
+			return nil, m.bindError(err)
+		}
+		pass := ""
+		if m.basicPass != nil {
+			if pass, err = m.basicPass.Text(scope, params); err != nil {
+				return nil, m.bindError(err)
+			}
+		}
+		// RFC 6749 §2.3.1: client credentials are form-encoded before Basic.
+		req := http.Request{Header: http.Header{}}
+		req.SetBasicAuth(user, pass)
+		r.header.Set("Authorization", req.Header.Get("Authorization"))
+	}
+	if m.body != nil {
+		if r.body, r.contentType, err = m.body.render(scope, params); err != nil {
+			return nil, m.bindError(err)
+		}
+		if r.header.Get("Content-Type") == "" {
+			r.header.Set("Content-Type", r.contentType)
+		}
+	}
+	return r, nil
+}
+
+func (m *Module) bindError(err error) error {
+	return fmt.Errorf("%s: %w", m.name, err)
+}
+
+// checkHeader refuses values that would split the header. The value itself
+// is not quoted: it may be a token.
+func checkHeader(name, v string) error {
+	if strings.ContainsAny(v, "\r\n") {
+		return fmt.Errorf("header %s: the value contains a line break; refusing to send", name)
+	}
+	return nil
+}
+
+// Send implements engine.Request.
+func (r *request) Send(ctx context.Context) (*engine.Response, error) {
+	m := r.m
+	ctx, cancel := context.WithTimeoutCause(ctx, m.timeout, errTimeout)
+	defer cancel()
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, m.method, r.url.String(), body)
+	if err != nil {
+		return nil, &engine.ResponseError{Module: m.name, Cause: "bad request: " + err.Error()}
+	}
+	req.Header = r.header.Clone()
+	start := time.Now()
+	resp, err := m.client.Do(req)
+	if err != nil {
+		return nil, m.transportError(ctx, r.url, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, m.maxBytes+1))
+	if err != nil {
+		return nil, m.transportError(ctx, r.url, err)
+	}
+	out := &engine.Response{
+		StatusCode: resp.StatusCode,
+		Header:     resp.Header,
+		Body:       data,
+		Duration:   time.Since(start),
+	}
+	if int64(len(data)) > m.maxBytes {
+		out.Body = nil
+		return nil, &engine.ResponseError{Module: m.name, Response: out,
+			Cause: fmt.Sprintf("response from %s is larger than %d bytes (raise maxResponseBytes)", r.url.Host, m.maxBytes)}
+	}
+	out.Kind = bodyKind(resp.Header.Get("Content-Type"), data)
+	if !out.Success() {
+		return nil, &engine.ResponseError{Module: m.name, Response: out, Cause: statusCause(out)}
+	}
+	return out, nil
+}
+
+// transportError names the module, the method and the host, and the
+// cause; never the URL's path or query, which may carry tokens.
+func (m *Module) transportError(ctx context.Context, u *url.URL, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	where := m.method + " " + u.Host
+	var ne net.Error
+	switch {
+	case context.Cause(ctx) == errTimeout:
+		return &engine.ResponseError{Module: m.name, Err: context.DeadlineExceeded,
+			Cause: fmt.Sprintf("%s: timeout after %s", where, m.timeout)}
+	case ctx.Err() != nil:
+		return &engine.ResponseError{Module: m.name, Err: ctx.Err(), Cause: fmt.Sprintf("%s: %v", where, context.Cause(ctx))}
+	case errors.As(err, &ne) && ne.Timeout():
+		return &engine.ResponseError{Module: m.name, Err: err, Cause: fmt.Sprintf("%s: timeout after %s", where, m.timeout)}
+	}
+	return &engine.ResponseError{Module: m.name, Err: err, Cause: fmt.Sprintf("%s: %v", where, err)}
+}
+
+// errTimeout is the cause of a request's context when the module's own
+// timeout ends it, as opposed to the run's deadline.
+var errTimeout = errors.New("query timeout")
+
+// statusCause is "HTTP 400: invalid_grant": the status and a short cause
+// taken from a JSON error body (OAuth's "error", or "message").
+func statusCause(r *engine.Response) string {
+	cause := ""
+	if r.Kind == engine.BodyJSON {
+		for _, p := range []string{"error", "error.message", "message", "error.code"} {
+			if v := gjson.GetBytes(r.Body, p); v.Type == gjson.String && v.Str != "" {
+				cause = v.Str
+				break
+			}
+		}
+	}
+	if cause == "" {
+		cause = http.StatusText(r.StatusCode)
+	}
+	if len(cause) > 200 {
+		cause = cause[:200] + "…"
+	}
+	return fmt.Sprintf("HTTP %d: %s", r.StatusCode, cause)
+}
+
+func bodyKind(contentType string, data []byte) engine.BodyKind {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	switch {
+	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+		if len(data) == 0 || gjson.ValidBytes(data) {
+			return engine.BodyJSON
+		}
+		return engine.BodyText
+	case mt == "" || strings.HasPrefix(mt, "text/") || strings.HasSuffix(mt, "xml") ||
+		mt == "application/javascript" || mt == "application/x-www-form-urlencoded":
+		if utf8.Valid(data) {
+			return engine.BodyText
+		}
+	}
+	if utf8.Valid(data) && !bytes.ContainsRune(data, 0) && !strings.HasPrefix(mt, "image/") && mt != "application/octet-stream" {
+		return engine.BodyText
+	}
+	return engine.BodyBinary
+}
+
+// body renders a request body.
+type body interface {
+	render(scope engine.Scope, params any) (data []byte, contentType string, err error)
+}
+
+type jsonText struct{ t *binding.JSONTemplate }
+
+func (b *jsonText) render(scope engine.Scope, params any) ([]byte, string, error) {
+	out, err := b.t.Render(scope, params)
+	return out, "application/json", err
+}
+
+type jsonKind int
+
+const (
+	jsonLiteral jsonKind = iota // fixed JSON
+	jsonValue                   // one binding: its value's JSON encoding
+	jsonString                  // a string with bindings: JSON string of the text
+	jsonObject
+	jsonArray
+)
+
+type jsonNode struct {
+	kind jsonKind
+	lit  []byte
+	expr *binding.Expr
+	tmpl *binding.Template
+	keys []*binding.Template
+	kids []*jsonNode
+}
+
+type jsonTree struct{ root *jsonNode }
+
+func (b *jsonTree) render(scope engine.Scope, params any) ([]byte, string, error) {
+	out, err := b.root.append(nil, scope, params)
+	return out, "application/json", err
+}
+
+func (n *jsonNode) append(dst []byte, scope engine.Scope, params any) ([]byte, error) {
+	switch n.kind {
+	case jsonLiteral:
+		return append(dst, n.lit...), nil
+	case jsonValue:
+		v, err := n.expr.Eval(scope, params)
+		if err != nil {
+			return nil, err
+		}
+		b, err := binding.JSON(v)
+		if err != nil {
+			return nil, n.expr.Error(err)
+		}
+		return append(dst, b...), nil
+	case jsonString:
+		s, err := n.tmpl.Text(scope, params)
+		if err != nil {
+			return nil, err
+		}
+		b, _ := binding.JSON(s)
+		return append(dst, b...), nil
+	case jsonObject:
+		dst = append(dst, '{')
+		for i, k := range n.keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			ks, err := k.Text(scope, params)
+			if err != nil {
+				return nil, err
+			}
+			kb, _ := binding.JSON(ks)
+			dst = append(append(dst, kb...), ':')
+			if dst, err = n.kids[i].append(dst, scope, params); err != nil {
+				return nil, err
+			}
+		}
+		return append(dst, '}'), nil
+	default:
+		dst = append(dst, '[')
+		for i, k := range n.kids {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = k.append(dst, scope, params); err != nil {
+				return nil, err
+			}
+		}
+		return append(dst, ']'), nil
+	}
+}
+
+type formBody struct{ fields []field }
+
+func (b *formBody) render(scope engine.Scope, params any) ([]byte, string, error) {
+	var out []byte
+	for i, f := range b.fields {
+		v, err := f.tmpl.Text(scope, params)
+		if err != nil {
+			return nil, "", err
+		}
+		if i > 0 {
+			out = append(out, '&')
+		}
+		out = append(out, url.QueryEscape(f.name)...)
+		out = append(out, '=')
+		out = append(out, url.QueryEscape(v)...)
+	}
+	return out, "application/x-www-form-urlencoded", nil
+}
+
+type multipartBody struct{ fields []field }
+
+func (b *multipartBody) render(scope engine.Scope, params any) ([]byte, string, error) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	var rnd [16]byte
+	rand.Read(rnd[:])
+	if err := w.SetBoundary("modrun-" + hex.EncodeToString(rnd[:])); err != nil {
+		return nil, "", err
+	}
+	for _, f := range b.fields {
+		v, err := f.tmpl.Text(scope, params)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := w.WriteField(f.name, v); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, "", err
+	}
+	return buf.Bytes(), w.FormDataContentType(), nil
+}
+
+type rawBody struct {
+	t           *binding.Template
+	contentType string
+}
+
+func (b *rawBody) render(scope engine.Scope, params any) ([]byte, string, error) {
+	s, err := b.t.Text(scope, params)
+	return []byte(s), b.contentType, err
+}

@@ -1,0 +1,134 @@
+package packages
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/yamlfile"
+)
+
+// ManifestFile is the name of a package's manifest.
+const ManifestFile = "package.yaml"
+
+var (
+	nameRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	identRe = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)
+)
+
+type manifestFile struct {
+	Name        string               `yaml:"name"`
+	Version     string               `yaml:"version"`
+	Description string               `yaml:"description"`
+	Inputs      map[string]inputFile `yaml:"inputs"`
+	OnLoad      []string             `yaml:"onLoad"`
+}
+
+type inputFile struct {
+	Default     yaml.Node `yaml:"default"`
+	Required    bool      `yaml:"required"`
+	Secret      bool      `yaml:"secret"`
+	Description string    `yaml:"description"`
+}
+
+// ParseManifest decodes and checks package.yaml.
+func ParseManifest(data []byte) (*engine.Manifest, error) {
+	var f manifestFile
+	if err := yamlfile.Decode(ManifestFile, data, &f); err != nil {
+		return nil, err
+	}
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, engine.Errorf(ManifestFile, 0, 0, format, args...))
+	}
+	switch {
+	case f.Name == "":
+		bad("name is required")
+	case !nameRe.MatchString(f.Name) || len(f.Name) > 100:
+		bad("name %q: use lower-case letters, digits and dashes, starting with a letter or digit", f.Name)
+	}
+	if f.Version == "" {
+		bad("version is required (semver, such as 1.0.0)")
+	} else if v, err := semver.StrictNewVersion(f.Version); err != nil {
+		bad("version %q is not semver (such as 1.2.0): %v", f.Version, err)
+	} else {
+		f.Version = v.String()
+	}
+	m := &engine.Manifest{Name: f.Name, Version: f.Version, Description: f.Description, Inputs: map[string]engine.Input{}, OnLoad: f.OnLoad}
+	names := make([]string, 0, len(f.Inputs))
+	for n := range f.Inputs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		in := f.Inputs[n]
+		if !identRe.MatchString(n) {
+			bad("input %q: the name must be a JS identifier", n)
+		}
+		ei := engine.Input{Required: in.Required, Secret: in.Secret, Description: in.Description}
+		if in.Default.Kind != 0 {
+			if err := in.Default.Decode(&ei.Default); err != nil {
+				errs = append(errs, yamlfile.NodeError(ManifestFile, &in.Default, "input %s: default: %v", n, err))
+			}
+			ei.HasDefault = true
+			if in.Secret {
+				errs = append(errs, yamlfile.NodeError(ManifestFile, &in.Default, "input %s is secret: a default would publish the secret in the bundle; give it at run time", n))
+			}
+		}
+		m.Inputs[n] = ei
+	}
+	for _, t := range f.OnLoad {
+		mod, fn, ok := strings.Cut(t, ".")
+		if !ok || !identRe.MatchString(mod) || !identRe.MatchString(fn) {
+			bad("onLoad %q: want MODULE.FUNCTION", t)
+		}
+	}
+	if len(errs) > 0 {
+		return m, joinErrors(errs)
+	}
+	return m, nil
+}
+
+// Version parses a version string.
+func Version(s string) (*semver.Version, error) { return semver.StrictNewVersion(s) }
+
+func joinErrors(errs []error) error {
+	var flat []error
+	for _, e := range errs {
+		flat = append(flat, Problems(e)...)
+	}
+	return &ProblemList{Errs: flat}
+}
+
+// ProblemList is every problem a load check found, one per line.
+type ProblemList struct{ Errs []error }
+
+func (p *ProblemList) Error() string {
+	s := make([]string, len(p.Errs))
+	for i, e := range p.Errs {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Unwrap returns the problems.
+func (p *ProblemList) Unwrap() []error { return p.Errs }
+
+// Problems flattens joined errors into a list of single problems.
+func Problems(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, Problems(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
