@@ -229,4 +229,3 @@ func (t *Template) Text(scope engine.Scope, params any) (string, error) {
 	}
 	return b.String(), nil
 }
-

@@ -21,6 +21,9 @@ type Error struct {
 
 func (e *Error) Error() string {
 	s := e.Target + ": " + e.Message
+	if strings.HasPrefix(e.Message, e.Target+": ") {
+		s = e.Message
+	}
 	if e.Stack != "" {
 		s += "\n" + e.Stack
 	}
@@ -64,9 +67,12 @@ func (in *Instance) rejection(target string, val goja.Value) error {
 			e.Stack = stackLines(st.String())
 		}
 	}
-	if val == nil {
+	switch {
+	case val == nil:
 		e.Message = "undefined"
-	} else {
+	case e.Cause != nil:
+		e.Message = e.Cause.Error() // a failed query: "refreshAPI: HTTP 400: invalid_grant"
+	default:
 		e.Message = val.String()
 	}
 	if _, ok := val.(*goja.Object); !ok {

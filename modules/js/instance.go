@@ -402,3 +402,7 @@ func (in *Instance) Close() error {
 	in.loop.Close()
 	return nil
 }
+
+// Redact hides in s every secret the instance knows: secret inputs and the
+// token-like values it has seen in the store and in responses.
+func (in *Instance) Redact(s string) string { return in.redact.String(s) }

@@ -321,4 +321,3 @@ func (c *compiler) jsonNode(n *yaml.Node) *jsonNode {
 	}
 	return &jsonNode{kind: jsonString, tmpl: t}
 }
-

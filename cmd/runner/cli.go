@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/modrun/modrun/internal/redact"
+)
+
+// Exit codes (DESIGN §8).
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// usageError marks errors that exit 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// cli is one invocation's state: streams, flags shared by every command,
+// and the logger built from them.
+type cli struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	logLevel       string
+	logFormat      string
+	redact         *redact.Redactor
+	log            *slog.Logger
+}
+
+// run is the whole CLI; main only adds the process around it.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, redact: redact.New()}
+	root := c.root()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "runner: "+c.redact.String(err.Error()))
+	var ue usageError
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		return exitUsage
+	}
+	return exitFail
+}
+
+// isCobraUsage recognises cobra's own usage errors, which are plain.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "invalid argument", "flag needs an argument", "required flag"} {
+		if strings.HasPrefix(msg, p) || strings.Contains(msg, " "+p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *cli) root() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "runner",
+		Short: "Run Appsmith-style packages of query and JS modules headless",
+		Long: `runner runs modrun packages: query modules (HTTP request templates with
+<<bindings>>) and JS modules (export default { ... }), with a durable store,
+and publishes them as versioned, digest-checked bundles.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return c.setupLog()
+		},
+	}
+	root.PersistentFlags().StringVar(&c.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	root.PersistentFlags().StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(c.runCmd(), c.storeCmd(), c.publishCmd(), c.listCmd(), c.validateCmd(), c.newCmd())
+	return root
+}
+
+func (c *cli) setupLog() error {
+	var level slog.Level
+	switch c.logLevel {
+	case "debug":
+		level = slog.LevelDebug
+	case "info":
+		level = slog.LevelInfo
+	case "warn", "warning":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		return usagef("--log-level %q: want debug, info, warn or error", c.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch c.logFormat {
+	case "text":
+		h = slog.NewTextHandler(c.stderr, opts)
+	case "json":
+		h = slog.NewJSONHandler(c.stderr, opts)
+	default:
+		return usagef("--log-format %q: want text or json", c.logFormat)
+	}
+	c.log = slog.New(redact.Handler(h, c.redact))
+	return nil
+}
+
+// dataHome is $XDG_DATA_HOME, else ~/.local/share.
+func dataHome() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".local/share"
+	}
+	return filepath.Join(home, ".local", "share")
+}
+
+// defaultStore is $MODRUN_STORE, else $XDG_DATA_HOME/modrun/store.db.
+func defaultStore() string {
+	if s := os.Getenv("MODRUN_STORE"); s != "" {
+		return s
+	}
+	return filepath.Join(dataHome(), "modrun", "store.db")
+}
+
+// defaultRegistry is $MODRUN_REGISTRY, else $XDG_DATA_HOME/modrun/registry.
+func defaultRegistry() string {
+	if s := os.Getenv("MODRUN_REGISTRY"); s != "" {
+		return s
+	}
+	return filepath.Join(dataHome(), "modrun", "registry")
+}

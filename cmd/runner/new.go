@@ -1,0 +1,87 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+var nonName = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// scaffold is the package runner new writes: a query module and a JS
+// module that run against a URL given as an input.
+var scaffold = map[string]string{
+	"package.yaml": `name: {{NAME}}
+version: 0.1.0
+description: A new modrun package
+inputs:
+  baseUrl: {required: true, description: "the API this package talks to, such as http://127.0.0.1:8080"}
+`,
+	"fetch.query.yaml": `# A query module: one HTTP request template. Bindings: <<expr>> (or "{{expr}}").
+method: GET
+url: <<inputs.baseUrl>>/<<this.params.path>>
+headers: {Accept: application/json}
+timeout: 10s
+`,
+	"main.js": `export default {
+  calls: 0, // a module variable: lives as long as the instance
+
+  // runner run DIR main.fetchAndRemember --input baseUrl=URL --args '["some/path"]'
+  async fetchAndRemember(path) {
+    const data = await fetch.run({ path: path ?? "" });
+    this.calls++;
+    await storeValue("lastFetch", { path, at: new Date().toISOString() });
+    return { calls: this.calls, data };
+  },
+};
+`,
+	"README.md": `# {{NAME}}
+
+A modrun package. Try it:
+
+    runner validate .
+    runner run . main.fetchAndRemember --input baseUrl=http://127.0.0.1:8080 --args '["health"]'
+    runner publish .
+`,
+}
+
+func (c *cli) newCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "new DIR",
+		Short: "Scaffold a package that validates and runs",
+		Args:  exactArgs(1, "DIR"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := args[0]
+			if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+				return fmt.Errorf("%s exists and is not empty; runner new writes only into a new or empty directory", dir)
+			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			abs, err := filepath.Abs(dir)
+			if err != nil {
+				return err
+			}
+			name := strings.Trim(nonName.ReplaceAllString(strings.ToLower(filepath.Base(abs)), "-"), "-")
+			if name == "" {
+				name = "my-package"
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			for file, text := range scaffold {
+				text = strings.ReplaceAll(text, "{{NAME}}", name)
+				if err := os.WriteFile(filepath.Join(dir, file), []byte(text), 0o644); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(c.stdout, "created package %s in %s\nnext: runner validate %s\n", name, dir, dir)
+			return nil
+		},
+	}
+}

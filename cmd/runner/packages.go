@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/modrun/modrun"
+	"github.com/modrun/modrun/packages"
+)
+
+func (c *cli) validateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate DIR",
+		Short: "Run every load check on a package; print each problem as file:line",
+		Args:  exactArgs(1, "DIR"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pkg, err := packages.LoadDir(args[0], modrun.New(modrun.Options{}).Kinds()...)
+			if err != nil {
+				problems := packages.Problems(err)
+				for _, p := range problems {
+					fmt.Fprintln(c.stderr, p)
+				}
+				return fmt.Errorf("%s: %d problem(s)", args[0], len(problems))
+			}
+			fmt.Fprintf(c.stdout, "%s: ok: %s, %d module(s)\n", args[0], pkg.Ref(), len(pkg.Modules))
+			return nil
+		},
+	}
+}
+
+func (c *cli) publishCmd() *cobra.Command {
+	var registry string
+	cmd := &cobra.Command{
+		Use:   "publish DIR",
+		Short: "Validate a package and publish it to the registry as NAME/VERSION.tgz",
+		Long: `Validate DIR with every load check, then write its bundle (a deterministic .tgz)
+and sha256 digest to the registry. A published version is immutable: publishing it
+again with the same content is a no-op; with different content it is refused.`,
+		Args: exactArgs(1, "DIR"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pkg, err := packages.LoadDir(args[0], modrun.New(modrun.Options{}).Kinds()...)
+			if err != nil {
+				for _, p := range packages.Problems(err) {
+					fmt.Fprintln(c.stderr, p)
+				}
+				return fmt.Errorf("%s: not published: fix the problems above", args[0])
+			}
+			if registry == "" {
+				registry = defaultRegistry()
+			}
+			reg := &packages.Registry{Dir: registry}
+			p, err := reg.Publish(pkg.Manifest.Name, pkg.Manifest.Version, pkg.Files)
+			if err != nil {
+				return err
+			}
+			c.log.Info("published", "package", pkg.Ref(), "registry", registry)
+			fmt.Fprintf(c.stdout, "%s@%s %s\n", p.Name, p.Version, p.Digest)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&registry, "registry", "", "registry directory (default $MODRUN_REGISTRY, else $XDG_DATA_HOME/modrun/registry)")
+	return cmd
+}
+
+func (c *cli) listCmd() *cobra.Command {
+	var registry string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List published packages: NAME@VERSION and digest, one per line",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if registry == "" {
+				registry = defaultRegistry()
+			}
+			all, err := (&packages.Registry{Dir: registry}).List()
+			if err != nil {
+				return err
+			}
+			if len(all) == 0 {
+				fmt.Fprintf(c.stderr, "no packages published in %s\n", registry)
+			}
+			for _, p := range all {
+				fmt.Fprintf(c.stdout, "%s@%s %s\n", p.Name, p.Version, p.Digest)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&registry, "registry", "", "registry directory (default $MODRUN_REGISTRY, else $XDG_DATA_HOME/modrun/registry)")
+	return cmd
+}

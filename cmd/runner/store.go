@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/redact"
+)
+
+// secretKey matches keys whose values are shown redacted unless --reveal.
+var secretKey = regexp.MustCompile(`(?i)token|secret|password|passwd|credential|api_?key|session|cookie|authorization`)
+
+func (c *cli) storeCmd() *cobra.Command {
+	var sf storeFlags
+	var reveal bool
+	cmd := &cobra.Command{
+		Use:   "store",
+		Short: "Read and change the durable store: list, get, set, rm, clear",
+		Long: `Read and change the store of one app (a namespace; --app or $MODRUN_APP).
+
+Values are JSON. Values of keys that look like secrets (token, secret, password…)
+are shown as "[REDACTED]" unless --reveal is given.`,
+		Example: `  runner store list --app refresh-token
+  runner store set --app refresh-token refreshtoken '"abc"'
+  runner store get --app refresh-token expiresAt`,
+	}
+	cmd.PersistentFlags().StringVar(&sf.path, "store", "", "store file (default $MODRUN_STORE, else $XDG_DATA_HOME/modrun/store.db)")
+	cmd.PersistentFlags().StringVar(&sf.app, "app", "", "store namespace (default $MODRUN_APP)")
+	cmd.PersistentFlags().BoolVar(&reveal, "reveal", false, "show the values of secret-looking keys")
+
+	withStore := func(fn func(ctx context.Context, st engine.Store, app string, args []string) error) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, args []string) error {
+			app := sf.app
+			if app == "" {
+				app = os.Getenv("MODRUN_APP")
+			}
+			if app == "" {
+				return usagef("--app is required: the store namespace (runner run uses the package's name)")
+			}
+			db, err := sf.open()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			return fn(cmd.Context(), db, app, args)
+		}
+	}
+	show := func(key string, v json.RawMessage) json.RawMessage {
+		if !reveal && secretKey.MatchString(key) {
+			return json.RawMessage(`"` + redact.Mask + `"`)
+		}
+		return v
+	}
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "Print every key and value as a JSON object",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: withStore(func(ctx context.Context, st engine.Store, app string, _ []string) error {
+			all, err := st.List(ctx, app)
+			if err != nil {
+				return err
+			}
+			keys := make([]string, 0, len(all))
+			for k := range all {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			var b bytes.Buffer
+			b.WriteString("{")
+			for i, k := range keys {
+				if i > 0 {
+					b.WriteString(",")
+				}
+				kb, _ := json.Marshal(k)
+				fmt.Fprintf(&b, "\n  %s: %s", kb, show(k, all[k]))
+			}
+			if len(keys) > 0 {
+				b.WriteString("\n")
+			}
+			b.WriteString("}")
+			fmt.Fprintln(c.stdout, b.String())
+			return nil
+		}),
+	}
+	get := &cobra.Command{
+		Use:   "get KEY",
+		Short: "Print one value",
+		Args:  exactArgs(1, "KEY"),
+		RunE: withStore(func(ctx context.Context, st engine.Store, app string, args []string) error {
+			v, err := st.Get(ctx, app, args[0])
+			if errors.Is(err, engine.ErrNotFound) {
+				return fmt.Errorf("%s: no such key in app %s", args[0], app)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.stdout, string(show(args[0], v)))
+			return nil
+		}),
+	}
+	set := &cobra.Command{
+		Use:   "set KEY JSON",
+		Short: "Store a JSON value (a string needs JSON quotes: '\"word\"')",
+		Args:  exactArgs(2, "KEY JSON"),
+		RunE: withStore(func(ctx context.Context, st engine.Store, app string, args []string) error {
+			if !json.Valid([]byte(args[1])) {
+				return usagef("set %s: the value must be JSON: a string needs quotes, as in '\"%s\"'; numbers, true, false, null, objects and arrays as they are", args[0], args[1])
+			}
+			return st.Set(ctx, app, args[0], json.RawMessage(args[1]))
+		}),
+	}
+	rm := &cobra.Command{
+		Use:   "rm KEY",
+		Short: "Remove a key",
+		Args:  exactArgs(1, "KEY"),
+		RunE: withStore(func(ctx context.Context, st engine.Store, app string, args []string) error {
+			return st.Delete(ctx, app, args[0])
+		}),
+	}
+	clearCmd := &cobra.Command{
+		Use:   "clear",
+		Short: "Remove every key of the app",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: withStore(func(ctx context.Context, st engine.Store, app string, _ []string) error {
+			return st.Clear(ctx, app)
+		}),
+	}
+	cmd.AddCommand(list, get, set, rm, clearCmd)
+	return cmd
+}

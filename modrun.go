@@ -1,0 +1,145 @@
+package modrun
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/redact"
+	"github.com/modrun/modrun/modules/js"
+	"github.com/modrun/modrun/modules/query"
+	"github.com/modrun/modrun/packages"
+)
+
+// Options configure an Engine. The zero value works except that Store is
+// required to create instances.
+type Options struct {
+	// Store persists storeValue's values for every instance.
+	Store engine.Store
+	// Registry is the directory of published packages; empty means
+	// references by name cannot be resolved.
+	Registry string
+	// Logger receives logs of every instance, secrets redacted. Nil
+	// discards.
+	Logger *slog.Logger
+	// Timeout is each call's deadline. Zero means 60 s.
+	Timeout time.Duration
+}
+
+// Engine loads packages and creates instances of them.
+type Engine struct {
+	opts   Options
+	kinds  []engine.Kind
+	flight engine.Flight
+
+	mu    sync.Mutex
+	cache map[string]*engine.Package // by digest: published bundles compile once
+}
+
+// New returns an engine. It does no I/O.
+func New(opts Options) *Engine {
+	return &Engine{
+		opts:  opts,
+		kinds: []engine.Kind{query.NewKind(), js.Kind{}},
+		cache: map[string]*engine.Package{},
+	}
+}
+
+// Kinds returns the module kinds the engine compiles.
+func (e *Engine) Kinds() []engine.Kind { return e.kinds }
+
+// Registry returns the engine's registry.
+func (e *Engine) Registry() *packages.Registry { return &packages.Registry{Dir: e.opts.Registry} }
+
+// IsPath reports whether ref names a directory rather than a registry
+// package: it contains a path separator, starts with a dot, or is a
+// directory holding a package.yaml.
+func IsPath(ref string) bool {
+	if strings.ContainsRune(ref, '/') || strings.ContainsRune(ref, filepath.Separator) || strings.HasPrefix(ref, ".") {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(ref, packages.ManifestFile))
+	return err == nil
+}
+
+// Load loads a package directory, or resolves a registry reference (NAME,
+// NAME@1.2.3, NAME@^1, NAME@~1.2), verifies the bundle's digest and loads
+// it. Published versions are compiled once and cached.
+func (e *Engine) Load(ref string) (*engine.Package, error) {
+	if IsPath(ref) {
+		return packages.LoadDir(ref, e.kinds...)
+	}
+	if e.opts.Registry == "" {
+		return nil, fmt.Errorf("%s: no registry configured (use --registry or $MODRUN_REGISTRY), and no such directory", ref)
+	}
+	reg := e.Registry()
+	p, err := reg.Resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	files, digest, err := reg.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	pkg, ok := e.cache[digest]
+	e.mu.Unlock()
+	if ok {
+		return pkg, nil
+	}
+	pkg, err = packages.Load(files, e.kinds...)
+	if err != nil {
+		return nil, fmt.Errorf("%s@%s: %w", p.Name, p.Version, err)
+	}
+	if pkg.Manifest.Name != p.Name || pkg.Manifest.Version != p.Version {
+		return nil, fmt.Errorf("%s@%s: the bundle's package.yaml says %s", p.Name, p.Version, pkg.Ref())
+	}
+	pkg.Digest = digest
+	e.mu.Lock()
+	e.cache[digest] = pkg
+	e.mu.Unlock()
+	return pkg, nil
+}
+
+// InstanceOptions configure one instance.
+type InstanceOptions struct {
+	// App is the store namespace; empty means the package's name.
+	App string
+	// Inputs are the package's inputs; defaults fill the rest.
+	Inputs map[string]any
+	// Timeout overrides the engine's call deadline when positive.
+	Timeout time.Duration
+}
+
+// NewInstance binds pkg to an app, its inputs and the engine's store. A
+// required input without a value is an error naming it.
+func (e *Engine) NewInstance(pkg *engine.Package, opts InstanceOptions) (*js.Instance, error) {
+	if e.opts.Store == nil {
+		return nil, errors.New("modrun: Options.Store is required to create instances")
+	}
+	inputs, err := pkg.ResolveInputs(opts.Inputs)
+	if err != nil {
+		return nil, err
+	}
+	timeout := e.opts.Timeout
+	if opts.Timeout > 0 {
+		timeout = opts.Timeout
+	}
+	red := redact.New()
+	red.Add(pkg.Secrets(inputs)...)
+	return js.NewInstance(pkg, js.Options{
+		Store:    e.opts.Store,
+		App:      opts.App,
+		Inputs:   inputs,
+		Logger:   e.opts.Logger,
+		Timeout:  timeout,
+		Flight:   &e.flight,
+		Redactor: red,
+	}), nil
+}
