@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -15,9 +14,6 @@ import (
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/redact"
 )
-
-// secretKey matches keys whose values are shown redacted unless --reveal.
-var secretKey = regexp.MustCompile(`(?i)token|secret|password|passwd|credential|api_?key|session|cookie|authorization`)
 
 func (c *cli) storeCmd() *cobra.Command {
 	var sf storeFlags
@@ -55,7 +51,7 @@ are shown as "[REDACTED]" unless --reveal is given.`,
 		}
 	}
 	show := func(key string, v json.RawMessage) json.RawMessage {
-		if !reveal && secretKey.MatchString(key) {
+		if !reveal && redact.SecretKey(key) {
 			return json.RawMessage(`"` + redact.Mask + `"`)
 		}
 		return v

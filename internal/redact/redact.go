@@ -5,6 +5,7 @@ package redact
 import (
 	"context"
 	"log/slog"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -133,3 +134,10 @@ func (h *handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (h *handler) WithGroup(name string) slog.Handler {
 	return &handler{h: h.h.WithGroup(name), r: h.r}
 }
+
+// secretKey matches names of fields and store keys whose values are
+// secrets: they end in token, secret, password and the like.
+var secretKey = regexp.MustCompile(`(?i)(token|secret|password|passwd|credentials?|api_?key|session_?id|cookie|authorization)$`)
+
+// SecretKey reports whether a field or store key named k holds a secret.
+func SecretKey(k string) bool { return secretKey.MatchString(k) }

@@ -12,6 +12,7 @@ import (
 	"github.com/dop251/goja"
 
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/redact"
 )
 
 func (v *vm) installGlobals() {
@@ -122,7 +123,7 @@ func (v *vm) storeValue(call goja.FunctionCall) goja.Value {
 	if p := call.Argument(2); !goja.IsUndefined(p) {
 		persist = p.ToBoolean()
 	}
-	if secretKey.MatchString(key) {
+	if redact.SecretKey(key) {
 		if s, ok := call.Argument(1).Export().(string); ok {
 			v.in.redact.Add(s)
 		}
@@ -164,7 +165,7 @@ func (v *vm) compareAndSwapValue(call goja.FunctionCall) goja.Value {
 		if new, err = v.storable(key, a); err != nil {
 			v.throw(err)
 		}
-		if s, ok := a.Export().(string); ok && secretKey.MatchString(key) {
+		if s, ok := a.Export().(string); ok && redact.SecretKey(key) {
 			v.in.redact.Add(s)
 		}
 	}
@@ -337,7 +338,7 @@ func (s *storeView) Get(key string) goja.Value {
 	if err != nil {
 		s.v.throw(fmt.Errorf("appsmith.store.%s: %w", key, err))
 	}
-	if secretKey.MatchString(key) {
+	if redact.SecretKey(key) {
 		if str, ok := val.Export().(string); ok {
 			s.v.in.redact.Add(str)
 		}

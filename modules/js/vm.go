@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/redact"
 )
 
 var _ engine.Scope = (*vm)(nil)
@@ -337,9 +337,6 @@ func jsonPath(raw []byte, keys []string) any {
 	return json.RawMessage(r.Raw)
 }
 
-// secretKey matches store keys and JSON fields whose values are secrets.
-var secretKey = regexp.MustCompile(`(?i)token|secret|password|passwd|credential|api_?key|session|cookie|authorization`)
-
 // learnSecrets registers the string values of secret-looking fields in a
 // JSON document with the redactor.
 func (v *vm) learnSecrets(raw []byte, depth int) {
@@ -348,7 +345,7 @@ func (v *vm) learnSecrets(raw []byte, depth int) {
 	}
 	gjson.ParseBytes(raw).ForEach(func(k, el gjson.Result) bool {
 		switch {
-		case el.Type == gjson.String && secretKey.MatchString(k.String()):
+		case el.Type == gjson.String && redact.SecretKey(k.String()):
 			v.in.redact.Add(el.Str)
 		case el.IsObject() || el.IsArray():
 			v.learnSecrets([]byte(el.Raw), depth+1)
