@@ -271,6 +271,9 @@ func (t *Template) URL(scope engine.Scope, params any) (*url.URL, error) {
 			b.WriteString(s)
 		case inQuery:
 			b.WriteString(url.QueryEscape(s))
+		case s == "." || s == "..":
+			// A dot segment would walk the path: escape it whole.
+			b.WriteString(strings.ReplaceAll(s, ".", "%2E"))
 		default:
 			b.WriteString(url.PathEscape(s))
 		}

@@ -32,7 +32,7 @@ func Decode(file string, data []byte, v any) error {
 		return engine.Errorf(file, 0, 0, "file is empty")
 	}
 	if err != nil {
-		return convert(file, err)
+		return convert(file, data, err)
 	}
 	// A second document is almost always a mistake (a stray ---).
 	var extra yaml.Node
@@ -42,16 +42,22 @@ func Decode(file string, data []byte, v any) error {
 	return nil
 }
 
-func convert(file string, err error) error {
+func convert(file string, data []byte, err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		// A syntax error: "yaml: line 3: mapping values are not allowed…"
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		line := 0
 		if m := lineRe.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return engine.Errorf(file, line, 0, "%s", m[2])
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
 		}
-		return engine.Errorf(file, 0, 0, "%s", msg)
+		// The usual cause: an unquoted {{ binding, which YAML reads as a
+		// flow mapping.
+		if l, c := unquotedBraces(data); l > 0 {
+			return engine.Errorf(file, l, c, "%s%s", msg, QuoteHint)
+		}
+		return engine.Errorf(file, line, 0, "%s", msg)
 	}
 	var errs []error
 	for _, e := range te.Errors {
@@ -68,6 +74,18 @@ func convert(file string, err error) error {
 		errs = append(errs, engine.Errorf(file, line, 0, "%s", msg))
 	}
 	return errors.Join(errs...)
+}
+
+var bracesRe = regexp.MustCompile(`(^|[:\-]\s+)\{\{`)
+
+// unquotedBraces finds the first value that starts with an unquoted {{.
+func unquotedBraces(data []byte) (line, col int) {
+	for i, l := range strings.Split(string(data), "\n") {
+		if loc := bracesRe.FindStringIndex(l); loc != nil {
+			return i + 1, loc[1] - 1
+		}
+	}
+	return 0, 0
 }
 
 // QuoteHint explains the usual cause of a mapping where a string was meant.

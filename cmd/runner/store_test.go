@@ -1,0 +1,100 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestStoreCommandsInProcess(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "s.db")
+	st := func(args ...string) (string, string, int) {
+		return runCLI(t, "", append([]string{"store", "--store", db}, args...)...)
+	}
+	for _, tc := range []struct {
+		args     []string
+		code     int
+		out, err string
+	}{
+		{[]string{"set", "--app", "a", "greeting", `"hi"`}, 0, "", ""},
+		{[]string{"set", "--app", "a", "n", `{"x": [1, 2]}`}, 0, "", ""},
+		{[]string{"get", "--app", "a", "greeting"}, 0, `"hi"` + "\n", ""},
+		{[]string{"get", "--app", "a", "n"}, 0, `{"x":[1,2]}` + "\n", ""},
+		{[]string{"get", "--app", "b", "greeting"}, 1, "", "no such key"},
+		{[]string{"get", "--app", "a", "missing"}, 1, "", "no such key"},
+		{[]string{"set", "--app", "a", "k", "word"}, 2, "", `'"word"'`},
+		{[]string{"set", "--app", "a", "refreshtoken", `"rt-secret-value"`}, 0, "", ""},
+		{[]string{"list", "--app", "a"}, 0, "{\n  \"greeting\": \"hi\",\n  \"n\": {\"x\":[1,2]},\n  \"refreshtoken\": \"[REDACTED]\"\n}\n", ""},
+		{[]string{"get", "--app", "a", "refreshtoken"}, 0, `"[REDACTED]"` + "\n", ""},
+		{[]string{"get", "--app", "a", "refreshtoken", "--reveal"}, 0, `"rt-secret-value"` + "\n", ""},
+		{[]string{"rm", "--app", "a", "greeting"}, 0, "", ""},
+		{[]string{"get", "--app", "a", "greeting"}, 1, "", "no such key"},
+		{[]string{"clear", "--app", "a"}, 0, "", ""},
+		{[]string{"list", "--app", "a"}, 0, "{}\n", ""},
+		{[]string{"list"}, 2, "", "--app is required"},
+		{[]string{"get", "--app", "a"}, 2, "", "want KEY"},
+		{[]string{"set", "--app", "a", strings.Repeat("k", 1025), "1"}, 1, "", "invalid key"},
+	} {
+		out, errOut, code := st(tc.args...)
+		if code != tc.code || out != tc.out || !strings.Contains(errOut, tc.err) {
+			t.Errorf("store %v: exit %d, stdout %q, stderr %q; want exit %d, stdout %q, stderr containing %q",
+				tc.args, code, out, errOut, tc.code, tc.out, tc.err)
+		}
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, args := range [][]string{
+		{"bogus"},
+		{"run"},
+		{"run", "a", "b", "c"},
+		{"store", "list", "--app", "a", "--no-such-flag"},
+		{"list", "--log-level", "loud"},
+		{"list", "--log-format", "xml"},
+		{"run", "./x", "q", "--params", "{bad"},
+		{"run", "./x", "m.f", "--args", `{"not": "an array"}`},
+		{"run", "./x", "m.f", "--input", "novalue"},
+	} {
+		_, errOut, code := runCLI(t, "", args...)
+		if code != 2 || !strings.HasPrefix(errOut, "runner: ") {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 with a message", args, code, errOut)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	out, _, code := runCLI(t, "", "--help")
+	for _, cmd := range []string{"run", "store", "publish", "list", "validate", "new"} {
+		if !strings.Contains(out, cmd) {
+			t.Errorf("help does not list %s:\n%s", cmd, out)
+		}
+	}
+	if code != 0 {
+		t.Errorf("--help exit %d", code)
+	}
+}
+
+func TestStoreThroughTheBinary(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"MODRUN_STORE=", "XDG_DATA_HOME=" + dir}
+	if _, errOut, code := runBinary(t, env, "store", "set", "--app", "x", "k", "[1, 2]"); code != 0 {
+		t.Fatalf("set: %d %s", code, errOut)
+	}
+	out, _, code := runBinary(t, env, "store", "get", "--app", "x", "k")
+	if code != 0 || out != "[1,2]\n" {
+		t.Fatalf("get: %d %q", code, out)
+	}
+	// The default location is $XDG_DATA_HOME/modrun/store.db.
+	out, _, _ = runBinary(t, []string{"MODRUN_STORE=" + filepath.Join(dir, "modrun", "store.db")}, "store", "get", "--app", "x", "k")
+	if out != "[1,2]\n" {
+		t.Fatalf("the value is not in the default store file: %q", out)
+	}
+	_, errOut, code := runBinary(t, env, "store", "get", "--app", "x", "nope")
+	if code != 1 || !strings.Contains(errOut, "no such key") {
+		t.Fatalf("missing key: %d %q", code, errOut)
+	}
+	_, errOut, code = runBinary(t, env, "store", "set", "--app", "x", "k", "word")
+	if code != 2 || !strings.Contains(errOut, `'"word"'`) {
+		t.Fatalf("invalid JSON: %d %q", code, errOut)
+	}
+}

@@ -1,0 +1,193 @@
+package query_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/modules/query"
+)
+
+func send(t *testing.T, src string, sc scope, params map[string]any) (*engine.Response, error) {
+	t.Helper()
+	m := compile(t, "api", src)
+	req, err := m.Bind(sc, params)
+	if err != nil {
+		return nil, err
+	}
+	return req.Send(context.Background())
+}
+
+func TestFailures(t *testing.T) {
+	slow := make(chan struct{})
+	t.Cleanup(func() { close(slow) })
+	rec := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/oauth-error":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(400)
+			w.Write([]byte(`{"error":"invalid_grant","error_description":"token rt-secret-123 was spent"}`))
+		case "/500":
+			w.WriteHeader(500)
+			w.Write([]byte("boom"))
+		case "/text":
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte("not json at all"))
+		case "/big":
+			w.Header().Set("Content-Type", "text/plain")
+			w.Write([]byte(strings.Repeat("x", 2048)))
+		case "/slow":
+			select {
+			case <-slow:
+			case <-r.Context().Done():
+			}
+		case "/loop":
+			http.Redirect(w, r, "/loop", http.StatusFound)
+		case "/binary":
+			w.Header().Set("Content-Type", "image/png")
+			w.Write([]byte{0x89, 'P', 'N', 'G', 0, 1, 2})
+		}
+	})
+	sc := scope{inputs: map[string]any{"baseUrl": rec.URL, "token": "secret-token-value"}}
+
+	t.Run("4xx names the module and the OAuth error", func(t *testing.T) {
+		_, err := send(t, "url: <<inputs.baseUrl>>/oauth-error\n", sc, nil)
+		var re *engine.ResponseError
+		if !errors.As(err, &re) || err.Error() != "api: HTTP 400: invalid_grant" || re.Response.StatusCode != 400 {
+			t.Fatalf("err = %v", err)
+		}
+		if strings.Contains(err.Error(), "rt-secret-123") {
+			t.Fatal("the error echoes the server's description, which may hold a token")
+		}
+	})
+	t.Run("5xx", func(t *testing.T) {
+		_, err := send(t, "url: <<inputs.baseUrl>>/500\n", sc, nil)
+		if err == nil || err.Error() != "api: HTTP 500: Internal Server Error" {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("a JSON content type with a text body is text", func(t *testing.T) {
+		resp, err := send(t, "url: <<inputs.baseUrl>>/text\n", sc, nil)
+		if err != nil || resp.Kind != engine.BodyText || string(resp.DataJSON()) != `"not json at all"` {
+			t.Fatalf("resp = %+v, err = %v", resp, err)
+		}
+	})
+	t.Run("binary is base64", func(t *testing.T) {
+		resp, err := send(t, "url: <<inputs.baseUrl>>/binary\n", sc, nil)
+		if err != nil || resp.Kind != engine.BodyBinary || string(resp.DataJSON()) != `"iVBORwABAg=="` {
+			t.Fatalf("resp = %s, err = %v", resp.DataJSON(), err)
+		}
+	})
+	t.Run("oversized body is an error, never truncated", func(t *testing.T) {
+		_, err := send(t, "url: <<inputs.baseUrl>>/big\nmaxResponseBytes: 1024\n", sc, nil)
+		if err == nil || !strings.Contains(err.Error(), "larger than 1024 bytes") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("slow server vs timeout", func(t *testing.T) {
+		start := time.Now()
+		_, err := send(t, "url: <<inputs.baseUrl>>/slow\ntimeout: 100ms\n", sc, nil)
+		if err == nil || !strings.Contains(err.Error(), "timeout after 100ms") || !strings.Contains(err.Error(), "api: GET 127.0.0.1:") {
+			t.Fatalf("err = %v", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("the timeout took %s", d)
+		}
+	})
+	t.Run("the caller's deadline cancels the request", func(t *testing.T) {
+		m := compile(t, "api", "url: <<inputs.baseUrl>>/slow\n")
+		req, _ := m.Bind(sc, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_, err := req.Send(ctx)
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("connection refused names the host", func(t *testing.T) {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		addr := ln.Addr().String()
+		ln.Close()
+		_, err := send(t, "url: http://"+addr+"/x?token=<<inputs.token>>\n", sc, nil)
+		if err == nil || !strings.Contains(err.Error(), "api: GET "+addr+":") || !strings.Contains(err.Error(), "refused") {
+			t.Fatalf("err = %v", err)
+		}
+		if strings.Contains(err.Error(), "secret-token-value") {
+			t.Fatalf("the error leaks the URL's query: %v", err)
+		}
+	})
+	t.Run("redirect loop", func(t *testing.T) {
+		_, err := send(t, "url: <<inputs.baseUrl>>/loop\nmaxRedirects: 3\n", sc, nil)
+		if err == nil || !strings.Contains(err.Error(), "stopped after 3 redirects") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func TestHeaderInjection(t *testing.T) {
+	rec := newRecorder(t, nil)
+	sc := scope{inputs: map[string]any{"baseUrl": rec.URL}, store: map[string]any{"token": "abc\r\nX-Evil: 1"}}
+	for _, src := range []string{
+		"url: <<inputs.baseUrl>>/h\nheaders: {X-Value: <<this.params.v>>}\n",
+		"url: <<inputs.baseUrl>>/h\nauth: {bearer: <<appsmith.store.token>>}\n",
+	} {
+		_, err := send(t, src, sc, map[string]any{"v": "ok\nX-Evil: 1"})
+		if err == nil || !strings.Contains(err.Error(), "line break") {
+			t.Fatalf("err = %v", err)
+		}
+		if strings.Contains(err.Error(), "Evil") {
+			t.Fatalf("the error quotes the value: %v", err)
+		}
+	}
+	if n := len(rec.requests()); n != 0 {
+		t.Fatalf("%d requests reached the server", n)
+	}
+}
+
+func TestDotSegmentsCannotWalkThePath(t *testing.T) {
+	rec := newRecorder(t, nil)
+	sc := scope{inputs: map[string]any{"baseUrl": rec.URL}}
+	for _, v := range []string{"..", ".", "../admin"} {
+		if _, err := send(t, "url: <<inputs.baseUrl>>/items/<<this.params.v>>/x\n", sc, map[string]any{"v": v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := rec.requests()
+	for i, want := range []string{"GET /items/%2E%2E/x", "GET /items/%2E/x", "GET /items/..%2Fadmin/x"} {
+		if !strings.HasPrefix(got[i], want+"\n") {
+			t.Errorf("request %d: %q, want %q", i, strings.SplitN(got[i], "\n", 2)[0], want)
+		}
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"url: x\nbogus: 1\n", `api.query.yaml:2: unknown field "bogus"`},
+		{"url: {{inputs.baseUrl}}/x\n", `api.query.yaml:1:6: did not find expected key (in YAML a value that starts with {{ must be quoted`},
+		{"url: {{inputs.baseUrl}}\n", `api.query.yaml:1:6: url: expected a string, found a mapping (in YAML a value that starts with {{ must be quoted`},
+		{"url: <<inputs.nope>>\n", `api.query.yaml:1:8: binding "inputs.nope": package has no input "nope"`},
+		{"url: <<inptus.baseUrl>>\n", `unknown name "inptus"`},
+		{"url: x\nbody: {json: {a: 1}, form: {b: 2}}\n", "at most one of json, form, multipart, raw"},
+		{"url: x\nbody:\n  json: '{\"a\": <<this.params.x>>,}'\n", "api.query.yaml:3:9: the JSON body is not valid JSON"},
+		{"url: x\ntimeout: soon\n", `timeout "soon"`},
+		{"method: FETCH\nurl: x\n", `method "FETCH"`},
+		{"headers: {a: b}\n", "url is required"},
+	} {
+		_, err := compileErr(tc.src)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q:\n got %v\nwant %q", tc.src, err, tc.want)
+		}
+	}
+}
+
+func compileErr(src string) (engine.Module, error) {
+	return query.NewKind().Compile(engine.Source{
+		Name: "api", Path: "api.query.yaml", Data: []byte(src),
+		Pkg: &engine.PackageInfo{Inputs: map[string]engine.Input{"baseUrl": {}}, Modules: map[string]string{"api": "api.query.yaml"}},
+	})
+}
