@@ -5,77 +5,87 @@ import (
 )
 
 // Loop is an event loop: jobs posted from any goroutine run one at a time,
-// in order, on the loop's own goroutine. Asynchronous work started from a
-// job registers with Hold, so that the loop knows something may still post.
+// in the order posted. Asynchronous work started from a job registers with
+// Hold, so that the loop knows something may still post.
 //
-// The zero value is not usable; call StartLoop.
+// A Loop has no goroutine of its own: the goroutine that posts to an idle
+// loop runs the queued jobs itself until the queue is empty, and a post to
+// a busy loop only queues. So jobs never run at the same time, and the
+// result of Go work (an HTTP response) is handed to JavaScript on the
+// goroutine that produced it, without a hop to another goroutine.
+//
+// The zero value is not usable; call NewLoop.
 type Loop struct {
 	mu      sync.Mutex
-	cond    sync.Cond
+	idle    sync.Cond // signalled when the running goroutine stops draining
 	queue   []func()
+	running bool
 	pending int
 	closed  bool
-	done    chan struct{}
 	onPanic func(any)
 }
 
-// StartLoop starts a loop on a new goroutine. onPanic, if not nil, is called
-// on the loop with the value of a job's panic; the loop keeps running.
-func StartLoop(onPanic func(any)) *Loop {
-	l := &Loop{done: make(chan struct{}), onPanic: onPanic}
-	l.cond.L = &l.mu
-	go l.run()
+// NewLoop returns a loop. onPanic, if not nil, is called with the value of
+// a job's panic, and the loop goes on; if nil, the panic propagates to the
+// goroutine that happened to run the job.
+func NewLoop(onPanic func(any)) *Loop {
+	l := &Loop{onPanic: onPanic}
+	l.idle.L = &l.mu
 	return l
 }
 
-func (l *Loop) run() {
-	defer close(l.done)
-	var jobs []func()
-	for {
-		l.mu.Lock()
-		for len(l.queue) == 0 && !l.closed {
-			l.cond.Wait()
-		}
-		if l.closed {
-			l.mu.Unlock()
-			return
-		}
-		jobs, l.queue = l.queue, jobs[:0]
+// enqueue adds job and, if no goroutine is running jobs, runs them on this
+// one. l.mu is held on entry and released on return.
+func (l *Loop) enqueue(job func()) {
+	l.queue = append(l.queue, job)
+	if l.running {
 		l.mu.Unlock()
-		for i, job := range jobs {
-			l.do(job)
-			jobs[i] = nil
-		}
+		return
 	}
+	l.running = true
+	defer func() {
+		l.running = false
+		l.idle.Broadcast()
+		l.mu.Unlock()
+	}()
+	for len(l.queue) > 0 && !l.closed {
+		job := l.queue[0]
+		l.queue[0] = nil
+		l.queue = l.queue[1:]
+		l.mu.Unlock()
+		l.do(job)
+		l.mu.Lock()
+	}
+	l.queue = nil
 }
 
 func (l *Loop) do(job func()) {
-	defer func() {
-		if r := recover(); r != nil {
-			if l.onPanic == nil {
-				panic(r)
+	if l.onPanic != nil {
+		defer func() {
+			if r := recover(); r != nil {
+				l.onPanic(r)
 			}
-			l.onPanic(r)
-		}
-	}()
+		}()
+	}
 	job()
 }
 
-// Post queues job to run on the loop. It returns ErrClosed after Close.
+// Post queues job. If the loop is idle, job (and whatever it queues) runs
+// before Post returns, on the calling goroutine. Post may be called from a
+// job. It returns ErrClosed after Close.
 func (l *Loop) Post(job func()) error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return ErrClosed
 	}
-	l.queue = append(l.queue, job)
-	l.cond.Signal()
+	l.enqueue(job)
 	return nil
 }
 
 // Hold registers one piece of pending asynchronous work and returns the
-// function that completes it: complete(job) posts job and ends the hold.
-// Only the first call of complete has an effect.
+// function that completes it: complete(job) posts job (nil: nothing) and
+// ends the hold. Only the first call of complete has an effect.
 func (l *Loop) Hold() (complete func(job func())) {
 	l.mu.Lock()
 	l.pending++
@@ -84,33 +94,34 @@ func (l *Loop) Hold() (complete func(job func())) {
 	return func(job func()) {
 		once.Do(func() {
 			l.mu.Lock()
-			defer l.mu.Unlock()
 			l.pending--
 			if l.closed || job == nil {
+				l.mu.Unlock()
 				return
 			}
-			l.queue = append(l.queue, job)
-			l.cond.Signal()
+			l.enqueue(job)
 		})
 	}
 }
 
 // Idle reports whether nothing is queued and no work is held: nothing can
 // ever run on the loop again unless a new job is posted from outside.
+// Called from a job, it does not count that job.
 func (l *Loop) Idle() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.pending == 0 && len(l.queue) == 0
 }
 
-// Close stops the loop and waits for the running job to return. Queued jobs
-// are dropped; later Posts return ErrClosed. Close must not be called from a
-// job on the loop itself.
+// Close stops the loop: queued jobs are dropped, later Posts return
+// ErrClosed, and Close waits for a running job to return. It must not be
+// called from a job.
 func (l *Loop) Close() {
 	l.mu.Lock()
 	l.closed = true
 	l.queue = nil
-	l.cond.Signal()
+	for l.running {
+		l.idle.Wait()
+	}
 	l.mu.Unlock()
-	<-l.done
 }

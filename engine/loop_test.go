@@ -11,8 +11,8 @@ import (
 	"github.com/modrun/modrun/engine"
 )
 
-func TestLoopRunsJobsInOrderOnOneGoroutine(t *testing.T) {
-	l := engine.StartLoop(nil)
+func TestLoopRunsJobsOneAtATimeInOrder(t *testing.T) {
+	l := engine.NewLoop(nil)
 	defer l.Close()
 	var got []int
 	var running atomic.Int32
@@ -39,7 +39,7 @@ func TestLoopRunsJobsInOrderOnOneGoroutine(t *testing.T) {
 }
 
 func TestLoopHoldAndIdle(t *testing.T) {
-	l := engine.StartLoop(nil)
+	l := engine.NewLoop(nil)
 	defer l.Close()
 	idle := make(chan bool, 1)
 	var complete func(func())
@@ -50,7 +50,7 @@ func TestLoopHoldAndIdle(t *testing.T) {
 	if <-idle {
 		t.Fatal("Idle with work held")
 	}
-	done := make(chan bool)
+	done := make(chan bool, 1)
 	complete(func() { done <- l.Idle() })
 	if !<-done {
 		t.Fatal("not Idle once the held work completed and nothing is queued")
@@ -60,19 +60,19 @@ func TestLoopHoldAndIdle(t *testing.T) {
 
 func TestLoopRecoversPanics(t *testing.T) {
 	got := make(chan any, 1)
-	l := engine.StartLoop(func(v any) { got <- v })
+	l := engine.NewLoop(func(v any) { got <- v })
 	defer l.Close()
 	l.Post(func() { panic("boom") })
 	if v := <-got; v != "boom" {
 		t.Fatalf("onPanic got %v", v)
 	}
-	ran := make(chan bool)
+	ran := make(chan bool, 1)
 	l.Post(func() { ran <- true })
 	<-ran
 }
 
 func TestLoopClosed(t *testing.T) {
-	l := engine.StartLoop(nil)
+	l := engine.NewLoop(nil)
 	l.Close()
 	if err := l.Post(func() {}); !errors.Is(err, engine.ErrClosed) {
 		t.Fatalf("Post after Close: %v", err)

@@ -5,7 +5,6 @@ package redact
 import (
 	"context"
 	"log/slog"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -135,9 +134,18 @@ func (h *handler) WithGroup(name string) slog.Handler {
 	return &handler{h: h.h.WithGroup(name), r: h.r}
 }
 
-// secretKey matches names of fields and store keys whose values are
-// secrets: they end in token, secret, password and the like.
-var secretKey = regexp.MustCompile(`(?i)(token|secret|password|passwd|credentials?|api_?key|session_?id|cookie|authorization)$`)
+// secretSuffixes end the names of fields and store keys whose values are
+// secrets, compared case-insensitively.
+var secretSuffixes = []string{"token", "secret", "password", "passwd", "credential", "credentials",
+	"apikey", "api_key", "sessionid", "session_id", "cookie", "authorization"}
 
-// SecretKey reports whether a field or store key named k holds a secret.
-func SecretKey(k string) bool { return secretKey.MatchString(k) }
+// SecretKey reports whether a field or store key named k holds a secret:
+// its name ends in token, secret, password and the like.
+func SecretKey(k string) bool {
+	for _, s := range secretSuffixes {
+		if len(k) >= len(s) && strings.EqualFold(k[len(k)-len(s):], s) {
+			return true
+		}
+	}
+	return false
+}

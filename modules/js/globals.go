@@ -239,7 +239,7 @@ func (v *vm) await(work func(context.Context) (json.RawMessage, error), deliver 
 	in, r, gen := v.in, v.in.cur, v.gen
 	ctx := v.ctx()
 	complete := in.loop.Hold()
-	go func() {
+	in.spawn(r, func() {
 		val, err := work(ctx)
 		complete(func() {
 			in.do(r, func() {
@@ -248,7 +248,7 @@ func (v *vm) await(work func(context.Context) (json.RawMessage, error), deliver 
 				}
 			})
 		})
-	}()
+	})
 }
 
 // check handles the error of resolving a promise from Go: only
@@ -308,6 +308,16 @@ func (v *vm) arm(id int64, fn goja.Callable, args []goja.Value, delay time.Durat
 			})
 		})
 	})
+}
+
+// stopTimers cancels every timer, releasing their holds on the loop.
+func (v *vm) stopTimers() {
+	for id, tm := range v.timers {
+		delete(v.timers, id)
+		if tm.t.Stop() {
+			tm.complete(nil)
+		}
+	}
 }
 
 func (v *vm) clearTimer(call goja.FunctionCall) goja.Value {

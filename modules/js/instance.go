@@ -76,6 +76,31 @@ type Instance struct {
 	trip     bool // Interrupt was called during the current job
 	closed   bool
 	closeErr error
+
+	// Worker goroutines for blocking work (HTTP): kept between uses, so
+	// each request does not pay for a new goroutine growing its stack.
+	work chan func()
+	quit chan struct{}
+}
+
+// goWork runs f on an idle worker, or on a new one.
+func (in *Instance) goWork(f func()) {
+	select {
+	case in.work <- f:
+	default:
+		go in.worker(f)
+	}
+}
+
+func (in *Instance) worker(f func()) {
+	for {
+		f()
+		select {
+		case f = <-in.work:
+		case <-in.quit:
+			return
+		}
+	}
 }
 
 // NewInstance returns an instance of pkg. It compiles nothing (pkg is
@@ -98,6 +123,8 @@ func NewInstance(pkg *engine.Package, opts Options) *Instance {
 		redact:  opts.Redactor,
 		flight:  opts.Flight,
 		runs:    map[*run]struct{}{},
+		work:    make(chan func()),
+		quit:    make(chan struct{}),
 	}
 	if in.redact == nil {
 		in.redact = redact.New()
@@ -111,7 +138,7 @@ func NewInstance(pkg *engine.Package, opts Options) *Instance {
 		in.log = slog.New(slog.DiscardHandler)
 	}
 	in.log = slog.New(redact.Handler(in.log.Handler(), in.redact)).With("package", pkg.Ref(), "app", opts.App)
-	in.loop = engine.StartLoop(in.onPanic)
+	in.loop = engine.NewLoop(in.onPanic)
 	return in
 }
 
@@ -130,6 +157,10 @@ type run struct {
 	waiters  []*run                       // calls waiting for onLoad
 	promise  *goja.Promise                // the current step's promise, if it returned one
 	done     bool
+	// work takes blocking work (an HTTP request) of this run to its
+	// caller's goroutine, which would otherwise sit idle waiting: no hop to
+	// another goroutine and back. Nil for runs without a caller.
+	work chan func()
 }
 
 type result struct {
@@ -157,7 +188,7 @@ func (in *Instance) Call(ctx context.Context, target string, args ...json.RawMes
 	ctx, cancel := context.WithTimeoutCause(ctx, in.opts.Timeout, engine.ErrDeadline)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
-	r := &run{ctx: ctx, target: target, args: args, deadline: deadline, res: make(chan result, 1)}
+	r := &run{ctx: ctx, target: target, args: args, deadline: deadline, res: make(chan result, 1), work: make(chan func(), 1)}
 	if err := in.loop.Post(func() { in.do(r, func() { in.start(r) }) }); err != nil {
 		return nil, fmt.Errorf("%s: instance closed", target)
 	}
@@ -165,12 +196,44 @@ func (in *Instance) Call(ctx context.Context, target string, args ...json.RawMes
 		in.loop.Post(func() { in.do(nil, func() { in.abandon(r) }) })
 	})
 	defer stop()
-	select {
-	case res := <-r.res:
-		return res.val, res.err
-	case <-ctx.Done():
-		return nil, in.deadlineError(r, ctx)
+	defer in.handOff(r)
+	for {
+		select {
+		case res := <-r.res:
+			return res.val, res.err
+		case f := <-r.work:
+			f()
+		case <-ctx.Done():
+			return nil, in.deadlineError(r, ctx)
+		}
 	}
+}
+
+// handOff gives work the caller of r did not get to to a worker: it must
+// still run (its request is cancelled by r's context) to end its hold on
+// the loop.
+func (in *Instance) handOff(r *run) {
+	for {
+		select {
+		case f := <-r.work:
+			in.goWork(f)
+		default:
+			return
+		}
+	}
+}
+
+// spawn runs blocking work of run r: on r's caller if it is free, else on
+// a worker.
+func (in *Instance) spawn(r *run, f func()) {
+	if r != nil && r.work != nil && !r.done {
+		select {
+		case r.work <- f:
+			return
+		default:
+		}
+	}
+	in.goWork(f)
 }
 
 func (in *Instance) deadlineError(r *run, ctx context.Context) error {
@@ -378,6 +441,9 @@ func (in *Instance) discard(why string) {
 	in.mu.Lock()
 	in.rt = nil
 	in.mu.Unlock()
+	if in.vm != nil {
+		in.vm.stopTimers()
+	}
 	in.vm = nil
 	in.gen++
 	in.loaded = false
@@ -400,6 +466,7 @@ func (in *Instance) Close() error {
 	}
 	in.mu.Unlock()
 	in.loop.Close()
+	close(in.quit)
 	return nil
 }
 

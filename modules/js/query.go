@@ -101,15 +101,7 @@ func (v *vm) meta(r *engine.Response) goja.Value {
 	m := r.Meta()
 	obj := v.rt.NewObject()
 	obj.Set("statusCode", m.StatusCode)
-	headers := v.rt.NewObject()
-	for k, vals := range m.Headers {
-		if len(vals) == 1 {
-			headers.Set(k, vals[0])
-		} else {
-			headers.Set(k, vals)
-		}
-	}
-	obj.Set("headers", headers)
+	obj.Set("headers", m.Headers) // wrapped lazily by goja, not copied
 	obj.Set("isExecutionSuccess", m.IsExecutionSuccess)
 	obj.Set("durationMs", m.DurationMs)
 	return obj

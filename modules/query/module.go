@@ -211,7 +211,7 @@ func (r *request) Send(ctx context.Context) (*engine.Response, error) {
 	if err != nil {
 		return nil, &engine.ResponseError{Module: m.name, Cause: "bad request: " + err.Error()}
 	}
-	req.Header = r.header.Clone()
+	req.Header = r.header // a bound request is sent once
 	start := time.Now()
 	resp, err := m.client.Do(req)
 	if err != nil {

@@ -1,0 +1,249 @@
+package js_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/modules/js"
+	"github.com/modrun/modrun/packages"
+	"github.com/modrun/modrun/store"
+)
+
+func TestPromiseAllOverThreeQueries(t *testing.T) {
+	srv := newTokenServer(t)
+	pkg := load(t, map[string]string{
+		"a.query.yaml": "url: <<inputs.baseUrl>>/a\n",
+		"b.query.yaml": "url: <<inputs.baseUrl>>/b\n",
+		"c.query.yaml": "url: <<inputs.baseUrl>>/c\n",
+		"m.js": `export default {
+	async all() {
+		const [x, y, z] = await Promise.all([a.run(), b.run(), c.run()]);
+		return [x.path, y.path, z.path, a.data.path, c.responseMeta.statusCode];
+	},
+	legacy() {
+		return new Promise((resolve) => b.run((data, meta) => resolve([data.path, meta.statusCode]), (e) => resolve("error")));
+	},
+};`})
+	inst := newInstance(t, pkg, openStore(t), map[string]any{"baseUrl": srv.URL})
+	if got := call(t, inst, "m.all"); got != `["/a","/b","/c","/a",200]` {
+		t.Fatalf("Promise.all: %s", got)
+	}
+	if got := call(t, inst, "m.legacy"); got != `["/b",200]` {
+		t.Fatalf("legacy run(onSuccess, onError): %s", got)
+	}
+}
+
+func TestTimersAndStoreSemantics(t *testing.T) {
+	pkg := load(t, map[string]string{"m.js": `export default {
+	order() {
+		const seen = [];
+		return new Promise((resolve) => {
+			setTimeout(() => seen.push("t20"), 20);
+			setTimeout(() => { seen.push("t40"); resolve(seen); }, 40);
+			setTimeout(() => seen.push("t0"), 0);
+			const id = setTimeout(() => seen.push("cleared"), 10);
+			clearTimeout(id);
+			Promise.resolve().then(() => seen.push("microtask"));
+			seen.push("sync");
+		});
+	},
+	interval() {
+		let n = 0;
+		return new Promise((resolve) => {
+			const id = setInterval(() => { n++; if (n === 3) { clearInterval(id); resolve(n); } }, 1);
+		});
+	},
+	storeNoAwait() {
+		storeValue("a", {x: 1});
+		const seenBefore = appsmith.store.a;
+		storeValue("s", "session only", false);
+		return [seenBefore, appsmith.store.s, Object.keys(appsmith.store).sort()];
+	},
+	async removeAndClear() {
+		await storeValue("r", 1);
+		await removeValue("r");
+		const afterRemove = appsmith.store.r;
+		await storeValue("q", 2, false);
+		await clearStore();
+		return [afterRemove === undefined, Object.keys(appsmith.store).length];
+	},
+	assign() { appsmith.store.x = 1; },
+	storeFunction() { return storeValue("f", () => 1); },
+	storeNested() { return storeValue("n", {ok: 1, fn() {}}); },
+	storeCycle() { const o = {}; o.self = o; return storeValue("c", o); },
+	storeBigInt() { return storeValue("b", 10n); },
+};`})
+	dir := t.TempDir()
+	db, err := store.Open(filepath.Join(dir, "s.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := newInstance(t, pkg, db, nil)
+	if got := call(t, inst, "m.order"); got != `["sync","microtask","t0","t20","t40"]` {
+		t.Fatalf("timer order: %s", got)
+	}
+	if got := call(t, inst, "m.interval"); got != `3` {
+		t.Fatalf("interval: %s", got)
+	}
+	if got := call(t, inst, "m.storeNoAwait"); got != `[{"x":1},"session only",["a","s"]]` {
+		t.Fatalf("store without await: %s", got)
+	}
+	for fn, want := range map[string]string{
+		"m.assign":        "appsmith.store is read-only: use storeValue(\"x\", value)",
+		"m.storeFunction": `storeValue("f"): a function cannot be stored`,
+		"m.storeNested":   `a function cannot be stored (at key "fn")`,
+		"m.storeCycle":    `storeValue("c"): the value is not JSON-serialisable`,
+		"m.storeBigInt":   `storeValue("b"): the value is not JSON-serialisable`,
+	} {
+		_, err := inst.Call(context.Background(), fn)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", fn, err, want)
+		}
+	}
+	// persist=false never reaches the file: close everything and reopen.
+	inst.Close()
+	db.Close()
+	db2, err := store.Open(filepath.Join(dir, "s.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, _ := db2.List(context.Background(), "test")
+	if _, ok := all["s"]; ok || string(all["a"]) != `{"x":1}` {
+		t.Fatalf("on disk after close: %v", all)
+	}
+	inst2 := newInstance(t, pkg, db2, nil)
+	if got := call(t, inst2, "m.removeAndClear"); got != `[true,0]` {
+		t.Fatalf("removeValue/clearStore: %s", got)
+	}
+	db2.Close()
+}
+
+func TestModuleVariablesPerInstance(t *testing.T) {
+	pkg := load(t, map[string]string{"m.js": `export default {
+	count: 0,
+	inc() { return ++this.count; },
+	incArrow: () => 0,
+};`})
+	st := store.NewMemory()
+	a, b := newInstance(t, pkg, st, nil), newInstance(t, pkg, st, nil)
+	call(t, a, "m.inc")
+	call(t, a, "m.inc")
+	if got := call(t, a, "m.inc"); got != "3" {
+		t.Fatalf("instance a: %s", got)
+	}
+	if got := call(t, b, "m.inc"); got != "1" {
+		t.Fatalf("instance b shares a's variables: %s", got)
+	}
+}
+
+func TestSyntaxErrorsAndImports(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"export default {\n  a() {\n    return 1 +;\n  },\n};", "m.js:3:15: Unexpected token ;"},
+		{"import x from 'y';\nexport default {};", "m.js:1:1: import is not supported"},
+		{"export const a = 1;\nexport default {};", "m.js:1:1: named exports are not supported"},
+		{"export default {};\nexport default {};", "m.js:2:1: a second export default"},
+		{"const x = 1;", "m.js: no export default"},
+		{"// export default {}\nconst s = 'export default';\nexport default { s };", ""},
+	} {
+		_, err := packages.Load(map[string][]byte{
+			"package.yaml": []byte("name: t\nversion: 1.0.0\n"),
+			"m.js":         []byte(tc.src),
+		}, js.Kind{})
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: %v", tc.src, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%q:\n got %v\nwant %q", tc.src, err, tc.want)
+		}
+	}
+}
+
+func TestDeadlines(t *testing.T) {
+	pkg := load(t, map[string]string{"m.js": `export default {
+	spin() { while (true) {} },
+	async spinAfterAwait() { await new Promise(r => setTimeout(r, 5)); while (true) {} },
+	wait() { return new Promise(r => setTimeout(r, 60000)); },
+	never() { return new Promise(() => {}); },
+	recurse() { const f = (n) => f(n + 1) + 1; return f(0); },
+	ok() { return "fine"; },
+	count: 0,
+	inc() { return ++this.count; },
+};`})
+	st := store.NewMemory()
+	inst := js.NewInstance(pkg, js.Options{Store: st, Timeout: 200 * time.Millisecond})
+	defer inst.Close()
+	call(t, inst, "m.inc")
+	start := time.Now()
+	_, err := inst.Call(context.Background(), "m.never")
+	if err == nil || !strings.Contains(err.Error(), "can never settle") || time.Since(start) > 100*time.Millisecond {
+		t.Errorf("a promise that cannot settle: %v after %s", err, time.Since(start))
+	}
+	for _, fn := range []string{"m.spin", "m.spinAfterAwait", "m.wait"} {
+		start := time.Now()
+		_, err := inst.Call(context.Background(), fn)
+		late := time.Since(start) - 200*time.Millisecond
+		if !errors.Is(err, engine.ErrDeadline) {
+			t.Errorf("%s: err = %v, want ErrDeadline", fn, err)
+		}
+		if late > 100*time.Millisecond {
+			t.Errorf("%s: stopped %s after the deadline", fn, late)
+		}
+		// The instance still works; a discarded runtime starts afresh.
+		if got := call(t, inst, "m.ok"); got != `"fine"` {
+			t.Fatalf("after %s: %s", fn, got)
+		}
+	}
+	if got := call(t, inst, "m.inc"); got != "1" {
+		t.Errorf("after an interrupt the runtime should be new (module variables reset): %s", got)
+	}
+	_, err = inst.Call(context.Background(), "m.recurse")
+	if err == nil || !strings.Contains(err.Error(), "maximum call stack size") {
+		t.Errorf("unbounded recursion: %v", err)
+	}
+	if got := call(t, inst, "m.ok"); got != `"fine"` {
+		t.Fatalf("after a stack overflow: %s", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := inst.Call(ctx, "m.spin"); err == nil {
+		t.Error("the caller's shorter deadline was not honoured")
+	}
+}
+
+func TestConcurrentRunsAcrossInstances(t *testing.T) {
+	srv := newTokenServer(t)
+	pkg := load(t, map[string]string{"refreshAPI.query.yaml": refreshQuery, "m.js": `export default {
+	n: 0,
+	async run(i) {
+		const tok = await refreshAPI.run({ refreshtoken: "rt-" + i });
+		await storeValue("k" + i, tok.echo.refresh_token, false);
+		this.n++;
+		return appsmith.store["k" + i];
+	},
+};`})
+	st := openStore(t)
+	var insts []*js.Instance
+	for range 8 {
+		insts = append(insts, newInstance(t, pkg, st, map[string]any{"baseUrl": srv.URL}))
+	}
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := insts[i%8].Call(context.Background(), "m.run", json.RawMessage(fmt.Sprint(i)))
+			if err != nil || string(out) != fmt.Sprintf(`"rt-%d"`, i) {
+				t.Errorf("run %d: %s, %v", i, out, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
