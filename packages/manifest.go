@@ -38,10 +38,13 @@ type inputFile struct {
 // ParseManifest decodes and checks package.yaml.
 func ParseManifest(data []byte) (*engine.Manifest, error) {
 	var f manifestFile
-	if err := yamlfile.Decode(ManifestFile, data, &f); err != nil {
-		return nil, err
-	}
 	var errs []error
+	if err := yamlfile.Decode(ManifestFile, data, &f); err != nil {
+		if yamlfile.Fatal(err) {
+			return nil, err
+		}
+		errs = append(errs, err)
+	}
 	bad := func(format string, args ...any) {
 		errs = append(errs, engine.Errorf(ManifestFile, 0, 0, format, args...))
 	}
@@ -81,11 +84,14 @@ func ParseManifest(data []byte) (*engine.Manifest, error) {
 		}
 		m.Inputs[n] = ei
 	}
+	m.OnLoad = nil
 	for _, t := range f.OnLoad {
 		mod, fn, ok := strings.Cut(t, ".")
 		if !ok || !identRe.MatchString(mod) || !identRe.MatchString(fn) {
 			bad("onLoad %q: want MODULE.FUNCTION", t)
+			continue
 		}
+		m.OnLoad = append(m.OnLoad, t)
 	}
 	if len(errs) > 0 {
 		return m, joinErrors(errs)

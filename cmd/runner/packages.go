@@ -1,11 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/modrun/modrun"
+	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/packages"
 )
 
@@ -17,11 +20,8 @@ func (c *cli) validateCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pkg, err := packages.LoadDir(args[0], modrun.New(modrun.Options{}).Kinds()...)
 			if err != nil {
-				problems := packages.Problems(err)
-				for _, p := range problems {
-					fmt.Fprintln(c.stderr, p)
-				}
-				return fmt.Errorf("%s: %d problem(s)", args[0], len(problems))
+				n := c.printProblems(args[0], err)
+				return fmt.Errorf("%s: %d problem(s)", args[0], n)
 			}
 			fmt.Fprintf(c.stdout, "%s: ok: %s, %d module(s)\n", args[0], pkg.Ref(), len(pkg.Modules))
 			return nil
@@ -41,9 +41,7 @@ again with the same content is a no-op; with different content it is refused.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pkg, err := packages.LoadDir(args[0], modrun.New(modrun.Options{}).Kinds()...)
 			if err != nil {
-				for _, p := range packages.Problems(err) {
-					fmt.Fprintln(c.stderr, p)
-				}
+				c.printProblems(args[0], err)
 				return fmt.Errorf("%s: not published: fix the problems above", args[0])
 			}
 			if registry == "" {
@@ -88,4 +86,21 @@ func (c *cli) listCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&registry, "registry", "", "registry directory (default $MODRUN_REGISTRY, else $XDG_DATA_HOME/modrun/registry)")
 	return cmd
+}
+
+// printProblems prints each load problem on its own line, with file paths
+// relative to the current directory (dir/file:line:col), as editors and
+// terminals expect.
+func (c *cli) printProblems(dir string, err error) int {
+	problems := packages.Problems(err)
+	for _, p := range problems {
+		var se *engine.SourceError
+		if errors.As(p, &se) {
+			cp := *se
+			cp.File = filepath.Join(dir, se.File)
+			p = &cp
+		}
+		fmt.Fprintln(c.stderr, p)
+	}
+	return len(problems)
 }

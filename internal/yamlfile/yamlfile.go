@@ -22,8 +22,23 @@ var (
 	mapRe     = regexp.MustCompile(`^cannot unmarshal !!map into (\S+)$`)
 )
 
+// Fatal reports whether err from Decode left v unusable (a syntax error).
+// Unknown fields and type mismatches are not fatal: v holds everything
+// else, so a caller can go on checking and report every problem at once.
+func Fatal(err error) bool {
+	var p *partial
+	return err != nil && !errors.As(err, &p)
+}
+
+// partial marks the errors of a decode that filled in what it could.
+type partial struct{ err error }
+
+func (p *partial) Error() string { return p.err.Error() }
+func (p *partial) Unwrap() error { return p.err }
+
 // Decode decodes data, the contents of file, into v. Unknown fields and
-// type mismatches are returned as *engine.SourceError values, joined.
+// type mismatches are returned as *engine.SourceError values, joined; see
+// Fatal.
 func Decode(file string, data []byte, v any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -73,7 +88,7 @@ func convert(file string, data []byte, err error) error {
 		}
 		errs = append(errs, engine.Errorf(file, line, 0, "%s", msg))
 	}
-	return errors.Join(errs...)
+	return &partial{errors.Join(errs...)}
 }
 
 var bracesRe = regexp.MustCompile(`(^|[:\-]\s+)\{\{`)

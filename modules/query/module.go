@@ -57,10 +57,13 @@ func (k *Kind) Match(p string) (string, bool) {
 // Compile implements engine.Kind.
 func (k *Kind) Compile(src engine.Source) (engine.Module, error) {
 	var f file
-	if err := yamlfile.Decode(src.Path, src.Data, &f); err != nil {
-		return nil, err
-	}
 	c := &compiler{path: src.Path, pkg: src.Pkg, names: binding.Names{Modules: map[string]bool{}}}
+	if err := yamlfile.Decode(src.Path, src.Data, &f); err != nil {
+		if yamlfile.Fatal(err) {
+			return nil, err
+		}
+		c.errs = append(c.errs, err)
+	}
 	if src.Pkg != nil {
 		for name := range src.Pkg.Modules {
 			c.names.Modules[name] = true

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestNewValidatesAndRuns(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"path": %q}`, r.URL.Path)
+	}))
+	defer srv.Close()
+	dir := filepath.Join(t.TempDir(), "hello")
+	out, errOut, code := runCLI(t, "", "new", dir)
+	if code != 0 || !strings.Contains(out, "created package hello") {
+		t.Fatalf("new: %d %s %s", code, out, errOut)
+	}
+	if out, errOut, code := runCLI(t, "", "validate", dir); code != 0 || !strings.Contains(out, "ok: hello@0.1.0, 2 module(s)") {
+		t.Fatalf("validate: %d %s %s", code, out, errOut)
+	}
+	db := filepath.Join(t.TempDir(), "s.db")
+	out, errOut, code = runCLI(t, "", "run", dir, "main.fetchAndRemember", "--store", db, "--input", "baseUrl="+srv.URL, "--args", `["health/x y"]`)
+	if code != 0 || out != `{"calls":1,"data":{"path":"/health/x y"}}`+"\n" {
+		t.Fatalf("run: %d %q %s", code, out, errOut)
+	}
+	out, _, code = runCLI(t, "", "store", "get", "--store", db, "--app", "hello", "lastFetch")
+	if code != 0 || !strings.Contains(out, `"path":"health/x y"`) {
+		t.Fatalf("the run did not store: %d %s", code, out)
+	}
+	_, errOut, code = runCLI(t, "", "run", dir, "main.fetchAndRemember", "--store", db)
+	if code != 1 || !strings.Contains(errOut, `input "baseUrl" is required: set it with --input baseUrl=VALUE`) {
+		t.Fatalf("missing input: %d %s", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "", "new", dir); code != 1 || !strings.Contains(errOut, "not empty") {
+		t.Fatalf("new over a package: %d %s", code, errOut)
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	out, errOut, code := runCLI(t, "", "validate", "../../packages/testdata/broken/bindings")
+	if code != 1 || out != "" {
+		t.Fatalf("exit %d, stdout %q", code, out)
+	}
+	for _, want := range []string{"../../packages/testdata/broken/bindings/q.query.yaml:1:27: binding \"inputs.nope\"", "bindings/r.query.yaml:4: unknown field \"extra\"", "runner: ../../packages/testdata/broken/bindings: 8 problem(s)"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+}
+
+func TestPublishListRunByRange(t *testing.T) {
+	reg := t.TempDir()
+	db := filepath.Join(t.TempDir(), "s.db")
+	src := t.TempDir()
+	write := func(version, body string) {
+		os.WriteFile(filepath.Join(src, "package.yaml"), []byte("name: calc\nversion: "+version+"\n"), 0o644)
+		os.WriteFile(filepath.Join(src, "m.js"), []byte("export default { v() { return "+body+"; } };"), 0o644)
+	}
+	for _, v := range []string{"1.0.0", "1.1.0", "2.0.0"} {
+		write(v, `"`+v+`"`)
+		out, errOut, code := runCLI(t, "", "publish", src, "--registry", reg)
+		if code != 0 || !strings.HasPrefix(out, "calc@"+v+" sha256:") {
+			t.Fatalf("publish %s: %d %q %s", v, code, out, errOut)
+		}
+	}
+	// Same version, same content: a no-op with the same digest.
+	first, _, _ := runCLI(t, "", "list", "--registry", reg)
+	out, _, code := runCLI(t, "", "publish", src, "--registry", reg)
+	if code != 0 || !strings.Contains(first, strings.TrimSpace(out)) {
+		t.Fatalf("republish: %d %q not in %q", code, out, first)
+	}
+	// Same version, other content: refused.
+	write("2.0.0", `"changed"`)
+	if _, errOut, code := runCLI(t, "", "publish", src, "--registry", reg); code != 1 || !strings.Contains(errOut, "already published with different content") {
+		t.Fatalf("overwrite: %d %s", code, errOut)
+	}
+	if lines := strings.Split(strings.TrimSpace(first), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[1], "calc@1.1.0 sha256:") {
+		t.Fatalf("list: %q", first)
+	}
+	for ref, want := range map[string]string{"calc@^1": `"1.1.0"`, "calc@~1.0": `"1.0.0"`, "calc": `"2.0.0"`} {
+		out, errOut, code := runCLI(t, "", "run", ref, "m.v", "--registry", reg, "--store", db)
+		if code != 0 || strings.TrimSpace(out) != want {
+			t.Errorf("run %s: %d %q %s", ref, code, out, errOut)
+		}
+	}
+	_, errOut, code := runCLI(t, "", "run", "calc@^3", "m.v", "--registry", reg, "--store", db)
+	if code != 1 || !strings.Contains(errOut, "published versions: 1.0.0, 1.1.0, 2.0.0") {
+		t.Fatalf("unsatisfiable: %d %s", code, errOut)
+	}
+	// Tampering with a published bundle is detected when it is loaded.
+	os.WriteFile(filepath.Join(reg, "calc", "1.1.0.tgz"), []byte("not the bundle"), 0o644)
+	_, errOut, code = runCLI(t, "", "run", "calc@^1", "m.v", "--registry", reg, "--store", db)
+	if code != 1 || !strings.Contains(errOut, "digest mismatch") {
+		t.Fatalf("tampered: %d %s", code, errOut)
+	}
+}
