@@ -269,21 +269,21 @@ func (in *Instance) start(r *run) {
 		in.vm = v
 	}
 	if !in.loaded && len(in.pkg.Manifest.OnLoad) > 0 {
-		if in.loading == nil {
-			in.startOnLoad(r.ctx)
+		if in.loading != nil {
+			in.loading.waiters = append(in.loading.waiters, r)
+			return
 		}
-		in.loading.waiters = append(in.loading.waiters, r)
+		in.startOnLoad(r)
 		return
 	}
 	in.step(r)
 }
 
 // startOnLoad runs the package's onLoad functions in order, each awaited
-// before the next; the calls that arrived meanwhile start when it is done.
-func (in *Instance) startOnLoad(ctx context.Context) {
+// before the next, then first and the calls that arrived meanwhile.
+func (in *Instance) startOnLoad(first *run) {
 	steps := in.pkg.Manifest.OnLoad
-	deadline, _ := ctx.Deadline()
-	l := &run{ctx: ctx, target: steps[0], steps: steps[1:], deadline: deadline}
+	l := &run{ctx: first.ctx, target: steps[0], steps: steps[1:], deadline: first.deadline, waiters: []*run{first}}
 	in.loading = l
 	l.onDone = func(_ json.RawMessage, err error) {
 		in.loading = nil

@@ -247,3 +247,47 @@ func TestConcurrentRunsAcrossInstances(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestOnLoad(t *testing.T) {
+	mk := func(onLoad, src string) *engine.Package {
+		pkg, err := packages.Load(map[string][]byte{
+			"package.yaml": []byte("name: t\nversion: 1.0.0\nonLoad: " + onLoad + "\n"),
+			"m.js":         []byte(src),
+		}, js.Kind{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pkg
+	}
+	pkg := mk("[m.first, m.second]", `export default {
+	log: [],
+	first() { this.log.push("first"); },
+	async second() { await new Promise(r => setTimeout(r, 10)); this.log.push("second"); },
+	target() { this.log.push("target"); return this.log; },
+};`)
+	inst := js.NewInstance(pkg, js.Options{Store: store.NewMemory()})
+	defer inst.Close()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := inst.Call(context.Background(), "m.target")
+			if err != nil || !strings.HasPrefix(string(out), `["first","second","target"`) {
+				t.Errorf("onLoad must finish before any call: %s %v", out, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := call(t, inst, "m.target"); got != `["first","second","target","target","target","target"]` {
+		t.Errorf("onLoad ran again: %s", got)
+	}
+
+	failing := mk("[m.boom]", `export default { async boom() { throw new Error("no session"); }, target() { return 1; } };`)
+	inst2 := js.NewInstance(failing, js.Options{Store: store.NewMemory()})
+	defer inst2.Close()
+	_, err := inst2.Call(context.Background(), "m.target")
+	if err == nil || !strings.Contains(err.Error(), "onLoad m.boom") || !strings.Contains(err.Error(), "no session") {
+		t.Fatalf("failing onLoad: %v", err)
+	}
+}
