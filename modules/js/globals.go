@@ -237,10 +237,11 @@ func (v *vm) singleFlight(call goja.FunctionCall) goja.Value {
 // await runs work on a goroutine and delivers its result on the loop.
 func (v *vm) await(work func(context.Context) (json.RawMessage, error), deliver func(json.RawMessage, error)) {
 	in, r, gen := v.in, v.in.cur, v.gen
-	ctx := v.ctx()
+	ctx, cancel := in.workContext(r)
 	complete := in.loop.Hold()
 	in.spawn(r, func() {
 		val, err := work(ctx)
+		cancel()
 		complete(func() {
 			in.do(r, func() {
 				if gen == in.gen {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dop251/goja"
@@ -161,6 +162,9 @@ type run struct {
 	// caller's goroutine, which would otherwise sit idle waiting: no hop to
 	// another goroutine and back. Nil for runs without a caller.
 	work chan func()
+	// returned is set when the caller got its result: cancelling ctx
+	// afterwards must not cancel work the run left behind (see workContext).
+	returned atomic.Bool
 }
 
 type result struct {
@@ -200,6 +204,7 @@ func (in *Instance) Call(ctx context.Context, target string, args ...json.RawMes
 	for {
 		select {
 		case res := <-r.res:
+			r.returned.Store(true)
 			return res.val, res.err
 		case f := <-r.work:
 			f()
@@ -221,6 +226,23 @@ func (in *Instance) handOff(r *run) {
 			return
 		}
 	}
+}
+
+// workContext is the context of blocking work started for run r. It ends
+// at r's deadline, or when r's caller gives up; not when r returns
+// normally, since JS that r started may still be running for another call
+// (a shared promise) or on its own (a request not awaited).
+func (in *Instance) workContext(r *run) (context.Context, context.CancelFunc) {
+	if r == nil || r.done {
+		return context.WithTimeoutCause(context.Background(), in.opts.Timeout, engine.ErrDeadline)
+	}
+	ctx, cancel := context.WithDeadlineCause(context.WithoutCancel(r.ctx), r.deadline, engine.ErrDeadline)
+	stop := context.AfterFunc(r.ctx, func() {
+		if !r.returned.Load() {
+			cancel()
+		}
+	})
+	return ctx, func() { stop(); cancel() }
 }
 
 // spawn runs blocking work of run r: on r's caller if it is free, else on
@@ -299,8 +321,12 @@ func (in *Instance) startOnLoad(first *run) {
 	in.step(l)
 }
 
-// step calls r's current target.
+// step calls r's current target. Whatever job it runs in, the JS it runs
+// works for r: its requests use r's context and r's caller.
 func (in *Instance) step(r *run) {
+	prev := in.cur
+	in.cur = r
+	defer func() { in.cur = prev }()
 	fn, this, err := in.vm.target(r.target)
 	if err != nil {
 		r.finish(nil, err)

@@ -24,6 +24,15 @@ type Options struct {
 	AccessTTL time.Duration
 	// Users are username → password. Nil means {"demo": "demo-password"}.
 	Users map[string]string
+	// KeepRefreshToken answers refreshes without a new refresh token: the
+	// one spent stays valid (servers that do not rotate).
+	KeepRefreshToken bool
+	// NoReuseDetection answers a spent refresh token with invalid_grant
+	// but does not revoke its family (servers with a grace policy).
+	NoReuseDetection bool
+	// OnRefresh, if set, is called at the start of every refresh request
+	// with its number (1, 2, …): tests use it to order concurrent requests.
+	OnRefresh func(n int64)
 }
 
 // Server is the auth service.
@@ -36,6 +45,7 @@ type Server struct {
 	access   map[string]accessToken
 	refresh  map[string]*refreshToken
 	families map[string]bool // family id → revoked
+	issued   []string        // every token handed out, for leak tests
 
 	// Counters, for tests and the example's output.
 	Logins, Refreshes, Reuses, Profiles, Unauthorized atomic.Int64
@@ -136,7 +146,10 @@ func (s *Server) tokenRefresh(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be JSON: {\"refresh_token\": \"…\"}")
 		return
 	}
-	s.Refreshes.Add(1)
+	n := s.Refreshes.Add(1)
+	if s.opts.OnRefresh != nil {
+		s.opts.OnRefresh(n)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rt, ok := s.refresh[req.RefreshToken]
@@ -148,14 +161,39 @@ func (s *Server) tokenRefresh(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "the session was revoked")
 		return
 	case rt.spent:
-		// Reuse of a rotated token: someone has a copy. Revoke the family.
 		s.Reuses.Add(1)
+		if s.opts.NoReuseDetection {
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token was already used")
+			return
+		}
+		// Reuse of a rotated token: someone has a copy. Revoke the family.
 		s.families[rt.family] = true
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "refresh token reuse detected; the session is revoked")
 		return
 	}
+	if s.opts.KeepRefreshToken {
+		s.issueAccess(w, rt.user, rt.family)
+		return
+	}
 	rt.spent = true
 	s.issue(w, rt.user, rt.family)
+}
+
+// issueAccess writes a new access token only; s.mu is held.
+func (s *Server) issueAccess(w http.ResponseWriter, user, family string) {
+	at := token("at_")
+	s.access[at] = accessToken{user: user, expires: time.Now().Add(s.opts.AccessTTL), family: family}
+	s.issued = append(s.issued, at)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": s.opts.AccessTTL.Seconds()})
+}
+
+// Issued returns every token the server has handed out.
+func (s *Server) Issued() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.issued...)
 }
 
 // issue writes a new token pair; s.mu is held.
@@ -163,6 +201,7 @@ func (s *Server) issue(w http.ResponseWriter, user, family string) {
 	at, rt := token("at_"), token("rt_")
 	s.access[at] = accessToken{user: user, expires: time.Now().Add(s.opts.AccessTTL), family: family}
 	s.refresh[rt] = &refreshToken{user: user, family: family}
+	s.issued = append(s.issued, at, rt)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(map[string]any{
