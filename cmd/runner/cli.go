@@ -88,7 +88,7 @@ and publishes them as versioned, digest-checked bundles.`,
 	root.PersistentFlags().StringVar(&c.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(c.runCmd(), c.storeCmd(), c.publishCmd(), c.listCmd(), c.validateCmd(), c.newCmd())
+	root.AddCommand(c.runCmd(), c.storeCmd(), c.publishCmd(), c.listCmd(), c.validateCmd(), c.newCmd(), c.benchCmd())
 	return root
 }
 

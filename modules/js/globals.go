@@ -93,10 +93,24 @@ func (v *vm) throw(err error) {
 	panic(v.newError(err, nil))
 }
 
+// resolved returns a promise already resolved to undefined, true or
+// false. The store functions return one; they are shared per runtime,
+// since creating and resolving a promise per call is measurable and an
+// already-resolved promise has no state to share.
 func (v *vm) resolved(val goja.Value) goja.Value {
-	p, resolve, _ := v.rt.NewPromise()
-	resolve(val)
-	return v.rt.ToValue(p)
+	i := 0
+	switch val {
+	case v.rt.ToValue(true):
+		i = 1
+	case v.rt.ToValue(false):
+		i = 2
+	}
+	if v.done[i] == nil {
+		p, resolve, _ := v.rt.NewPromise()
+		resolve(val)
+		v.done[i] = v.rt.ToValue(p)
+	}
+	return v.done[i]
 }
 
 func (v *vm) storeKey(call goja.FunctionCall, fn string) string {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/dop251/goja"
@@ -71,12 +70,17 @@ type Instance struct {
 	loading *run // the onLoad chain in progress
 
 	// Shared with watchdog timers.
-	mu       sync.Mutex
-	current  uint64 // id of the job running now, 0 when idle
-	nextJob  uint64
-	trip     bool // Interrupt was called during the current job
-	closed   bool
-	closeErr error
+	mu          sync.Mutex
+	current     uint64 // id of the job running now, 0 when idle
+	nextJob     uint64
+	trip        bool      // Interrupt was called during the current job
+	jobDeadline time.Time // when the current job must have returned
+	closed      bool
+	closeErr    error
+
+	// watchdog interrupts the job running at its deadline; one timer,
+	// re-armed for every job.
+	watchdog *time.Timer
 
 	// Worker goroutines for blocking work (HTTP): kept between uses, so
 	// each request does not pay for a new goroutine growing its stack.
@@ -140,6 +144,8 @@ func NewInstance(pkg *engine.Package, opts Options) *Instance {
 	}
 	in.log = slog.New(redact.Handler(in.log.Handler(), in.redact)).With("package", pkg.Ref(), "app", opts.App)
 	in.loop = engine.NewLoop(in.onPanic)
+	in.watchdog = time.AfterFunc(time.Hour, in.interruptOverrun)
+	in.watchdog.Stop()
 	return in
 }
 
@@ -162,9 +168,11 @@ type run struct {
 	// caller's goroutine, which would otherwise sit idle waiting: no hop to
 	// another goroutine and back. Nil for runs without a caller.
 	work chan func()
-	// returned is set when the caller got its result: cancelling ctx
-	// afterwards must not cancel work the run left behind (see workContext).
-	returned atomic.Bool
+
+	cancel   context.CancelFunc // of ctx; nil for internal runs
+	mu       sync.Mutex         // guards ended and inflight
+	ended    bool               // the caller has left
+	inflight int                // blocking work using ctx
 }
 
 type result struct {
@@ -190,33 +198,31 @@ func (r *run) finish(val json.RawMessage, err error) {
 // (undefined is null).
 func (in *Instance) Call(ctx context.Context, target string, args ...json.RawMessage) (json.RawMessage, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, in.opts.Timeout, engine.ErrDeadline)
-	defer cancel()
 	deadline, _ := ctx.Deadline()
-	r := &run{ctx: ctx, target: target, args: args, deadline: deadline, res: make(chan result, 1), work: make(chan func(), 1)}
+	r := &run{ctx: ctx, cancel: cancel, target: target, args: args, deadline: deadline, res: make(chan result, 1), work: make(chan func(), 1)}
 	if err := in.loop.Post(func() { in.do(r, func() { in.start(r) }) }); err != nil {
+		cancel()
 		return nil, fmt.Errorf("%s: instance closed", target)
 	}
-	stop := context.AfterFunc(ctx, func() {
-		in.loop.Post(func() { in.do(nil, func() { in.abandon(r) }) })
-	})
-	defer stop()
 	defer in.handOff(r)
 	for {
 		select {
 		case res := <-r.res:
-			r.returned.Store(true)
+			r.end(false)
 			return res.val, res.err
 		case f := <-r.work:
 			f()
 		case <-ctx.Done():
+			r.end(true)
+			in.loop.Post(func() { in.do(nil, func() { in.abandon(r) }) })
 			return nil, in.deadlineError(r, ctx)
 		}
 	}
 }
 
 // handOff gives work the caller of r did not get to to a worker: it must
-// still run (its request is cancelled by r's context) to end its hold on
-// the loop.
+// still run (its request is cancelled if r was abandoned) to end its hold
+// on the loop.
 func (in *Instance) handOff(r *run) {
 	for {
 		select {
@@ -228,21 +234,51 @@ func (in *Instance) handOff(r *run) {
 	}
 }
 
-// workContext is the context of blocking work started for run r. It ends
-// at r's deadline, or when r's caller gives up; not when r returns
-// normally, since JS that r started may still be running for another call
-// (a shared promise) or on its own (a request not awaited).
-func (in *Instance) workContext(r *run) (context.Context, context.CancelFunc) {
-	if r == nil || r.done {
-		return context.WithTimeoutCause(context.Background(), in.opts.Timeout, engine.ErrDeadline)
+// hold counts one piece of blocking work that uses r's context. It
+// reports false once r has ended.
+func (r *run) hold() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ended {
+		return false
 	}
-	ctx, cancel := context.WithDeadlineCause(context.WithoutCancel(r.ctx), r.deadline, engine.ErrDeadline)
-	stop := context.AfterFunc(r.ctx, func() {
-		if !r.returned.Load() {
-			cancel()
-		}
-	})
-	return ctx, func() { stop(); cancel() }
+	r.inflight++
+	return true
+}
+
+// unhold ends one piece of work; the last one after r ended cancels r's
+// context.
+func (r *run) unhold() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inflight--
+	if r.ended && r.inflight == 0 {
+		r.cancel()
+	}
+}
+
+// end is called when r's caller leaves. An abandoned run's context is
+// cancelled now, cancelling its requests; a run that returned normally
+// keeps its context until the work it started is done, since JS it
+// started may still be running for another call (a shared promise) or on
+// its own (a request not awaited).
+func (r *run) end(abandon bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ended = true
+	if abandon || r.inflight == 0 {
+		r.cancel()
+	}
+}
+
+// workContext is the context of blocking work started now for run r, and
+// the function to call when the work is done.
+func (in *Instance) workContext(r *run) (context.Context, func()) {
+	if r != nil && r.cancel != nil && r.hold() {
+		return r.ctx, r.unhold
+	}
+	ctx, cancel := context.WithTimeoutCause(context.Background(), in.opts.Timeout, engine.ErrDeadline)
+	return ctx, cancel
 }
 
 // spawn runs blocking work of run r: on r's caller if it is free, else on
@@ -371,25 +407,20 @@ func (in *Instance) next(r *run, v goja.Value) {
 // JS errors, and then settles every run whose promise has settled.
 func (in *Instance) do(r *run, job func()) {
 	gen := in.gen
+	limit := in.opts.Timeout
+	if r != nil && !r.done {
+		if d := time.Until(r.deadline); d < limit {
+			limit = d
+		}
+	}
 	in.mu.Lock()
 	in.nextJob++
-	id := in.nextJob
-	in.current = id
+	in.current = in.nextJob
+	in.jobDeadline = time.Now().Add(limit)
 	in.trip = false
 	in.mu.Unlock()
-
-	deadline := time.Now().Add(in.opts.Timeout)
-	if r != nil && !r.done && r.deadline.Before(deadline) {
-		deadline = r.deadline
-	}
-	watchdog := time.AfterFunc(time.Until(deadline), func() {
-		in.mu.Lock()
-		defer in.mu.Unlock()
-		if in.current == id && in.rt != nil {
-			in.trip = true
-			in.rt.Interrupt(engine.ErrDeadline)
-		}
-	})
+	watchdog := in.watchdog
+	watchdog.Reset(limit)
 	prev := in.cur
 	in.cur = r
 	var panicked any
@@ -422,6 +453,18 @@ func (in *Instance) do(r *run, job func()) {
 		in.discard("interrupted at its deadline")
 	case in.vm != nil && in.vm.overflowed:
 		in.discard("call stack overflow")
+	}
+}
+
+// interruptOverrun is the watchdog: it interrupts the job that is still
+// running at its deadline. A job that ended meanwhile has cleared current.
+func (in *Instance) interruptOverrun() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	// A late firing armed for an earlier job finds a later deadline.
+	if in.current != 0 && in.rt != nil && !time.Now().Before(in.jobDeadline) {
+		in.trip = true
+		in.rt.Interrupt(engine.ErrDeadline)
 	}
 }
 

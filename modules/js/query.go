@@ -18,7 +18,18 @@ func (v *vm) installQuery(q engine.Query) {
 	qs := &queryState{mod: q, obj: obj}
 	obj.Set("name", q.Name())
 	obj.Set("data", goja.Undefined())
-	obj.Set("responseMeta", goja.Undefined())
+	// responseMeta is built when read, not for every response.
+	var meta goja.Value
+	var metaOf *engine.Response
+	obj.DefineAccessorProperty("responseMeta", v.rt.ToValue(func(goja.FunctionCall) goja.Value {
+		if qs.last == nil {
+			return goja.Undefined()
+		}
+		if metaOf != qs.last {
+			meta, metaOf = v.meta(qs.last), qs.last
+		}
+		return meta
+	}), nil, goja.FLAG_FALSE, goja.FLAG_TRUE)
 	obj.Set("run", func(call goja.FunctionCall) goja.Value { return v.runQuery(qs, call) })
 	v.queries[q.Name()] = qs
 	v.modules[q.Name()] = obj
@@ -70,7 +81,6 @@ func (v *vm) runQuery(qs *queryState, call goja.FunctionCall) goja.Value {
 				data, _ = v.fromJSON(resp.DataJSON())
 			}
 			qs.obj.Set("data", data)
-			qs.obj.Set("responseMeta", v.meta(resp))
 		}
 		if err != nil {
 			errObj := v.newError(err, stack)

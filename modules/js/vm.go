@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/dop251/goja"
 	"github.com/tidwall/gjson"
 
+	"github.com/modrun/modrun/binding"
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/redact"
 )
@@ -31,6 +33,7 @@ type vm struct {
 
 	stringify  goja.Callable
 	replacer   goja.Value
+	done       [3]goja.Value // resolved promises: undefined, true, false
 	overflowed bool
 
 	timers    map[int64]*timer
@@ -223,6 +226,19 @@ func (v *vm) storable(key string, val goja.Value) (json.RawMessage, error) {
 	}
 	if _, ok := goja.AssertFunction(val); ok {
 		return nil, fmt.Errorf("storeValue(%q): a function cannot be stored", key)
+	}
+	// Strings, numbers and booleans need no JSON.stringify.
+	switch x := val.Export().(type) {
+	case string:
+		return binding.JSON(x)
+	case bool:
+		return binding.JSON(x)
+	case int64:
+		return binding.JSON(x)
+	case float64:
+		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			return binding.JSON(x)
+		}
 	}
 	s, err := v.stringify(goja.Undefined(), val, v.replacer)
 	if err != nil {

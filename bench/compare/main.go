@@ -1,0 +1,204 @@
+// Command compare runs modrun's performance comparisons side by side, in
+// one run on one machine, and prints a markdown table of ratios against
+// their targets. bench/run.sh calls it; see bench/README.md.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type result struct {
+	Runs       int     `json:"runs"`
+	RunsPerSec float64 `json:"runs_per_sec"`
+	P50ms      float64 `json:"p50_ms"`
+	P99ms      float64 `json:"p99_ms"`
+	Errors     int     `json:"errors"`
+}
+
+var (
+	runs = flag.Int("n", 20000, "runs per throughput measurement")
+	conc = flag.Int("c", 64, "concurrency")
+	cold = flag.Int("cold", 20, "cold starts to average")
+	bin  string
+)
+
+func main() {
+	flag.Parse()
+	log.SetFlags(0)
+	dir, err := os.MkdirTemp("", "modrun-bench-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin = dir
+	for _, p := range []string{"cmd/runner", "bench/tokenserver", "bench/plain", "bench/memory"} {
+		must(run("go", "build", "-o", filepath.Join(dir, filepath.Base(p)), "./"+p))
+	}
+	addr := freeAddr()
+	srv := exec.Command(filepath.Join(dir, "tokenserver"), "-addr", addr)
+	must(srv.Start())
+	defer srv.Process.Kill()
+	waitListening(addr)
+	url := "http://" + addr
+	n, c := strconv.Itoa(*runs), strconv.Itoa(*conc)
+	input := "baseUrl=" + url
+
+	runner := filepath.Join(dir, "runner")
+	session := benchJSON(runner, "bench", "bench/refresh", "auth.refresh", "-n", n, "-c", c, "--memory-store", "--input", input, "--json")
+	durable := benchJSON(runner, "bench", "bench/refresh", "auth.refreshDurable", "-n", n, "-c", c, "--store", filepath.Join(dir, "d.db"), "--input", input, "--json")
+	plain := benchJSON(filepath.Join(dir, "plain"), "-url", url, "-n", n, "-c", c, "-json")
+	writes := benchJSON(runner, "bench", "bench/refresh", "auth.store", "-n", n, "-c", c, "--store", filepath.Join(dir, "w.db"), "--json")
+	var node *result
+	if _, err := exec.LookPath("node"); err == nil {
+		node = benchJSON("node", "bench/node/refresh.mjs", url, n, c, "--json")
+	}
+	queryRatio := queryBenchmark()
+	runnerCold := coldStart(runner, "run", "bench/refresh", "auth.add", "--args", "[1,2]", "--store", filepath.Join(dir, "cold.db"))
+	var nodeCold time.Duration
+	if node != nil {
+		nodeCold = coldStart("node", "bench/node/add.mjs")
+	}
+	var mem struct {
+		KBPerInstance float64 `json:"kb_per_instance"`
+		RSSKB         int     `json:"rss_kb"`
+		BytesPerRun   float64 `json:"bytes_per_run"`
+	}
+	out, err := exec.Command(filepath.Join(dir, "memory"), "-n", "100").Output()
+	must(err)
+	must(json.Unmarshal(out, &mem))
+
+	fmt.Printf("Measured %s on %d cores, %d runs at concurrency %d.\n\n", time.Now().UTC().Format("2006-01-02"), numCPU(), *runs, *conc)
+	fmt.Println("| # | comparison | modrun | other | ratio | target | |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	row := func(i, what, a, b string, ratio float64, target string, ok bool) {
+		mark := "met"
+		if !ok {
+			mark = "**missed**"
+		}
+		fmt.Printf("| %s | %s | %s | %s | %.2f× | %s | %s |\n", i, what, a, b, ratio, target, mark)
+	}
+	rps := func(r *result) string { return fmt.Sprintf("%.0f runs/s", r.RunsPerSec) }
+	row("1", "refresh flow, session writes, vs plain Go", rps(session), rps(plain), session.RunsPerSec/plain.RunsPerSec, "≥ 0.75×", session.RunsPerSec >= 0.75*plain.RunsPerSec)
+	row("1b", "refresh flow, durable writes, vs plain Go (in-memory map)", rps(durable), rps(plain), durable.RunsPerSec/plain.RunsPerSec, "(reported)", true)
+	if node != nil {
+		row("2", "refresh flow, session writes, vs Node.js", rps(session), rps(node), session.RunsPerSec/node.RunsPerSec, "≥ 2×", session.RunsPerSec >= 2*node.RunsPerSec)
+	}
+	row("3", "query module alone vs plain net/http (time per request)", "", "", queryRatio, "≤ 1.15×", queryRatio <= 1.15)
+	if node != nil {
+		row("4", "cold start: runner run of a local function vs node", ms(runnerCold), ms(nodeCold), float64(runnerCold)/float64(nodeCold), "≤ 0.5×, ≤ 25 ms", runnerCold <= nodeCold/2 && runnerCold <= 25*time.Millisecond)
+	} else {
+		row("4", "cold start: runner run of a local function", ms(runnerCold), "", 0, "≤ 25 ms", runnerCold <= 25*time.Millisecond)
+	}
+	row("5", "durable storeValue, 64 concurrent runs", fmt.Sprintf("%.0f writes/s", writes.RunsPerSec), "", writes.RunsPerSec/20000, "≥ 20k/s", writes.RunsPerSec >= 20000)
+	row("6", "memory: 100 idle instances; allocated per run", fmt.Sprintf("%.0f KB each (RSS %d MB)", mem.KBPerInstance, mem.RSSKB/1024), fmt.Sprintf("%.1f KB/run", mem.BytesPerRun/1024), mem.BytesPerRun/(50*1024), "≤ 50 KB/run", mem.BytesPerRun <= 50*1024)
+	fmt.Println()
+	fmt.Printf("latency p50/p99 ms: modrun %.2f/%.2f, durable %.2f/%.2f, plain %.2f/%.2f", session.P50ms, session.P99ms, durable.P50ms, durable.P99ms, plain.P50ms, plain.P99ms)
+	if node != nil {
+		fmt.Printf(", node %.2f/%.2f", node.P50ms, node.P99ms)
+	}
+	fmt.Println()
+	for name, r := range map[string]*result{"session": session, "durable": durable, "plain": plain, "writes": writes} {
+		if r.Errors > 0 {
+			fmt.Printf("%s: %d errors\n", name, r.Errors)
+		}
+	}
+}
+
+func must(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	cmd.Stderr = os.Stderr
+	return cmd.Run()
+}
+
+func benchJSON(name string, args ...string) *result {
+	cmd := exec.Command(name, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		log.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+	}
+	var r result
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Runs > 0 {
+			return &r
+		}
+	}
+	log.Fatalf("%s: no JSON result in %q", name, out)
+	return nil
+}
+
+// coldStart is the mean wall time of a whole process, over -cold runs.
+func coldStart(name string, args ...string) time.Duration {
+	exec.Command(name, args...).Run() // warm the page cache
+	var total time.Duration
+	for range *cold {
+		start := time.Now()
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			log.Fatalf("%s: %v: %s", name, err, out)
+		}
+		total += time.Since(start)
+	}
+	return total / time.Duration(*cold)
+}
+
+var nsRe = regexp.MustCompile(`BenchmarkQuery/(module|plain)-\d+\s+\d+\s+([\d.]+) ns/op`)
+
+// queryBenchmark runs the Go benchmark that compares a query module with
+// plain net/http and returns module/plain.
+func queryBenchmark() float64 {
+	out, err := exec.Command("go", "test", "-run", "^$", "-bench", "BenchmarkQuery", "-benchtime", "2s", "./modules/query").CombinedOutput()
+	if err != nil {
+		log.Fatalf("go test -bench: %v\n%s", err, out)
+	}
+	ns := map[string]float64{}
+	for _, m := range nsRe.FindAllStringSubmatch(string(out), -1) {
+		ns[m[1]], _ = strconv.ParseFloat(m[2], 64)
+	}
+	return ns["module"] / ns["plain"]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitListening(addr string) {
+	for range 100 {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	log.Fatal("the token server did not start")
+}
+
+func numCPU() int {
+	out, _ := exec.Command("nproc").Output()
+	n, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	return n
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/modrun/modrun"
+	"github.com/modrun/modrun/internal/benchrun"
+	"github.com/modrun/modrun/modules/js"
+	"github.com/modrun/modrun/store"
+)
+
+func (c *cli) benchCmd() *cobra.Command {
+	var (
+		sf       storeFlags
+		inputs   []string
+		params   string
+		argsJSON string
+		registry string
+		memStore bool
+		opts     benchrun.Options
+		asJSON   bool
+		cpuProf  string
+		pool     int
+	)
+	cmd := &cobra.Command{
+		Use:   "bench PACKAGE TARGET",
+		Short: "Run a target many times on a pool of instances; print runs/s and latency",
+		Long: `Run TARGET -n times in all with -c calls in flight at once, on a pool of
+instances (--instances, default 2 per CPU; calls on one instance share its event
+loop, as in a server), after --warmup unmeasured runs per caller, and print runs/s,
+p50/p90/p99 latency and the error count (--json: one JSON object).`,
+		Example: `  runner bench ./bench/refresh auth.refresh -n 20000 -c 64 --input baseUrl=http://127.0.0.1:9000 --json`,
+		Args:    exactArgs(2, "PACKAGE TARGET"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, target := args[0], args[1]
+			in, err := parseInputs(inputs)
+			if err != nil {
+				return err
+			}
+			var callArgs []json.RawMessage
+			switch {
+			case params != "":
+				if !json.Valid([]byte(params)) {
+					return usagef("--params: not valid JSON")
+				}
+				callArgs = []json.RawMessage{json.RawMessage(params)}
+			case argsJSON != "":
+				if err := json.Unmarshal([]byte(argsJSON), &callArgs); err != nil {
+					return usagef("--args: want a JSON array: %v", err)
+				}
+			}
+			if opts.Runs <= 0 || opts.Concurrency <= 0 || opts.Warmup < 0 {
+				return usagef("-n and -c must be positive, --warmup zero or more")
+			}
+			if registry == "" {
+				registry = defaultRegistry()
+			}
+			var st interface{ Close() error }
+			eopts := modrun.Options{Registry: registry, Logger: c.log, Timeout: time.Minute}
+			if memStore {
+				m := store.NewMemory()
+				st, eopts.Store = m, m
+			} else {
+				db, err := sf.open()
+				if err != nil {
+					return err
+				}
+				st, eopts.Store = db, db
+			}
+			defer st.Close()
+			eng := modrun.New(eopts)
+			pkg, err := eng.Load(ref)
+			if err != nil {
+				return err
+			}
+			var closers []func() error
+			defer func() {
+				for _, cl := range closers {
+					cl()
+				}
+			}()
+			if cpuProf != "" {
+				f, err := os.Create(cpuProf)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
+			if pool <= 0 {
+				pool = 2 * runtime.GOMAXPROCS(0)
+			}
+			var insts []*js.Instance
+			res, err := benchrun.Run(cmd.Context(), opts, func(i int) (func(context.Context) error, error) {
+				if i < pool {
+					inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{App: sf.app, Inputs: in})
+					if err != nil {
+						return nil, err
+					}
+					closers = append(closers, inst.Close)
+					insts = append(insts, inst)
+				}
+				inst := insts[i%len(insts)]
+				return func(ctx context.Context) error {
+					_, err := inst.Call(ctx, target, callArgs...)
+					return err
+				}, nil
+			})
+			if err != nil {
+				return err
+			}
+			return res.Print(c.stdout, asJSON)
+		},
+	}
+	sf.add(cmd)
+	cmd.Flags().StringArrayVar(&inputs, "input", nil, "package input as name=value (repeatable)")
+	cmd.Flags().StringVar(&params, "params", "", "this.params for a query target, as JSON")
+	cmd.Flags().StringVar(&argsJSON, "args", "", "arguments of a function target, as a JSON array")
+	cmd.Flags().StringVar(&registry, "registry", "", "registry directory")
+	cmd.Flags().BoolVar(&memStore, "memory-store", false, "use an in-memory store instead of a file")
+	cmd.Flags().IntVarP(&opts.Runs, "runs", "n", 1000, "measured runs in all")
+	cmd.Flags().IntVarP(&opts.Concurrency, "concurrency", "c", 1, "calls in flight at once")
+	cmd.Flags().IntVar(&pool, "instances", 0, "instances in the pool, each serving concurrent calls on its event loop (default: 2 per CPU)")
+	cmd.Flags().IntVar(&opts.Warmup, "warmup", 10, "unmeasured runs per instance first")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	cmd.Flags().StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the measured runs to this file (go tool pprof)")
+	return cmd
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+)
+
+func TestBenchOutput(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "package.yaml"), []byte("name: b\nversion: 1.0.0\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "m.js"), []byte(`export default {
+	n: 0,
+	add(a, b) { return a + b; },
+	async later(x) { await new Promise(r => setTimeout(r, 1)); return x; },
+	fails() { if (++this.n % 2) throw new Error("odd"); return 1; },
+};`), 0o644)
+	db := filepath.Join(t.TempDir(), "s.db")
+
+	out, errOut, code := runCLI(t, "", "bench", dir, "m.later", "--args", "[7]", "-n", "200", "-c", "8", "--warmup", "2", "--store", db, "--json")
+	if code != 0 {
+		t.Fatalf("bench: %d %s", code, errOut)
+	}
+	var r struct {
+		Runs        int     `json:"runs"`
+		Concurrency int     `json:"concurrency"`
+		RunsPerSec  float64 `json:"runs_per_sec"`
+		P50         float64 `json:"p50_ms"`
+		P90         float64 `json:"p90_ms"`
+		P99         float64 `json:"p99_ms"`
+		Errors      *int    `json:"errors"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("--json output %q: %v", out, err)
+	}
+	if r.Runs != 200 || r.Concurrency != 8 || r.RunsPerSec <= 0 || r.Errors == nil || *r.Errors != 0 || r.P50 < 1 || r.P90 < r.P50 || r.P99 < r.P90 {
+		t.Fatalf("result %+v from %s", r, out)
+	}
+	for _, key := range []string{"runs", "concurrency", "runs_per_sec", "p50_ms", "p90_ms", "p99_ms", "errors"} {
+		var m map[string]any
+		json.Unmarshal([]byte(out), &m)
+		if _, ok := m[key]; !ok {
+			t.Errorf("--json lacks %q: %s", key, out)
+		}
+	}
+
+	out, _, code = runCLI(t, "", "bench", dir, "m.fails", "-n", "100", "-c", "1", "--warmup", "0", "--memory-store")
+	if code != 0 || !regexp.MustCompile(`^runs 100  concurrency 1  \d+ runs/s  p50 [\d.]+ ms  p90 [\d.]+ ms  p99 [\d.]+ ms  errors 50\nfirst error: m.fails: Error: odd`).MatchString(out) {
+		t.Fatalf("text output: %d %q", code, out)
+	}
+	if _, _, code := runCLI(t, "", "bench", dir, "m.add", "-n", "0"); code != 2 {
+		t.Fatalf("-n 0: exit %d, want 2", code)
+	}
+}
