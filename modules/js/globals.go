@@ -145,6 +145,9 @@ func (v *vm) storeValue(call goja.FunctionCall) goja.Value {
 	if err := v.in.session.Set(v.ctx(), key, raw, persist); err != nil {
 		v.throw(fmt.Errorf("storeValue(%q): %w", key, err))
 	}
+	if v.in.debug {
+		v.in.log.Debug("storeValue", "key", key, "persist", persist, "bytes", len(raw))
+	}
 	return v.resolved(goja.Undefined())
 }
 

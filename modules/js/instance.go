@@ -57,6 +57,7 @@ type Instance struct {
 	session *engine.Session
 	loop    *engine.Loop
 	log     *slog.Logger
+	debug   bool // debug logging is on: build those records
 	redact  *redact.Redactor
 	flight  *engine.Flight
 
@@ -143,6 +144,7 @@ func NewInstance(pkg *engine.Package, opts Options) *Instance {
 		in.log = slog.New(slog.DiscardHandler)
 	}
 	in.log = slog.New(redact.Handler(in.log.Handler(), in.redact)).With("package", pkg.Ref(), "app", opts.App)
+	in.debug = in.log.Enabled(context.Background(), slog.LevelDebug)
 	in.loop = engine.NewLoop(in.onPanic)
 	in.watchdog = time.AfterFunc(time.Hour, in.interruptOverrun)
 	in.watchdog.Stop()

@@ -71,6 +71,13 @@ func (v *vm) runQuery(qs *queryState, call goja.FunctionCall) goja.Value {
 		if errors.As(err, &re) && re.Response != nil {
 			resp = re.Response
 		}
+		if v.in.debug {
+			if resp != nil {
+				v.in.log.Debug("query", "module", qs.mod.Name(), "status", resp.StatusCode, "ms", resp.Duration.Milliseconds(), "bytes", len(resp.Body))
+			} else {
+				v.in.log.Debug("query failed", "module", qs.mod.Name(), "error", err)
+			}
+		}
 		var data goja.Value = goja.Undefined()
 		if resp != nil {
 			qs.last = resp

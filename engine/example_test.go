@@ -1,0 +1,47 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/store"
+)
+
+func ExampleSession() {
+	ctx := context.Background()
+	st := store.NewMemory()
+	s := engine.NewSession(st, "my-app")
+
+	s.Set(ctx, "token", json.RawMessage(`"on disk"`), true)
+	s.Set(ctx, "token", json.RawMessage(`"this session only"`), false)
+
+	mine, _ := s.Get(ctx, "token")
+	persisted, _ := st.Get(ctx, "my-app", "token")
+	fmt.Println(string(mine), string(persisted))
+	// Output: "this session only" "on disk"
+}
+
+func ExampleFlight() {
+	var f engine.Flight
+	leader, isLeader := f.Join("refresh")
+	follower, _ := f.Join("refresh")
+	leader.Finish(json.RawMessage(`"new token"`), nil)
+	v, _ := follower.Wait(context.Background())
+	fmt.Println(isLeader, string(v))
+	// Output: true "new token"
+}
+
+func ExampleLoop() {
+	l := engine.NewLoop(nil)
+	defer l.Close()
+	done := make(chan string, 1)
+	complete := l.Hold() // async work started from the loop
+	go func() {
+		result := "from another goroutine"
+		complete(func() { done <- result }) // handed back to the loop
+	}()
+	fmt.Println(<-done)
+	// Output: from another goroutine
+}
