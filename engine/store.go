@@ -38,6 +38,16 @@ type Store interface {
 	Close() error
 }
 
+// AsyncSetter is a Store that can queue a write and wait for its
+// durability later. Writes queued by one goroutine commit in that order. A
+// Session uses it so that storeValue does not hold an instance's loop
+// while the disk syncs, letting one instance's runs share group commits.
+type AsyncSetter interface {
+	// SetAsync queues the write before it returns; wait blocks until the
+	// write is durable and returns its error.
+	SetAsync(ctx context.Context, app, key string, value json.RawMessage) (wait func() error)
+}
+
 // CheckKey returns an error wrapping ErrInvalidKey if key is empty or too long.
 func CheckKey(key string) error {
 	if key == "" {
@@ -77,13 +87,21 @@ type Session struct {
 	store Store
 	app   string
 
-	mu  sync.Mutex
-	mem map[string]json.RawMessage
+	mu      sync.Mutex
+	mem     map[string]json.RawMessage // persist=false values
+	pending map[string]pendingWrite    // persisted writes not yet durable
+	seq     uint64
+}
+
+// pendingWrite is a value queued for the store, visible at once.
+type pendingWrite struct {
+	value json.RawMessage // nil: a pending delete
+	seq   uint64
 }
 
 // NewSession returns a session over the app namespace of st.
 func NewSession(st Store, app string) *Session {
-	return &Session{store: st, app: app, mem: map[string]json.RawMessage{}}
+	return &Session{store: st, app: app, mem: map[string]json.RawMessage{}, pending: map[string]pendingWrite{}}
 }
 
 // App returns the namespace the session reads and writes.
@@ -97,11 +115,53 @@ func (s *Session) Store() Store { return s.store }
 func (s *Session) Get(ctx context.Context, key string) (json.RawMessage, error) {
 	s.mu.Lock()
 	v, ok := s.mem[key]
+	if !ok {
+		var p pendingWrite
+		if p, ok = s.pending[key]; ok {
+			v = p.value
+		}
+	}
 	s.mu.Unlock()
 	if ok {
 		return v, nil
 	}
 	return s.store.Get(ctx, s.app, key)
+}
+
+// SetAsync is Set for persisted values whose durability is awaited
+// later: the value is visible through this session at once, the write is
+// queued in order, and wait returns when it is durable (if the store is an
+// AsyncSetter; otherwise the write happens now). If the write fails, the
+// value is no longer visible.
+func (s *Session) SetAsync(ctx context.Context, key string, value json.RawMessage) (wait func() error) {
+	as, ok := s.store.(AsyncSetter)
+	if !ok {
+		err := s.Set(ctx, key, value, true)
+		return func() error { return err }
+	}
+	if err := CheckKey(key); err != nil {
+		return func() error { return err }
+	}
+	v, err := CanonicalValue(value, 0)
+	if err != nil {
+		return func() error { return err }
+	}
+	s.mu.Lock()
+	delete(s.mem, key)
+	s.seq++
+	seq := s.seq
+	s.pending[key] = pendingWrite{value: v, seq: seq}
+	storeWait := as.SetAsync(ctx, s.app, key, v)
+	s.mu.Unlock()
+	return func() error {
+		err := storeWait()
+		s.mu.Lock()
+		if p, ok := s.pending[key]; ok && p.seq == seq {
+			delete(s.pending, key)
+		}
+		s.mu.Unlock()
+		return err
+	}
 }
 
 // Set stores value under key: in memory when persist is false, durably
@@ -134,6 +194,7 @@ func (s *Session) Set(ctx context.Context, key string, value json.RawMessage, pe
 func (s *Session) Delete(ctx context.Context, key string) error {
 	s.mu.Lock()
 	delete(s.mem, key)
+	delete(s.pending, key)
 	s.mu.Unlock()
 	return s.store.Delete(ctx, s.app, key)
 }
@@ -142,6 +203,7 @@ func (s *Session) Delete(ctx context.Context, key string) error {
 func (s *Session) Clear(ctx context.Context) error {
 	s.mu.Lock()
 	clear(s.mem)
+	clear(s.pending)
 	s.mu.Unlock()
 	return s.store.Clear(ctx, s.app)
 }
@@ -168,6 +230,9 @@ func (s *Session) All(ctx context.Context) (map[string]json.RawMessage, error) {
 		all = map[string]json.RawMessage{}
 	}
 	s.mu.Lock()
+	for k, p := range s.pending {
+		all[k] = p.value
+	}
 	for k, v := range s.mem {
 		all[k] = v
 	}

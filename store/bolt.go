@@ -18,7 +18,10 @@ import (
 	"github.com/modrun/modrun/engine"
 )
 
-var _ engine.Store = (*DB)(nil)
+var (
+	_ engine.Store       = (*DB)(nil)
+	_ engine.AsyncSetter = (*DB)(nil)
+)
 
 // DefaultTimeout is how long Open waits for a file another process holds.
 const DefaultTimeout = 5 * time.Second
@@ -207,22 +210,28 @@ func (db *DB) view(fn func(*bolt.Tx) error) (err error) {
 
 // write queues fn for the next group commit and waits until it is durable.
 func (db *DB) write(ctx context.Context, fn func(*bolt.Tx) error) error {
+	return db.enqueue(ctx, fn)()
+}
+
+// enqueue queues fn for the next group commit and returns the function
+// that waits until it is durable. Writes commit in the order queued.
+func (db *DB) enqueue(ctx context.Context, fn func(*bolt.Tx) error) (wait func() error) {
 	w := &write{fn: fn, err: make(chan error, 1)}
 	db.mu.RLock()
 	if db.closed {
 		db.mu.RUnlock()
-		return engine.ErrClosed
+		return func() error { return engine.ErrClosed }
 	}
 	select {
 	case db.writes <- w:
 	case <-ctx.Done():
 		db.mu.RUnlock()
-		return ctx.Err()
+		return ctx.Err
 	}
 	db.mu.RUnlock()
 	// Once queued, the write will be committed; wait for it even if ctx
 	// ends, so that a returned error never hides a write that happened.
-	return <-w.err
+	return func() error { return <-w.err }
 }
 
 // Get implements engine.Store.
@@ -247,11 +256,17 @@ func (db *DB) Get(ctx context.Context, app, key string) (json.RawMessage, error)
 
 // Set implements engine.Store.
 func (db *DB) Set(ctx context.Context, app, key string, value json.RawMessage) error {
+	return db.SetAsync(ctx, app, key, value)()
+}
+
+// SetAsync implements engine.AsyncSetter: the write is queued (in order)
+// before it returns; wait blocks until it is durable.
+func (db *DB) SetAsync(ctx context.Context, app, key string, value json.RawMessage) (wait func() error) {
 	v, err := db.check(app, key, value)
 	if err != nil {
-		return err
+		return func() error { return err }
 	}
-	return db.write(ctx, func(tx *bolt.Tx) error {
+	return db.enqueue(ctx, func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte(app))
 		if err != nil {
 			return err

@@ -329,3 +329,36 @@ func TestMissingParentIsCreated(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSessionSetAsync(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(filepath.Join(t.TempDir(), "store.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s := engine.NewSession(db, "app")
+	var waits []func() error
+	for i := range 100 {
+		waits = append(waits, s.SetAsync(ctx, "k", json.RawMessage(strconv.Itoa(i))))
+		// Visible through the session at once, durable or not.
+		if v, err := s.Get(ctx, "k"); err != nil || string(v) != strconv.Itoa(i) {
+			t.Fatalf("after SetAsync %d: %s %v", i, v, err)
+		}
+	}
+	for _, w := range waits {
+		if err := w(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Queued in order, so the last write wins on disk.
+	if v, _ := db.Get(ctx, "app", "k"); string(v) != "99" {
+		t.Fatalf("on disk: %s", v)
+	}
+	if err := s.SetAsync(ctx, "bad", json.RawMessage(`{`))(); !errors.Is(err, engine.ErrInvalidValue) {
+		t.Fatalf("invalid JSON: %v", err)
+	}
+	if _, err := s.Get(ctx, "bad"); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("a rejected value is visible: %v", err)
+	}
+}

@@ -142,13 +142,46 @@ func (v *vm) storeValue(call goja.FunctionCall) goja.Value {
 			v.in.redact.Add(s)
 		}
 	}
-	if err := v.in.session.Set(v.ctx(), key, raw, persist); err != nil {
-		v.throw(fmt.Errorf("storeValue(%q): %w", key, err))
-	}
 	if v.in.debug {
 		v.in.log.Debug("storeValue", "key", key, "persist", persist, "bytes", len(raw))
 	}
-	return v.resolved(goja.Undefined())
+	if !persist {
+		if err := v.in.session.Set(v.ctx(), key, raw, false); err != nil {
+			v.throw(fmt.Errorf("storeValue(%q): %w", key, err))
+		}
+		return v.resolved(goja.Undefined())
+	}
+	// Visible at once; durable when the promise resolves. The loop does not
+	// wait for the disk, so other runs of this instance share the commit.
+	wait := v.in.session.SetAsync(v.ctx(), key, raw)
+	promise, resolve, reject := v.rt.NewPromise()
+	// The run's caller gets its result only once this write is durable,
+	// awaited or not (see Call).
+	r := v.in.cur
+	if r != nil && !r.done {
+		r.writes.Add(1)
+	}
+	in, gen := v.in, v.gen
+	complete := in.loop.Hold()
+	in.goWork(func() {
+		err := wait()
+		if r != nil {
+			defer r.writes.Done()
+		}
+		complete(func() {
+			in.do(r, func() {
+				if gen != in.gen {
+					return
+				}
+				if err != nil {
+					v.check(reject(v.newError(fmt.Errorf("storeValue(%q): %w", key, err), nil)))
+					return
+				}
+				v.check(resolve(goja.Undefined()))
+			})
+		})
+	})
+	return v.rt.ToValue(promise)
 }
 
 func (v *vm) removeValue(call goja.FunctionCall) goja.Value {

@@ -175,6 +175,7 @@ type run struct {
 	mu       sync.Mutex         // guards ended and inflight
 	ended    bool               // the caller has left
 	inflight int                // blocking work using ctx
+	writes   sync.WaitGroup     // durable writes not yet on disk
 }
 
 type result struct {
@@ -210,6 +211,8 @@ func (in *Instance) Call(ctx context.Context, target string, args ...json.RawMes
 	for {
 		select {
 		case res := <-r.res:
+			// Every storeValue the run made is durable before it returns.
+			r.writes.Wait()
 			r.end(false)
 			return res.val, res.err
 		case f := <-r.work:
