@@ -48,9 +48,11 @@ func (v *vm) runQuery(qs *queryState, call goja.FunctionCall) goja.Value {
 	}
 	promise, resolve, reject := v.rt.NewPromise()
 	stack := v.rt.CaptureCallStack(8, nil)
+	// params stay a JS value: Lookup walks only the keys a binding names,
+	// instead of exporting the whole object to Go first.
 	var p any
 	if !goja.IsUndefined(params) && !goja.IsNull(params) {
-		p = params.Export()
+		p = jsParams{params}
 	}
 	req, err := qs.mod.Bind(v, p)
 	if err != nil {

@@ -208,6 +208,9 @@ func (v *vm) toJSON(val goja.Value) (json.RawMessage, error) {
 	if val == nil || goja.IsUndefined(val) {
 		return json.RawMessage("null"), nil
 	}
+	if raw, ok := primitiveJSON(val); ok {
+		return raw, nil
+	}
 	s, err := v.stringify(goja.Undefined(), val)
 	if err != nil {
 		return nil, v.in.jsError("JSON.stringify", err)
@@ -227,18 +230,8 @@ func (v *vm) storable(key string, val goja.Value) (json.RawMessage, error) {
 	if _, ok := goja.AssertFunction(val); ok {
 		return nil, fmt.Errorf("storeValue(%q): a function cannot be stored", key)
 	}
-	// Strings, numbers and booleans need no JSON.stringify.
-	switch x := val.Export().(type) {
-	case string:
-		return binding.JSON(x)
-	case bool:
-		return binding.JSON(x)
-	case int64:
-		return binding.JSON(x)
-	case float64:
-		if !math.IsNaN(x) && !math.IsInf(x, 0) {
-			return binding.JSON(x)
-		}
+	if raw, ok := primitiveJSON(val); ok {
+		return raw, nil
 	}
 	s, err := v.stringify(goja.Undefined(), val, v.replacer)
 	if err != nil {
@@ -254,6 +247,34 @@ func (v *vm) storable(key string, val goja.Value) (json.RawMessage, error) {
 	return json.RawMessage(s.String()), nil
 }
 
+// primitiveJSON encodes strings, finite numbers, booleans and null
+// without JSON.stringify; ok is false for anything else.
+func primitiveJSON(val goja.Value) (json.RawMessage, bool) {
+	if _, isObj := val.(*goja.Object); isObj {
+		return nil, false
+	}
+	var raw []byte
+	var err error
+	switch x := val.Export().(type) {
+	case nil:
+		return json.RawMessage("null"), true
+	case string:
+		raw, err = binding.JSON(x)
+	case bool:
+		raw, err = binding.JSON(x)
+	case int64:
+		raw, err = binding.JSON(x)
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, false
+		}
+		raw, err = binding.JSON(x)
+	default:
+		return nil, false
+	}
+	return raw, err == nil
+}
+
 // --- engine.Scope ---
 
 // Lookup implements engine.Scope: params, inputs, appsmith.store.KEY… and
@@ -261,6 +282,9 @@ func (v *vm) storable(key string, val goja.Value) (json.RawMessage, error) {
 func (v *vm) Lookup(root string, keys []string, params any) (any, bool, error) {
 	switch root {
 	case "params":
+		if jp, ok := params.(jsParams); ok {
+			return v.walkJS(jp.v, keys), true, nil
+		}
 		return walk(params, keys), true, nil
 	case "inputs":
 		return walk(v.in.opts.Inputs, keys), true, nil
@@ -308,7 +332,12 @@ func (v *vm) Eval(expr engine.Expr, params any) (any, error) {
 		fn, _ = goja.AssertFunction(f)
 		v.evals[prog] = fn
 	}
-	pv := v.rt.ToValue(params)
+	var pv goja.Value
+	if jp, ok := params.(jsParams); ok {
+		pv = jp.v
+	} else {
+		pv = v.rt.ToValue(params)
+	}
 	this := v.rt.NewObject()
 	this.Set("params", pv)
 	res, err := fn(this, pv)
@@ -316,6 +345,27 @@ func (v *vm) Eval(expr engine.Expr, params any) (any, error) {
 		return nil, v.in.jsError("binding "+strconv.Quote(expr.String()), err)
 	}
 	return res.Export(), nil
+}
+
+// jsParams are a query's params as the JS value passed to run().
+type jsParams struct{ v goja.Value }
+
+// walkJS follows keys through a JS value and exports only the value found.
+func (v *vm) walkJS(val goja.Value, keys []string) any {
+	for _, k := range keys {
+		obj, ok := val.(*goja.Object)
+		if !ok {
+			return nil
+		}
+		val = obj.Get(k)
+		if val == nil {
+			return nil
+		}
+	}
+	if goja.IsUndefined(val) {
+		return nil
+	}
+	return val.Export()
 }
 
 // walk follows keys through exported JS values; a missing key is nil.
