@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -19,10 +18,7 @@ import (
 func (c *cli) benchCmd() *cobra.Command {
 	var (
 		sf       storeFlags
-		inputs   []string
-		params   string
-		argsJSON string
-		registry string
+		cf       callFlags
 		memStore bool
 		opts     benchrun.Options
 		asJSON   bool
@@ -40,30 +36,15 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 		Args:    exactArgs(2, "PACKAGE TARGET"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, target := args[0], args[1]
-			in, err := parseInputs(inputs)
+			in, callArgs, err := cf.parse(target)
 			if err != nil {
 				return err
-			}
-			var callArgs []json.RawMessage
-			switch {
-			case params != "":
-				if !json.Valid([]byte(params)) {
-					return usagef("--params: not valid JSON")
-				}
-				callArgs = []json.RawMessage{json.RawMessage(params)}
-			case argsJSON != "":
-				if err := json.Unmarshal([]byte(argsJSON), &callArgs); err != nil {
-					return usagef("--args: want a JSON array: %v", err)
-				}
 			}
 			if opts.Runs <= 0 || opts.Concurrency <= 0 || opts.Warmup < 0 {
 				return usagef("-n and -c must be positive, --warmup zero or more")
 			}
-			if registry == "" {
-				registry = defaultRegistry()
-			}
 			var st interface{ Close() error }
-			eopts := modrun.Options{Registry: registry, Logger: c.log, Timeout: time.Minute}
+			eopts := modrun.Options{Registry: cf.registryDir(), Logger: c.log, Timeout: time.Minute}
 			if memStore {
 				m := store.NewMemory()
 				st, eopts.Store = m, m
@@ -123,10 +104,7 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 		},
 	}
 	sf.add(cmd)
-	cmd.Flags().StringArrayVar(&inputs, "input", nil, "package input as name=value (repeatable)")
-	cmd.Flags().StringVar(&params, "params", "", "this.params for a query target, as JSON")
-	cmd.Flags().StringVar(&argsJSON, "args", "", "arguments of a function target, as a JSON array")
-	cmd.Flags().StringVar(&registry, "registry", "", "registry directory")
+	cf.add(cmd)
 	cmd.Flags().BoolVar(&memStore, "memory-store", false, "use an in-memory store instead of a file")
 	cmd.Flags().IntVarP(&opts.Runs, "runs", "n", 1000, "measured runs in all")
 	cmd.Flags().IntVarP(&opts.Concurrency, "concurrency", "c", 1, "calls in flight at once")

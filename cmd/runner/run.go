@@ -42,12 +42,9 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 
 func (c *cli) runCmd() *cobra.Command {
 	var (
-		sf       storeFlags
-		inputs   []string
-		params   string
-		argsJSON string
-		registry string
-		timeout  time.Duration
+		sf      storeFlags
+		cf      callFlags
+		timeout time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "run PACKAGE TARGET",
@@ -63,36 +60,16 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 		Args: exactArgs(2, "PACKAGE TARGET"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, target := args[0], args[1]
-			in, err := parseInputs(inputs)
+			in, callArgs, err := cf.parse(target)
 			if err != nil {
 				return err
-			}
-			var callArgs []json.RawMessage
-			isQuery := !strings.Contains(target, ".")
-			switch {
-			case isQuery && argsJSON != "":
-				return usagef("--args is for MODULE.FUNCTION targets; a query target takes --params")
-			case !isQuery && params != "":
-				return usagef("--params is for query targets; a function takes --args '[...]'")
-			case isQuery && params != "":
-				if !json.Valid([]byte(params)) {
-					return usagef("--params: not valid JSON; want an object such as '{\"id\": 1}'")
-				}
-				callArgs = []json.RawMessage{json.RawMessage(params)}
-			case argsJSON != "":
-				if err := json.Unmarshal([]byte(argsJSON), &callArgs); err != nil {
-					return usagef("--args: want a JSON array of arguments such as '[\"x\", 2]': %v", err)
-				}
-			}
-			if registry == "" {
-				registry = defaultRegistry()
 			}
 			db, err := sf.open()
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			eng := modrun.New(modrun.Options{Store: db, Registry: registry, Logger: c.log, Timeout: timeout})
+			eng := modrun.New(modrun.Options{Store: db, Registry: cf.registryDir(), Logger: c.log, Timeout: timeout})
 			pkg, err := eng.Load(ref)
 			if err != nil {
 				return err
@@ -112,12 +89,60 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 		},
 	}
 	sf.add(cmd)
-	cmd.Flags().StringArrayVar(&inputs, "input", nil, "package input as name=value (repeatable)")
-	cmd.Flags().StringVar(&params, "params", "", "this.params for a query target, as JSON")
-	cmd.Flags().StringVar(&argsJSON, "args", "", "arguments of a function target, as a JSON array")
-	cmd.Flags().StringVar(&registry, "registry", "", "registry directory (default $MODRUN_REGISTRY, else $XDG_DATA_HOME/modrun/registry)")
+	cf.add(cmd)
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "deadline of the run (default 60s)")
 	return cmd
+}
+
+// callFlags are the flags that say what to call and with what: --input,
+// --params, --args and --registry (run and bench).
+type callFlags struct {
+	inputs   []string
+	params   string
+	args     string
+	registry string
+}
+
+func (f *callFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&f.inputs, "input", nil, "package input as name=value (repeatable)")
+	cmd.Flags().StringVar(&f.params, "params", "", "this.params for a query target, as JSON")
+	cmd.Flags().StringVar(&f.args, "args", "", "arguments of a function target, as a JSON array")
+	cmd.Flags().StringVar(&f.registry, "registry", "", "registry directory (default $MODRUN_REGISTRY, else $XDG_DATA_HOME/modrun/registry)")
+}
+
+func (f *callFlags) registryDir() string {
+	if f.registry != "" {
+		return f.registry
+	}
+	return defaultRegistry()
+}
+
+// parse returns the inputs and the call's arguments for target: a query
+// target takes --params (one object), a MODULE.FUNCTION target --args.
+func (f *callFlags) parse(target string) (map[string]any, []json.RawMessage, error) {
+	in, err := parseInputs(f.inputs)
+	if err != nil {
+		return nil, nil, err
+	}
+	isQuery := !strings.Contains(target, ".")
+	switch {
+	case isQuery && f.args != "":
+		return nil, nil, usagef("--args is for MODULE.FUNCTION targets; a query target takes --params")
+	case !isQuery && f.params != "":
+		return nil, nil, usagef("--params is for query targets; a function takes --args '[...]'")
+	case f.params != "":
+		if !json.Valid([]byte(f.params)) {
+			return nil, nil, usagef("--params: not valid JSON; want an object such as '{\"id\": 1}'")
+		}
+		return in, []json.RawMessage{json.RawMessage(f.params)}, nil
+	case f.args != "":
+		var args []json.RawMessage
+		if err := json.Unmarshal([]byte(f.args), &args); err != nil {
+			return nil, nil, usagef("--args: want a JSON array of arguments such as '[\"x\", 2]': %v", err)
+		}
+		return in, args, nil
+	}
+	return in, nil, nil
 }
 
 func parseInputs(kvs []string) (map[string]any, error) {
