@@ -100,3 +100,62 @@ func TestPublishListRunByRange(t *testing.T) {
 		t.Fatalf("tampered: %d %s", code, errOut)
 	}
 }
+
+// TestSessionValuesNeverReachTheFile: persist=false values live only as
+// long as the process.
+func TestSessionValuesNeverReachTheFile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "package.yaml"), []byte("name: s\nversion: 1.0.0\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "m.js"), []byte(`export default {
+	async go() {
+		storeValue("kept", 1);
+		storeValue("session", "only here", false);
+		return [appsmith.store.kept, appsmith.store.session];
+	},
+};`), 0o644)
+	db := filepath.Join(t.TempDir(), "s.db")
+	out, errOut, code := runBinary(t, nil, "run", dir, "m.go", "--store", db)
+	if code != 0 || out != `[1,"only here"]`+"\n" {
+		t.Fatalf("run: %d %q %s", code, out, errOut)
+	}
+	out, _, _ = runBinary(t, nil, "store", "list", "--app", "s", "--store", db)
+	if out != "{\n  \"kept\": 1\n}\n" {
+		t.Fatalf("after the process exited the file holds %q", out)
+	}
+}
+
+// TestConcurrentPublishProcesses: two processes publish one version with
+// different content; one wins, the other is refused, nothing is torn.
+func TestConcurrentPublishProcesses(t *testing.T) {
+	reg := t.TempDir()
+	var dirs []string
+	for i := range 2 {
+		d := t.TempDir()
+		os.WriteFile(filepath.Join(d, "package.yaml"), []byte("name: race\nversion: 1.0.0\n"), 0o644)
+		os.WriteFile(filepath.Join(d, "m.js"), []byte(fmt.Sprintf("export default { v: %d };", i)), 0o644)
+		dirs = append(dirs, d)
+	}
+	type res struct {
+		out, err string
+		code     int
+	}
+	results := make(chan res, 2)
+	for _, d := range dirs {
+		go func() {
+			out, errOut, code := runBinary(t, nil, "publish", d, "--registry", reg)
+			results <- res{out, errOut, code}
+		}()
+	}
+	a, b := <-results, <-results
+	if a.code+b.code != 1 {
+		t.Fatalf("want one success and one refusal: %+v %+v", a, b)
+	}
+	won := a
+	if a.code != 0 {
+		won = b
+	}
+	list, _, _ := runBinary(t, nil, "list", "--registry", reg)
+	if list != won.out {
+		t.Fatalf("registry lists %q, the winner printed %q", list, won.out)
+	}
+}
