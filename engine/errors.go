@@ -29,6 +29,10 @@ var (
 	// ErrCorrupt is returned when a store file cannot be read as a store.
 	ErrCorrupt = errors.New("store file is corrupt")
 
+	// ErrNoStore is returned by a Session without a Store for a write that
+	// must persist.
+	ErrNoStore = errors.New("no store configured: only storeValue(key, value, false) is available")
+
 	// ErrDeadline is returned when a run exceeded its deadline.
 	ErrDeadline = errors.New("run exceeded its deadline")
 )

@@ -114,3 +114,17 @@ func TestFlightSharesOneCall(t *testing.T) {
 		t.Error("after Finish a new call should start")
 	}
 }
+
+func TestSessionWithoutStore(t *testing.T) {
+	ctx := context.Background()
+	s := engine.NewSession(nil, "app")
+	if err := s.Set(ctx, "k", json.RawMessage(`1`), false); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Get(ctx, "k"); err != nil || string(v) != "1" {
+		t.Fatalf("session value: %s %v", v, err)
+	}
+	if err := s.Set(ctx, "p", json.RawMessage(`1`), true); !errors.Is(err, engine.ErrNoStore) {
+		t.Fatalf("persisted write without a store: %v", err)
+	}
+}

@@ -99,8 +99,13 @@ type pendingWrite struct {
 	seq   uint64
 }
 
-// NewSession returns a session over the app namespace of st.
+// NewSession returns a session over the app namespace of st. A nil st
+// means no persistent store: reads see only session values, and writes
+// that must persist fail with ErrNoStore.
 func NewSession(st Store, app string) *Session {
+	if st == nil {
+		st = noStore{}
+	}
 	return &Session{store: st, app: app, mem: map[string]json.RawMessage{}, pending: map[string]pendingWrite{}}
 }
 
@@ -253,3 +258,20 @@ func (s *Session) Keys(ctx context.Context) ([]string, error) {
 	sort.Strings(keys)
 	return keys, nil
 }
+
+// noStore is the Store of a Session without one.
+type noStore struct{}
+
+func (noStore) Get(context.Context, string, string) (json.RawMessage, error) {
+	return nil, ErrNotFound
+}
+func (noStore) Set(context.Context, string, string, json.RawMessage) error { return ErrNoStore }
+func (noStore) Delete(context.Context, string, string) error               { return nil }
+func (noStore) List(context.Context, string) (map[string]json.RawMessage, error) {
+	return map[string]json.RawMessage{}, nil
+}
+func (noStore) Clear(context.Context, string) error { return nil }
+func (noStore) CompareAndSwap(context.Context, string, string, json.RawMessage, json.RawMessage) (bool, error) {
+	return false, ErrNoStore
+}
+func (noStore) Close() error { return nil }

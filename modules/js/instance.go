@@ -17,15 +17,14 @@ import (
 
 // Defaults of an instance's limits.
 const (
-	DefaultTimeout       = 60 * time.Second
-	DefaultMaxCallStack  = 1024
-	DefaultMaxStoreValue = engine.DefaultMaxValueLen
+	DefaultTimeout      = 60 * time.Second
+	DefaultMaxCallStack = 1024
 )
 
-// Options configure an instance. The zero value works: an in-memory
-// session over no persistent store is not offered, so Store is required.
+// Options configure an instance. The zero value works.
 type Options struct {
-	// Store persists storeValue's values. Required.
+	// Store persists storeValue's values. Nil means none: persist=false
+	// values work, and persisted writes fail with engine.ErrNoStore.
 	Store engine.Store
 	// App is the store namespace. Empty means the package's name.
 	App string
@@ -77,7 +76,6 @@ type Instance struct {
 	trip        bool      // Interrupt was called during the current job
 	jobDeadline time.Time // when the current job must have returned
 	closed      bool
-	closeErr    error
 
 	// watchdog interrupts the job running at its deadline; one timer,
 	// re-armed for every job.
@@ -532,7 +530,7 @@ func (in *Instance) Close() error {
 	in.mu.Lock()
 	if in.closed {
 		in.mu.Unlock()
-		return in.closeErr
+		return nil
 	}
 	in.closed = true
 	if in.rt != nil && in.current != 0 {
@@ -540,6 +538,7 @@ func (in *Instance) Close() error {
 	}
 	in.mu.Unlock()
 	in.loop.Close()
+	in.watchdog.Stop()
 	close(in.quit)
 	return nil
 }
