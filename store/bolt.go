@@ -307,6 +307,20 @@ func (db *DB) List(ctx context.Context, app string) (map[string]json.RawMessage,
 	return out, err
 }
 
+// Apps returns the names of the apps that have values, sorted.
+func (db *DB) Apps() ([]string, error) {
+	var apps []string
+	err := db.view(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			if k, _ := b.Cursor().First(); k != nil {
+				apps = append(apps, string(name))
+			}
+			return nil
+		})
+	})
+	return apps, err
+}
+
 // Clear implements engine.Store.
 func (db *DB) Clear(ctx context.Context, app string) error {
 	if err := checkApp(app); err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -21,7 +22,8 @@ func (c *cli) storeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "store",
 		Short: "Read and change the durable store: list, get, set, rm, clear",
-		Long: `Read and change the store of one app (a namespace; --app or $MODRUN_APP).
+		Long: `Read and change the store of one app (a namespace: --app, else $MODRUN_APP,
+else the only app in the store).
 
 Values are JSON. Values of keys that look like secrets (token, secret, password…)
 are shown as "[REDACTED]" unless --reveal is given.`,
@@ -35,18 +37,33 @@ are shown as "[REDACTED]" unless --reveal is given.`,
 
 	withStore := func(fn func(ctx context.Context, st engine.Store, app string, args []string) error) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
-			app := sf.app
-			if app == "" {
-				app = os.Getenv("MODRUN_APP")
-			}
-			if app == "" {
-				return usagef("--app is required: the store namespace (runner run uses the package's name)")
-			}
 			db, err := sf.open()
 			if err != nil {
 				return err
 			}
 			defer db.Close()
+			app := sf.app
+			if app == "" {
+				app = os.Getenv("MODRUN_APP")
+			}
+			if app == "" {
+				// The store of one app needs no --app.
+				apps, err := db.Apps()
+				if err != nil {
+					return err
+				}
+				switch len(apps) {
+				case 1:
+					app = apps[0]
+				case 0:
+					if cmd.Name() != "list" {
+						return usagef("--app is required: the store is empty, so there is no app to default to (runner run uses the package's name)")
+					}
+					app = "-"
+				default:
+					return usagef("--app is required: the store holds apps %s", strings.Join(apps, ", "))
+				}
+			}
 			return fn(cmd.Context(), db, app, args)
 		}
 	}

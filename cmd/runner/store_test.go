@@ -31,7 +31,11 @@ func TestStoreCommandsInProcess(t *testing.T) {
 		{[]string{"get", "--app", "a", "greeting"}, 1, "", "no such key"},
 		{[]string{"clear", "--app", "a"}, 0, "", ""},
 		{[]string{"list", "--app", "a"}, 0, "{}\n", ""},
-		{[]string{"list"}, 2, "", "--app is required"},
+		{[]string{"list"}, 0, "{}\n", ""},
+		{[]string{"set", "--app", "b", "x", "1"}, 0, "", ""},
+		{[]string{"get", "x"}, 0, "1\n", ""},
+		{[]string{"set", "--app", "c", "y", "2"}, 0, "", ""},
+		{[]string{"list"}, 2, "", "--app is required: the store holds apps b, c"},
 		{[]string{"get", "--app", "a"}, 2, "", "want KEY"},
 		{[]string{"set", "--app", "a", strings.Repeat("k", 1025), "1"}, 1, "", "invalid key"},
 	} {
