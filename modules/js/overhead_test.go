@@ -1,0 +1,86 @@
+package js_test
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"testing"
+
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/modules/js"
+	"github.com/modrun/modrun/store"
+)
+
+// cannedQuery answers at once with a fixed token response: what is left
+// is modrun's and goja's own cost of an awaited query.
+type cannedQuery struct{}
+
+func (cannedQuery) Name() string { return "refreshAPI" }
+func (cannedQuery) File() string { return "refreshAPI.query.yaml" }
+func (cannedQuery) Bind(engine.Scope, any) (engine.Request, error) {
+	return cannedQuery{}, nil
+}
+func (cannedQuery) Send(context.Context) (*engine.Response, error) {
+	return &engine.Response{
+		StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}}, Kind: engine.BodyJSON,
+		Body: []byte(`{"access_token":"at-0123456789abcdef","refresh_token":"rt-0123456789abcdef","token_type":"Bearer","expires_in":3600}`),
+	}, nil
+}
+
+// BenchmarkRefreshFlowOverhead is the seed's refresh flow with the network
+// taken out: read the store, await a query, two storeValue(…, false).
+func BenchmarkRefreshFlowOverhead(b *testing.B) {
+	base := load(b, map[string]string{"auth.js": `export default {
+	async refresh() {
+		const rt = appsmith.store.refreshtoken ?? "rt-0";
+		const tok = await refreshAPI.run({ refreshtoken: rt });
+		await storeValue("accesstoken", tok.access_token, false);
+		await storeValue("refreshtoken", tok.refresh_token, false);
+		return tok.expires_in;
+	},
+};`})
+	pkg := *base
+	pkg.Modules = append([]engine.Module{cannedQuery{}}, base.Modules...)
+	inst := js.NewInstance(&pkg, js.Options{Store: store.NewMemory()})
+	defer inst.Close()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if out, err := inst.Call(ctx, "auth.refresh"); err != nil || string(out) != "3600" {
+			b.Fatal(string(out), err)
+		}
+	}
+}
+
+// BenchmarkRefreshFlowOverhead64 is the same with 64 callers sharing a
+// pool of instances: what concurrency adds (hand-offs, contention).
+func BenchmarkRefreshFlowOverhead64(b *testing.B) {
+	base := load(b, map[string]string{"auth.js": `export default {
+	async refresh() {
+		const rt = appsmith.store.refreshtoken ?? "rt-0";
+		const tok = await refreshAPI.run({ refreshtoken: rt });
+		await storeValue("accesstoken", tok.access_token, false);
+		await storeValue("refreshtoken", tok.refresh_token, false);
+		return tok.expires_in;
+	},
+};`})
+	pkg := *base
+	pkg.Modules = append([]engine.Module{cannedQuery{}}, base.Modules...)
+	var insts []*js.Instance
+	for range 2 {
+		inst := js.NewInstance(&pkg, js.Options{Store: store.NewMemory()})
+		defer inst.Close()
+		insts = append(insts, inst)
+	}
+	var next atomic.Int64
+	b.SetParallelism(32)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		inst := insts[next.Add(1)%2]
+		for pb.Next() {
+			if out, err := inst.Call(context.Background(), "auth.refresh"); err != nil || string(out) != "3600" {
+				b.Fatal(string(out), err)
+			}
+		}
+	})
+}
