@@ -27,9 +27,8 @@ func (cannedQuery) Send(context.Context) (*engine.Response, error) {
 	}, nil
 }
 
-// BenchmarkRefreshFlowOverhead is the seed's refresh flow with the network
-// taken out: read the store, await a query, two storeValue(…, false).
-func BenchmarkRefreshFlowOverhead(b *testing.B) {
+// cannedPackage is the seed's refresh flow over cannedQuery.
+func cannedPackage(b *testing.B) *engine.Package {
 	base := load(b, map[string]string{"auth.js": `export default {
 	async refresh() {
 		const rt = appsmith.store.refreshtoken ?? "rt-0";
@@ -41,7 +40,13 @@ func BenchmarkRefreshFlowOverhead(b *testing.B) {
 };`})
 	pkg := *base
 	pkg.Modules = append([]engine.Module{cannedQuery{}}, base.Modules...)
-	inst := js.NewInstance(&pkg, js.Options{Store: store.NewMemory()})
+	return &pkg
+}
+
+// BenchmarkRefreshFlowOverhead is the seed's refresh flow with the network
+// taken out: read the store, await a query, two storeValue(…, false).
+func BenchmarkRefreshFlowOverhead(b *testing.B) {
+	inst := js.NewInstance(cannedPackage(b), js.Options{Store: store.NewMemory()})
 	defer inst.Close()
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -55,20 +60,10 @@ func BenchmarkRefreshFlowOverhead(b *testing.B) {
 // BenchmarkRefreshFlowOverhead64 is the same with 64 callers sharing a
 // pool of instances: what concurrency adds (hand-offs, contention).
 func BenchmarkRefreshFlowOverhead64(b *testing.B) {
-	base := load(b, map[string]string{"auth.js": `export default {
-	async refresh() {
-		const rt = appsmith.store.refreshtoken ?? "rt-0";
-		const tok = await refreshAPI.run({ refreshtoken: rt });
-		await storeValue("accesstoken", tok.access_token, false);
-		await storeValue("refreshtoken", tok.refresh_token, false);
-		return tok.expires_in;
-	},
-};`})
-	pkg := *base
-	pkg.Modules = append([]engine.Module{cannedQuery{}}, base.Modules...)
+	pkg := cannedPackage(b)
 	var insts []*js.Instance
 	for range 2 {
-		inst := js.NewInstance(&pkg, js.Options{Store: store.NewMemory()})
+		inst := js.NewInstance(pkg, js.Options{Store: store.NewMemory()})
 		defer inst.Close()
 		insts = append(insts, inst)
 	}
