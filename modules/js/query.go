@@ -84,8 +84,7 @@ func (v *vm) runQuery(qs *queryState, call goja.FunctionCall) goja.Value {
 		if resp != nil {
 			qs.last = resp
 			if resp.Kind == engine.BodyJSON {
-				v.learnSecrets(resp.Body, 0)
-				data = v.value(gjson.ParseBytes(resp.Body))
+				data = v.value(gjson.ParseBytes(resp.Body), true)
 			} else {
 				data, _ = v.fromJSON(resp.DataJSON())
 			}

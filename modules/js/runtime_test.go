@@ -291,3 +291,14 @@ func TestOnLoad(t *testing.T) {
 		t.Fatalf("failing onLoad: %v", err)
 	}
 }
+
+func TestProtoKeyIsData(t *testing.T) {
+	pkg := load(t, map[string]string{"m.js": `export default {
+	check(o) { return [Object.getPrototypeOf(o) === Object.prototype, o.__proto__ === undefined ? "lost" : typeof o.__proto__, Object.keys(o)]; },
+};`})
+	inst := newInstance(t, pkg, store.NewMemory(), nil)
+	got := call(t, inst, "m.check", `{"__proto__": {"polluted": true}, "a": 1}`)
+	if !strings.HasPrefix(got, `[true,`) || !strings.Contains(got, `"__proto__"`) {
+		t.Fatalf("a __proto__ key must stay data: %s", got)
+	}
+}

@@ -166,11 +166,13 @@ func (v *vm) fromJSON(raw []byte) (goja.Value, error) {
 	if !gjson.ValidBytes(raw) {
 		return nil, errors.New("not valid JSON")
 	}
-	return v.value(gjson.ParseBytes(raw)), nil
+	return v.value(gjson.ParseBytes(raw), false), nil
 }
 
-// value converts a gjson result straight into JS values.
-func (v *vm) value(r gjson.Result) goja.Value {
+// value converts a gjson result straight into JS values. With learn set
+// (a response body), the string values of secret-looking fields are given
+// to the redactor on the way, so the body is walked once.
+func (v *vm) value(r gjson.Result, learn bool) goja.Value {
 	switch r.Type {
 	case gjson.Null:
 		return goja.Null()
@@ -189,15 +191,23 @@ func (v *vm) value(r gjson.Result) goja.Value {
 	if r.IsArray() {
 		var items []any
 		r.ForEach(func(_, el gjson.Result) bool {
-			items = append(items, v.value(el))
+			items = append(items, v.value(el, learn))
 			return true
 		})
 		return v.rt.NewArray(items...)
 	}
 	obj := v.rt.NewObject()
 	r.ForEach(func(k, el gjson.Result) bool {
-		// Define, not Set: a "__proto__" key is data, as with JSON.parse.
-		obj.DefineDataProperty(k.String(), v.value(el), goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE)
+		key := k.String()
+		if learn && el.Type == gjson.String && redact.SecretKey(key) {
+			v.in.redact.Add(el.Str)
+		}
+		if key == "__proto__" {
+			// Data, as with JSON.parse, not the prototype.
+			obj.DefineDataProperty(key, v.value(el, learn), goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE)
+		} else {
+			obj.Set(key, v.value(el, learn))
+		}
 		return true
 	})
 	return obj
@@ -401,21 +411,4 @@ func jsonPath(raw []byte, keys []string) any {
 		return nil
 	}
 	return json.RawMessage(r.Raw)
-}
-
-// learnSecrets registers the string values of secret-looking fields in a
-// JSON document with the redactor.
-func (v *vm) learnSecrets(raw []byte, depth int) {
-	if depth > 4 {
-		return
-	}
-	gjson.ParseBytes(raw).ForEach(func(k, el gjson.Result) bool {
-		switch {
-		case el.Type == gjson.String && redact.SecretKey(k.String()):
-			v.in.redact.Add(el.Str)
-		case el.IsObject() || el.IsArray():
-			v.learnSecrets([]byte(el.Raw), depth+1)
-		}
-		return true
-	})
 }
