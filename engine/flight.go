@@ -17,6 +17,7 @@ type Flight struct {
 
 // FlightCall is one piece of work in flight.
 type FlightCall struct {
+	once sync.Once
 	done chan struct{}
 	val  json.RawMessage
 	err  error
@@ -41,15 +42,18 @@ func (f *Flight) Join(key string) (c *FlightCall, leader bool) {
 }
 
 // Finish records the leader's result and releases everyone waiting. Later
-// callers of Join for the same key start a new call.
+// callers of Join for the same key start a new call. Only the first Finish
+// counts.
 func (c *FlightCall) Finish(val json.RawMessage, err error) {
-	c.f.mu.Lock()
-	if c.f.calls[c.key] == c {
-		delete(c.f.calls, c.key)
-	}
-	c.f.mu.Unlock()
-	c.val, c.err = val, err
-	close(c.done)
+	c.once.Do(func() {
+		c.f.mu.Lock()
+		if c.f.calls[c.key] == c {
+			delete(c.f.calls, c.key)
+		}
+		c.f.mu.Unlock()
+		c.val, c.err = val, err
+		close(c.done)
+	})
 }
 
 // Wait blocks until the leader finishes or ctx is done.

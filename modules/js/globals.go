@@ -249,8 +249,19 @@ func (v *vm) singleFlight(call goja.FunctionCall) goja.Value {
 			})
 		return v.rt.ToValue(promise)
 	}
+	// A leader whose promise never settles (its run abandoned, its runtime
+	// discarded) must not hold the key forever: the call ends at the
+	// leader's deadline.
+	limit := v.in.opts.Timeout
+	if r := v.in.cur; r != nil && !r.done && !r.deadline.IsZero() {
+		limit = time.Until(r.deadline)
+	}
+	expire := time.AfterFunc(limit, func() {
+		c.Finish(nil, fmt.Errorf("singleFlight(%q): %w", key, engine.ErrDeadline))
+	})
 	res, err := fn(goja.Undefined())
 	if err != nil {
+		expire.Stop()
 		c.Finish(nil, err)
 		var ex *goja.Exception
 		if errors.As(err, &ex) {
@@ -260,6 +271,7 @@ func (v *vm) singleFlight(call goja.FunctionCall) goja.Value {
 		panic(err) // uncatchable: interrupt or stack overflow
 	}
 	done := func(val goja.Value, rejected bool) {
+		expire.Stop()
 		if rejected {
 			c.Finish(nil, v.in.rejection("singleFlight("+key+")", val))
 			v.check(reject(val))
@@ -269,12 +281,11 @@ func (v *vm) singleFlight(call goja.FunctionCall) goja.Value {
 		c.Finish(raw, err)
 		v.check(resolve(val))
 	}
-	if p, ok := res.Export().(*goja.Promise); ok {
+	if _, ok := res.Export().(*goja.Promise); ok {
 		then, _ := goja.AssertFunction(res.ToObject(v.rt).Get("then"))
 		_, err := then(res,
 			v.rt.ToValue(func(call goja.FunctionCall) goja.Value { done(call.Argument(0), false); return goja.Undefined() }),
 			v.rt.ToValue(func(call goja.FunctionCall) goja.Value { done(call.Argument(0), true); return goja.Undefined() }))
-		_ = p
 		if err != nil {
 			panic(err)
 		}

@@ -302,3 +302,21 @@ func TestProtoKeyIsData(t *testing.T) {
 		t.Fatalf("a __proto__ key must stay data: %s", got)
 	}
 }
+
+// TestSingleFlightLeaderThatNeverSettles: a stuck leader must not hold the
+// key after its deadline; the next call starts afresh.
+func TestSingleFlightLeaderThatNeverSettles(t *testing.T) {
+	pkg := load(t, map[string]string{"m.js": `export default {
+	stuck() { return singleFlight("k", () => new Promise(r => setTimeout(r, 60000))); },
+	quick() { return singleFlight("k", async () => "fresh"); },
+};`})
+	inst := js.NewInstance(pkg, js.Options{Store: store.NewMemory(), Timeout: 100 * time.Millisecond})
+	defer inst.Close()
+	if _, err := inst.Call(context.Background(), "m.stuck"); !errors.Is(err, engine.ErrDeadline) {
+		t.Fatalf("stuck: %v", err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if got := call(t, inst, "m.quick"); got != `"fresh"` {
+		t.Fatalf("after a stuck leader: %s", got)
+	}
+}
