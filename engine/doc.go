@@ -12,8 +12,10 @@
 // JS modules). A [Query] is a module that binds its templates against a
 // [Scope] and sends one HTTP request, giving a [Response].
 //
-// A [Loop] is a single-goroutine event loop: every instance runs its
-// JavaScript on one, so JS never runs on two goroutines at once.
+// A [Loop] is an event loop whose jobs run one at a time, in order, on
+// whichever goroutine posted to it while it was idle: every instance runs
+// its JavaScript on one, so JS never runs on two goroutines at once, and
+// results of Go work reach JS without a hop to another goroutine.
 //
 // # Caveats
 //

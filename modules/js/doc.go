@@ -22,10 +22,17 @@
 //
 // # Concurrency
 //
-// All JavaScript of an instance runs on its loop's goroutine; calls are
-// queued there, and results of Go work (HTTP, timers) come back as jobs on
-// the loop. Instances are independent and run in parallel. An Instance's
-// methods are safe for concurrent use.
+// All JavaScript of an instance runs on its loop, one job at a time; calls
+// are queued there, and results of Go work (HTTP, timers, durable writes)
+// come back as jobs on the loop. A call's HTTP requests run on the calling
+// goroutine while it waits. Instances are independent and run in
+// parallel. An Instance's methods are safe for concurrent use.
+//
+// # Durability
+//
+// storeValue(key, value) is visible through appsmith.store at once and its
+// promise resolves when the value is on disk; Call returns only once every
+// storeValue of the run is durable, awaited or not.
 //
 // # Deadlines
 //
