@@ -64,10 +64,10 @@ type Instance struct {
 	rt      *goja.Runtime
 	gen     int // runtime generation: jobs of an older one are dropped
 	vm      *vm
-	runs    map[*run]struct{}
-	cur     *run // the run the current job serves, nil for the instance's own
-	loaded  bool // onLoad has run on this runtime
-	loading *run // the onLoad chain in progress
+	runs    []*run // runs waiting on a promise; a slice: it is scanned after every job
+	cur     *run   // the run the current job serves, nil for the instance's own
+	loaded  bool   // onLoad has run on this runtime
+	loading *run   // the onLoad chain in progress
 
 	// Shared with watchdog timers.
 	mu          sync.Mutex
@@ -126,7 +126,6 @@ func NewInstance(pkg *engine.Package, opts Options) *Instance {
 		session: engine.NewSession(opts.Store, opts.App),
 		redact:  opts.Redactor,
 		flight:  opts.Flight,
-		runs:    map[*run]struct{}{},
 		work:    make(chan func()),
 		quit:    make(chan struct{}),
 	}
@@ -307,7 +306,7 @@ func (in *Instance) deadlineError(r *run, ctx context.Context) error {
 
 // abandon drops a run whose caller has gone (deadline or cancellation).
 func (in *Instance) abandon(r *run) {
-	delete(in.runs, r)
+	in.unwait(r)
 	r.finish(nil, in.deadlineError(r, r.ctx))
 }
 
@@ -385,7 +384,7 @@ func (in *Instance) step(r *run) {
 	}
 	if p, ok := v.Export().(*goja.Promise); ok {
 		r.promise = p
-		in.runs[r] = struct{}{}
+		in.runs = append(in.runs, r)
 		return
 	}
 	in.next(r, v)
@@ -480,22 +479,45 @@ func (in *Instance) tripped() bool {
 // settle finishes runs whose promises settled, and runs that can never
 // settle because nothing is pending on the loop.
 func (in *Instance) settle() {
-	for r := range in.runs {
-		switch r.promise.State() {
-		case goja.PromiseStateFulfilled:
-			delete(in.runs, r)
+	for i := 0; i < len(in.runs); {
+		r := in.runs[i]
+		state := r.promise.State()
+		if state == goja.PromiseStatePending {
+			i++
+			continue
+		}
+		in.unwaitAt(i)
+		if state == goja.PromiseStateFulfilled {
 			in.next(r, r.promise.Result())
-		case goja.PromiseStateRejected:
-			delete(in.runs, r)
+		} else {
 			r.finish(nil, in.rejection(r.target, r.promise.Result()))
 		}
 	}
 	if len(in.runs) > 0 && in.loop.Idle() {
-		for r := range in.runs {
-			delete(in.runs, r)
+		runs := in.runs
+		in.runs = nil
+		for _, r := range runs {
 			r.finish(nil, fmt.Errorf("%s: the returned promise can never settle: nothing is pending (a promise that is never resolved?)", r.target))
 		}
 	}
+}
+
+// unwait removes r from the waiting runs, if it is there.
+func (in *Instance) unwait(r *run) {
+	for i, w := range in.runs {
+		if w == r {
+			in.unwaitAt(i)
+			return
+		}
+	}
+}
+
+// unwaitAt removes the waiting run at i; order does not matter.
+func (in *Instance) unwaitAt(i int) {
+	last := len(in.runs) - 1
+	in.runs[i] = in.runs[last]
+	in.runs[last] = nil
+	in.runs = in.runs[:last]
 }
 
 // discard throws the runtime away after an interrupt, a stack overflow or
@@ -503,8 +525,9 @@ func (in *Instance) settle() {
 // fail; the next call builds a new one.
 func (in *Instance) discard(why string) {
 	in.log.Warn("discarding the JS runtime", "reason", why)
-	for r := range in.runs {
-		delete(in.runs, r)
+	runs := in.runs
+	in.runs = nil
+	for _, r := range runs {
 		r.finish(nil, fmt.Errorf("%s: the instance's runtime was reset (%s) while this call waited", r.target, why))
 	}
 	if l := in.loading; l != nil {
