@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -29,10 +30,11 @@ type result struct {
 }
 
 var (
-	runs = flag.Int("n", 20000, "runs per throughput measurement")
-	conc = flag.Int("c", 64, "concurrency")
-	cold = flag.Int("cold", 20, "cold starts to average")
-	bin  string
+	runs   = flag.Int("n", 20000, "runs per throughput measurement")
+	conc   = flag.Int("c", 64, "concurrency")
+	cold   = flag.Int("cold", 20, "cold starts to average")
+	rounds = flag.Int("rounds", 3, "turns of rows 1 and 2; each row takes the median")
+	bin    string
 )
 
 func main() {
@@ -57,14 +59,21 @@ func main() {
 	input := "baseUrl=" + url
 
 	runner := filepath.Join(dir, "runner")
-	session := benchJSON(runner, "bench", "bench/refresh", "auth.refresh", "-n", n, "-c", c, "--memory-store", "--input", input, "--json")
-	durable := benchJSON(runner, "bench", "bench/refresh", "auth.refreshDurable", "-n", n, "-c", c, "--store", filepath.Join(dir, "d.db"), "--input", input, "--json")
-	plain := benchJSON(filepath.Join(dir, "plain"), "-url", url, "-n", n, "-c", c, "-json")
-	writes := benchJSON(runner, "bench", "bench/refresh", "auth.store", "-n", n, "-c", c, "--store", filepath.Join(dir, "w.db"), "--json")
-	var node *result
-	if _, err := exec.LookPath("node"); err == nil {
-		node = benchJSON("node", "bench/node/refresh.mjs", url, n, c, "--json")
+	_, err = exec.LookPath("node")
+	haveNode := err == nil
+	// The contenders of rows 1 and 2 take turns, -rounds times, and each
+	// row uses the median: this machine drifts by more than the margins.
+	var sessions, plains, nodes []*result
+	for range *rounds {
+		sessions = append(sessions, benchJSON(runner, "bench", "bench/refresh", "auth.refresh", "-n", n, "-c", c, "--memory-store", "--input", input, "--json"))
+		plains = append(plains, benchJSON(filepath.Join(dir, "plain"), "-url", url, "-n", n, "-c", c, "-json"))
+		if haveNode {
+			nodes = append(nodes, benchJSON("node", "bench/node/refresh.mjs", url, n, c, "--json"))
+		}
 	}
+	session, plain, node := median(sessions), median(plains), median(nodes)
+	durable := benchJSON(runner, "bench", "bench/refresh", "auth.refreshDurable", "-n", n, "-c", c, "--store", filepath.Join(dir, "d.db"), "--input", input, "--json")
+	writes := benchJSON(runner, "bench", "bench/refresh", "auth.store", "-n", n, "-c", c, "--store", filepath.Join(dir, "w.db"), "--json")
 	queryRatio := queryBenchmark()
 	runnerCold := coldStart(runner, "run", "bench/refresh", "auth.add", "--args", "[1,2]", "--store", filepath.Join(dir, "cold.db"))
 	var nodeCold time.Duration
@@ -80,7 +89,7 @@ func main() {
 	must(err)
 	must(json.Unmarshal(out, &mem))
 
-	fmt.Printf("Measured %s on %d cores, %d runs at concurrency %d.\n\n", time.Now().UTC().Format("2006-01-02"), numCPU(), *runs, *conc)
+	fmt.Printf("Measured %s on %d cores, %d runs at concurrency %d; rows 1 and 2: median of %d alternating rounds.\n\n", time.Now().UTC().Format("2006-01-02"), numCPU(), *runs, *conc, *rounds)
 	fmt.Println("| # | comparison | modrun | other | ratio | target | |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	row := func(i, what, a, b string, ratio float64, target string, ok bool) {
@@ -115,6 +124,16 @@ func main() {
 			fmt.Printf("%s: %d errors\n", name, r.Errors)
 		}
 	}
+}
+
+// median returns the result with the median runs/s, or nil for none.
+func median(rs []*result) *result {
+	if len(rs) == 0 {
+		return nil
+	}
+	sorted := append([]*result(nil), rs...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].RunsPerSec < sorted[j].RunsPerSec })
+	return sorted[len(sorted)/2]
 }
 
 func must(err error) {
@@ -166,15 +185,21 @@ var nsRe = regexp.MustCompile(`BenchmarkQuery/(module|plain)-\d+\s+\d+\s+([\d.]+
 // queryBenchmark runs the Go benchmark that compares a query module with
 // plain net/http and returns module/plain.
 func queryBenchmark() float64 {
-	out, err := exec.Command("go", "test", "-run", "^$", "-bench", "BenchmarkQuery", "-benchtime", "2s", "./modules/query").CombinedOutput()
+	// -count 5 alternates module and plain; each takes its median.
+	out, err := exec.Command("go", "test", "-run", "^$", "-bench", "BenchmarkQuery", "-benchtime", "1s", "-count", "5", "./modules/query").CombinedOutput()
 	if err != nil {
 		log.Fatalf("go test -bench: %v\n%s", err, out)
 	}
-	ns := map[string]float64{}
+	ns := map[string][]float64{}
 	for _, m := range nsRe.FindAllStringSubmatch(string(out), -1) {
-		ns[m[1]], _ = strconv.ParseFloat(m[2], 64)
+		v, _ := strconv.ParseFloat(m[2], 64)
+		ns[m[1]] = append(ns[m[1]], v)
 	}
-	return ns["module"] / ns["plain"]
+	med := func(xs []float64) float64 {
+		sort.Float64s(xs)
+		return xs[len(xs)/2]
+	}
+	return med(ns["module"]) / med(ns["plain"])
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
