@@ -60,8 +60,9 @@ func CheckKey(key string) error {
 }
 
 // CanonicalValue checks that v is valid JSON of at most max bytes (0 means
-// DefaultMaxValueLen) and returns its compact form. Stores call it so that
-// CompareAndSwap compares like with like.
+// DefaultMaxValueLen) and returns its compact form, in a new slice that the
+// caller may keep. Stores call it so that CompareAndSwap compares like
+// with like.
 func CanonicalValue(v []byte, max int) (json.RawMessage, error) {
 	if max <= 0 {
 		max = DefaultMaxValueLen
@@ -71,6 +72,9 @@ func CanonicalValue(v []byte, max int) (json.RawMessage, error) {
 	}
 	if !json.Valid(v) {
 		return nil, ErrInvalidValue
+	}
+	if bytes.IndexAny(v, " \t\r\n") < 0 {
+		return bytes.Clone(v), nil // no white space at all: already compact
 	}
 	var b bytes.Buffer
 	b.Grow(len(v))

@@ -210,10 +210,13 @@ func (r *request) Send(ctx context.Context) (*engine.Response, error) {
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, m.method, r.url.String(), body)
+	// The URL is already parsed: hand it over rather than print and
+	// parse it again.
+	req, err := http.NewRequestWithContext(ctx, m.method, "", body)
 	if err != nil {
 		return nil, &engine.ResponseError{Module: m.name, Cause: "bad request: " + err.Error()}
 	}
+	req.URL, req.Host = r.url, r.url.Host
 	req.Header = r.header // a bound request is sent once
 	start := time.Now()
 	resp, err := m.client.Do(req)
