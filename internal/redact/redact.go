@@ -1,5 +1,3 @@
-// Package redact hides secrets — secret inputs, tokens — in text before it
-// reaches a log line, an error message or the terminal.
 package redact
 
 import (
