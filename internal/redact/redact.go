@@ -135,7 +135,7 @@ func (h *handler) WithGroup(name string) slog.Handler {
 // secretSuffixes end the names of fields and store keys whose values are
 // secrets, compared case-insensitively.
 var secretSuffixes = []string{"token", "secret", "password", "passwd", "credential", "credentials",
-	"apikey", "api_key", "sessionid", "session_id", "cookie", "authorization"}
+	"apikey", "api_key", "api-key", "sessionid", "session_id", "cookie", "authorization"}
 
 // SecretKey reports whether a field or store key named k holds a secret:
 // its name ends in token, secret, password and the like.
