@@ -84,7 +84,7 @@ func JSON(v any) ([]byte, error) {
 			return []byte("null"), nil
 		}
 	case string:
-		return appendJSONString(nil, v), nil
+		return appendJSONString(make([]byte, 0, len(v)+2), v), nil
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)

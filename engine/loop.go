@@ -18,7 +18,8 @@ import (
 type Loop struct {
 	mu      sync.Mutex
 	idle    sync.Cond // signalled when the running goroutine stops draining
-	queue   []func()
+	queue   []func() // jobs; those before head have run
+	head    int
 	running bool
 	pending int
 	closed  bool
@@ -48,15 +49,16 @@ func (l *Loop) enqueue(job func()) {
 		l.idle.Broadcast()
 		l.mu.Unlock()
 	}()
-	for len(l.queue) > 0 && !l.closed {
-		job := l.queue[0]
-		l.queue[0] = nil
-		l.queue = l.queue[1:]
+	// The queue's array is reused: a busy loop allocates nothing per job.
+	for l.head < len(l.queue) && !l.closed {
+		job := l.queue[l.head]
+		l.queue[l.head] = nil
+		l.head++
 		l.mu.Unlock()
 		l.do(job)
 		l.mu.Lock()
 	}
-	l.queue = nil
+	l.queue, l.head = l.queue[:0], 0
 }
 
 func (l *Loop) do(job func()) {
@@ -110,7 +112,7 @@ func (l *Loop) Hold() (complete func(job func())) {
 func (l *Loop) Idle() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.pending == 0 && len(l.queue) == 0
+	return l.pending == 0 && l.head == len(l.queue)
 }
 
 // Close stops the loop: queued jobs are dropped, later Posts return
@@ -119,7 +121,7 @@ func (l *Loop) Idle() bool {
 func (l *Loop) Close() {
 	l.mu.Lock()
 	l.closed = true
-	l.queue = nil
+	l.queue, l.head = nil, 0
 	for l.running {
 		l.idle.Wait()
 	}
