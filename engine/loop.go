@@ -18,7 +18,7 @@ import (
 type Loop struct {
 	mu      sync.Mutex
 	idle    sync.Cond // signalled when the running goroutine stops draining
-	queue   []func() // jobs; those before head have run
+	queue   []func()  // jobs; those before head have run
 	head    int
 	running bool
 	pending int
