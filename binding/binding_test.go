@@ -283,3 +283,20 @@ func FuzzJSONRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+func TestJSONNumbersMatchEncodingJSON(t *testing.T) {
+	for _, f := range []float64{0, 1, -1, 3.5, 1e20, 1e21, 1.5e21, 1e-6, 1e-7, 123456789.125, -0.000001234, 5e-324, 1.7976931348623157e308} {
+		got, _ := binding.JSON(f)
+		want, _ := json.Marshal(f)
+		if string(got) != string(want) {
+			t.Errorf("JSON(%v) = %s, encoding/json says %s", f, got, want)
+		}
+	}
+	for _, v := range []any{int64(-42), 7, true, false} {
+		got, _ := binding.JSON(v)
+		want, _ := json.Marshal(v)
+		if string(got) != string(want) {
+			t.Errorf("JSON(%v) = %s, want %s", v, got, want)
+		}
+	}
+}

@@ -83,6 +83,16 @@ func JSON(v any) ([]byte, error) {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return []byte("null"), nil
 		}
+		return appendJSONFloat(make([]byte, 0, 24), v), nil
+	case int64:
+		return strconv.AppendInt(make([]byte, 0, 20), v, 10), nil
+	case int:
+		return strconv.AppendInt(make([]byte, 0, 20), int64(v), 10), nil
+	case bool:
+		if v {
+			return []byte("true"), nil
+		}
+		return []byte("false"), nil
 	case string:
 		return appendJSONString(make([]byte, 0, len(v)+2), v), nil
 	}
@@ -93,6 +103,24 @@ func JSON(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// appendJSONFloat formats f as encoding/json does (and JSON.stringify):
+// plain notation between 1e-6 and 1e21, exponent notation outside.
+func appendJSONFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// Clean up e-09 to e-9.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }
 
 // appendJSONString appends s as a JSON string, escaping only what JSON

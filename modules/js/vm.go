@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -263,27 +264,37 @@ func primitiveJSON(val goja.Value) (json.RawMessage, bool) {
 	if _, isObj := val.(*goja.Object); isObj {
 		return nil, false
 	}
+	if goja.IsNull(val) {
+		return json.RawMessage("null"), true
+	}
 	var raw []byte
 	var err error
-	switch x := val.Export().(type) {
-	case nil:
-		return json.RawMessage("null"), true
-	case string:
-		raw, err = binding.JSON(x)
-	case bool:
-		raw, err = binding.JSON(x)
-	case int64:
-		raw, err = binding.JSON(x)
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
+	// ExportType, unlike Export, boxes nothing.
+	switch val.ExportType() {
+	case stringType:
+		raw, err = binding.JSON(val.String())
+	case boolType:
+		raw, err = binding.JSON(val.ToBoolean())
+	case int64Type:
+		raw, err = binding.JSON(val.ToInteger())
+	case float64Type:
+		f := val.ToFloat()
+		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return nil, false
 		}
-		raw, err = binding.JSON(x)
+		raw, err = binding.JSON(f)
 	default:
 		return nil, false
 	}
 	return raw, err == nil
 }
+
+var (
+	stringType  = reflect.TypeOf("")
+	boolType    = reflect.TypeOf(false)
+	int64Type   = reflect.TypeOf(int64(0))
+	float64Type = reflect.TypeOf(float64(0))
+)
 
 // --- engine.Scope ---
 
