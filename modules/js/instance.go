@@ -71,8 +71,7 @@ type Instance struct {
 
 	// Shared with watchdog timers.
 	mu          sync.Mutex
-	current     uint64 // id of the job running now, 0 when idle
-	nextJob     uint64
+	inJob       bool      // a job is running
 	trip        bool      // Interrupt was called during the current job
 	jobDeadline time.Time // when the current job must have returned
 	closed      bool
@@ -416,29 +415,28 @@ func (in *Instance) do(r *run, job func()) {
 		}
 	}
 	in.mu.Lock()
-	in.nextJob++
-	in.current = in.nextJob
+	in.inJob = true
 	in.jobDeadline = time.Now().Add(limit)
 	in.trip = false
 	in.mu.Unlock()
-	watchdog := in.watchdog
-	watchdog.Reset(limit)
+	in.watchdog.Reset(limit)
 	prev := in.cur
 	in.cur = r
 	var panicked any
 	func() {
 		defer func() { panicked = recover() }()
 		job()
-		watchdog.Stop()
+		// settle may run JS too (the next onLoad step, a waiting call):
+		// the watchdog stays armed until it returns.
 		if !in.tripped() && in.vm != nil && !in.vm.overflowed {
 			in.settle()
 		}
 	}()
 	in.cur = prev
-	watchdog.Stop()
+	in.watchdog.Stop()
 	in.mu.Lock()
 	tripped := in.trip
-	in.current = 0
+	in.inJob = false
 	in.mu.Unlock()
 
 	switch {
@@ -459,12 +457,12 @@ func (in *Instance) do(r *run, job func()) {
 }
 
 // interruptOverrun is the watchdog: it interrupts the job that is still
-// running at its deadline. A job that ended meanwhile has cleared current.
+// running at its deadline. A job that ended meanwhile has cleared inJob.
 func (in *Instance) interruptOverrun() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	// A late firing armed for an earlier job finds a later deadline.
-	if in.current != 0 && in.rt != nil && !time.Now().Before(in.jobDeadline) {
+	if in.inJob && in.rt != nil && !time.Now().Before(in.jobDeadline) {
 		in.trip = true
 		in.rt.Interrupt(engine.ErrDeadline)
 	}
@@ -556,7 +554,7 @@ func (in *Instance) Close() error {
 		return nil
 	}
 	in.closed = true
-	if in.rt != nil && in.current != 0 {
+	if in.rt != nil && in.inJob {
 		in.rt.Interrupt(engine.ErrClosed)
 	}
 	in.mu.Unlock()
