@@ -32,10 +32,10 @@ var (
 )
 
 // Kind compiles NAME.query.yaml files. Its modules share one HTTP
-// transport; the zero value uses a transport of its own with keep-alive.
+// transport: NewKind gives each Kind its own keep-alive transport.
 type Kind struct {
-	// Transport sends every request of the kind's modules. Nil means a
-	// keep-alive transport created on first use.
+	// Transport sends every request of the kind's modules. Nil means
+	// http.DefaultTransport, shared with the rest of the process.
 	Transport http.RoundTripper
 }
 
