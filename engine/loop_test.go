@@ -114,4 +114,3 @@ func TestFlightSharesOneCall(t *testing.T) {
 		t.Error("after Finish a new call should start")
 	}
 }
-
