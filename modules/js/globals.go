@@ -156,30 +156,26 @@ func (v *vm) storeValue(call goja.FunctionCall) goja.Value {
 	wait := v.in.session.SetAsync(v.ctx(), key, raw)
 	promise, resolve, reject := v.rt.NewPromise()
 	// The run's caller gets its result only once this write is durable,
-	// awaited or not (see Call).
+	// awaited or not (see Call); so the wait runs on a worker, never on
+	// that caller.
 	r := v.in.cur
-	if r != nil && !r.done {
+	counted := r != nil && !r.done
+	if counted {
 		r.writes.Add(1)
 	}
-	in, gen := v.in, v.gen
-	complete := in.loop.Hold()
-	in.goWork(func() {
+	back := v.onLoop()
+	v.in.goWork(func() {
 		err := wait()
-		if r != nil {
-			defer r.writes.Done()
-		}
-		complete(func() {
-			in.do(r, func() {
-				if gen != in.gen {
-					return
-				}
-				if err != nil {
-					v.check(reject(v.newError(fmt.Errorf("storeValue(%q): %w", key, err), nil)))
-					return
-				}
-				v.check(resolve(goja.Undefined()))
-			})
+		back(func() {
+			if err != nil {
+				v.check(reject(v.newError(fmt.Errorf("storeValue(%q): %w", key, err), nil)))
+				return
+			}
+			v.check(resolve(goja.Undefined()))
 		})
+		if counted {
+			r.writes.Done()
+		}
 	})
 	return v.rt.ToValue(promise)
 }
@@ -297,20 +293,31 @@ func (v *vm) singleFlight(call goja.FunctionCall) goja.Value {
 
 // await runs work on a goroutine and delivers its result on the loop.
 func (v *vm) await(work func(context.Context) (json.RawMessage, error), deliver func(json.RawMessage, error)) {
-	in, r, gen := v.in, v.in.cur, v.gen
-	ctx, cancel := in.workContext(r)
-	complete := in.loop.Hold()
-	in.spawn(r, func() {
+	r := v.in.cur
+	ctx, cancel := v.in.workContext(r)
+	back := v.onLoop()
+	v.in.spawn(r, func() {
 		val, err := work(ctx)
 		cancel()
+		back(func() { deliver(val, err) })
+	})
+}
+
+// onLoop holds the loop for work started now and returns the function
+// that hands the work's result back: it runs job on the loop for the
+// current run, unless the runtime was replaced meanwhile.
+func (v *vm) onLoop() (back func(job func())) {
+	in, r, gen := v.in, v.in.cur, v.gen
+	complete := in.loop.Hold()
+	return func(job func()) {
 		complete(func() {
 			in.do(r, func() {
 				if gen == in.gen {
-					deliver(val, err)
+					job()
 				}
 			})
 		})
-	})
+	}
 }
 
 // check handles the error of resolving a promise from Go: only

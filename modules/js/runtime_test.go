@@ -320,3 +320,19 @@ func TestSingleFlightLeaderThatNeverSettles(t *testing.T) {
 		t.Fatalf("after a stuck leader: %s", got)
 	}
 }
+
+// TestStoreValueAfterTheRunReturned: JS that a run left running (a timer)
+// may write after the run's result was delivered.
+func TestStoreValueAfterTheRunReturned(t *testing.T) {
+	pkg := load(t, map[string]string{"m.js": `export default {
+	later() { setTimeout(() => storeValue("late", 1), 10); return "now"; },
+	read() { return new Promise(r => setTimeout(() => r(appsmith.store.late), 50)); },
+};`})
+	inst := newInstance(t, pkg, openStore(t), nil)
+	if got := call(t, inst, "m.later"); got != `"now"` {
+		t.Fatal(got)
+	}
+	if got := call(t, inst, "m.read"); got != "1" {
+		t.Fatalf("the late write: %s", got)
+	}
+}
