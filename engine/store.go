@@ -99,7 +99,7 @@ type Session struct {
 
 // pendingWrite is a value queued for the store, visible at once.
 type pendingWrite struct {
-	value json.RawMessage // nil: a pending delete
+	value json.RawMessage
 	seq   uint64
 }
 

@@ -2,6 +2,7 @@ package js
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 
@@ -83,10 +84,13 @@ func (v *vm) runQuery(qs *queryState, call goja.FunctionCall) goja.Value {
 		var data goja.Value = goja.Undefined()
 		if resp != nil {
 			qs.last = resp
-			if resp.Kind == engine.BodyJSON {
+			switch resp.Kind {
+			case engine.BodyJSON:
 				data = v.value(gjson.ParseBytes(resp.Body), true)
-			} else {
-				data, _ = v.fromJSON(resp.DataJSON())
+			case engine.BodyText:
+				data = v.rt.ToValue(string(resp.Body))
+			default:
+				data = v.rt.ToValue(base64.StdEncoding.EncodeToString(resp.Body))
 			}
 			qs.obj.Set("data", data)
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -334,5 +336,32 @@ func TestStoreValueAfterTheRunReturned(t *testing.T) {
 	}
 	if got := call(t, inst, "m.read"); got != "1" {
 		t.Fatalf("the late write: %s", got)
+	}
+}
+
+func TestQueryDataKinds(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/text":
+			w.Header().Set("Content-Type", "text/plain")
+			w.Write([]byte("héllo \"x\""))
+		case "/binary":
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write([]byte{0, 1, 2, 255})
+		case "/empty":
+			w.Header().Set("Content-Type", "application/json")
+		}
+	}))
+	defer srv.Close()
+	pkg := load(t, map[string]string{
+		"text.query.yaml":   "url: <<inputs.baseUrl>>/text\n",
+		"binary.query.yaml": "url: <<inputs.baseUrl>>/binary\n",
+		"empty.query.yaml":  "url: <<inputs.baseUrl>>/empty\n",
+		"m.js": `export default {
+	async kinds() { return [await text.run(), await binary.run(), await empty.run(), typeof text.data, binary.responseMeta.statusCode]; },
+};`})
+	inst := newInstance(t, pkg, store.NewMemory(), map[string]any{"baseUrl": srv.URL})
+	if got := call(t, inst, "m.kinds"); got != `["héllo \"x\"","AAEC/w==",null,"string",200]` {
+		t.Fatalf("data: %s", got)
 	}
 }
