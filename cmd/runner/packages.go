@@ -30,7 +30,7 @@ func (c *cli) validateCmd() *cobra.Command {
 }
 
 func (c *cli) publishCmd() *cobra.Command {
-	var registry string
+	var rf registry
 	cmd := &cobra.Command{
 		Use:   "publish DIR",
 		Short: "Validate a package and publish it to the registry as NAME/VERSION.tgz",
@@ -44,39 +44,34 @@ again with the same content is a no-op; with different content it is refused.`,
 				c.printProblems(args[0], err)
 				return fmt.Errorf("%s: not published: fix the problems above", args[0])
 			}
-			if registry == "" {
-				registry = defaultRegistry()
-			}
-			reg := &packages.Registry{Dir: registry}
+			reg := &packages.Registry{Dir: rf.registryDir()}
 			p, err := reg.Publish(pkg.Manifest.Name, pkg.Manifest.Version, pkg.Files)
 			if err != nil {
 				return err
 			}
-			c.log.Info("published", "package", pkg.Ref(), "registry", registry)
+			c.log.Info("published", "package", pkg.Ref(), "registry", reg.Dir)
 			fmt.Fprintf(c.stdout, "%s@%s %s\n", p.Name, p.Version, p.Digest)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&registry, "registry", "", "registry directory (default $MODRUN_REGISTRY, else $XDG_DATA_HOME/modrun/registry)")
+	rf.add(cmd)
 	return cmd
 }
 
 func (c *cli) listCmd() *cobra.Command {
-	var registry string
+	var rf registry
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List published packages: NAME@VERSION and digest, one per line",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if registry == "" {
-				registry = defaultRegistry()
-			}
-			all, err := (&packages.Registry{Dir: registry}).List()
+			dir := rf.registryDir()
+			all, err := (&packages.Registry{Dir: dir}).List()
 			if err != nil {
 				return err
 			}
 			if len(all) == 0 {
-				fmt.Fprintf(c.stderr, "no packages published in %s\n", registry)
+				fmt.Fprintf(c.stderr, "no packages published in %s\n", dir)
 			}
 			for _, p := range all {
 				fmt.Fprintf(c.stdout, "%s@%s %s\n", p.Name, p.Version, p.Digest)
@@ -84,7 +79,7 @@ func (c *cli) listCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&registry, "registry", "", "registry directory (default $MODRUN_REGISTRY, else $XDG_DATA_HOME/modrun/registry)")
+	rf.add(cmd)
 	return cmd
 }
 

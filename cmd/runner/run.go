@@ -97,24 +97,31 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 // callFlags are the flags that say what to call and with what: --input,
 // --params, --args and --registry (run and bench).
 type callFlags struct {
-	inputs   []string
-	params   string
-	args     string
-	registry string
+	inputs []string
+	params string
+	args   string
+	registry
+}
+
+// registry is the --registry flag, with the §8 default.
+type registry struct{ dir string }
+
+func (r *registry) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&r.dir, "registry", "", "registry directory (default $MODRUN_REGISTRY, else $XDG_DATA_HOME/modrun/registry)")
+}
+
+func (r *registry) registryDir() string {
+	if r.dir != "" {
+		return r.dir
+	}
+	return defaultRegistry()
 }
 
 func (f *callFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.inputs, "input", nil, "package input as name=value (repeatable)")
 	cmd.Flags().StringVar(&f.params, "params", "", "this.params for a query target, as JSON")
 	cmd.Flags().StringVar(&f.args, "args", "", "arguments of a function target, as a JSON array")
-	cmd.Flags().StringVar(&f.registry, "registry", "", "registry directory (default $MODRUN_REGISTRY, else $XDG_DATA_HOME/modrun/registry)")
-}
-
-func (f *callFlags) registryDir() string {
-	if f.registry != "" {
-		return f.registry
-	}
-	return defaultRegistry()
+	f.registry.add(cmd)
 }
 
 // parse returns the inputs and the call's arguments for target: a query
