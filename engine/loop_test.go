@@ -12,28 +12,52 @@ import (
 )
 
 func TestLoopRunsJobsOneAtATimeInOrder(t *testing.T) {
+	// Eight goroutines post at once, and jobs post more jobs: they must
+	// never overlap (the race detector watches got, which has no lock),
+	// and each poster's jobs run in the order it posted them.
 	l := engine.NewLoop(nil)
 	defer l.Close()
-	var got []int
+	const posters, perPoster = 8, 200
+	got := make([][]int, posters)
 	var running atomic.Int32
 	var wg sync.WaitGroup
-	for i := 0; i < 100; i++ {
-		wg.Add(1)
-		if err := l.Post(func() {
+	job := func(p, i int) func() {
+		return func() {
 			defer wg.Done()
 			if running.Add(1) != 1 {
 				t.Error("two jobs ran at once")
 			}
-			got = append(got, i) // no lock: only the loop touches got
+			got[p] = append(got[p], i)
+			if i%50 == 0 {
+				wg.Add(1)
+				l.Post(func() { wg.Done() }) // a post from a job only queues
+			}
 			running.Add(-1)
-		}); err != nil {
-			t.Fatal(err)
 		}
 	}
+	var start sync.WaitGroup
+	start.Add(1)
+	for p := range posters {
+		wg.Add(perPoster)
+		go func() {
+			start.Wait()
+			for i := range perPoster {
+				if err := l.Post(job(p, i)); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	start.Done()
 	wg.Wait()
-	for i, v := range got {
-		if v != i {
-			t.Fatalf("job %d ran at position %d", v, i)
+	for p, seq := range got {
+		if len(seq) != perPoster {
+			t.Fatalf("poster %d: %d jobs ran, want %d", p, len(seq), perPoster)
+		}
+		for i, v := range seq {
+			if v != i {
+				t.Fatalf("poster %d: job %d ran at position %d", p, v, i)
+			}
 		}
 	}
 }
