@@ -99,9 +99,6 @@ func ParseManifest(data []byte) (*engine.Manifest, error) {
 	return m, nil
 }
 
-// Version parses a version string.
-func Version(s string) (*semver.Version, error) { return semver.StrictNewVersion(s) }
-
 func joinErrors(errs []error) error {
 	var flat []error
 	for _, e := range errs {
