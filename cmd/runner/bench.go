@@ -23,6 +23,7 @@ func (c *cli) benchCmd() *cobra.Command {
 		opts     benchrun.Options
 		asJSON   bool
 		cpuProf  string
+		memProf  string
 		pool     int
 	)
 	cmd := &cobra.Command{
@@ -103,6 +104,11 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 			if err != nil {
 				return err
 			}
+			if memProf != "" {
+				if err := writeAllocProfile(memProf); err != nil {
+					return err
+				}
+			}
 			return res.Print(c.stdout, asJSON)
 		},
 	}
@@ -115,5 +121,19 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 	cmd.Flags().IntVar(&opts.Warmup, "warmup", 10, "unmeasured runs per instance first")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	cmd.Flags().StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the measured runs to this file (go tool pprof)")
+	cmd.Flags().StringVar(&memProf, "memprofile", "", "write an allocation profile (warmup included) to this file (go tool pprof -sample_index=alloc_space)")
 	return cmd
+}
+
+// writeAllocProfile writes the allocations made so far to path.
+func writeAllocProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

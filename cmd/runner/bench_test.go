@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+
+	"github.com/google/pprof/profile"
 )
 
 func TestBenchOutput(t *testing.T) {
@@ -52,5 +54,31 @@ func TestBenchOutput(t *testing.T) {
 	}
 	if _, _, code := runCLI(t, "", "bench", dir, "m.add", "-n", "0"); code != 2 {
 		t.Fatalf("-n 0: exit %d, want 2", code)
+	}
+}
+
+// TestBenchProfiles checks that --cpuprofile and --memprofile write
+// profiles pprof can read.
+func TestBenchProfiles(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "package.yaml"), []byte("name: b\nversion: 1.0.0\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "m.js"), []byte(`export default { add(a, b) { return a + b; } };`), 0o644)
+	cpu, mem := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "mem.prof")
+	if _, errOut, code := runCLI(t, "", "bench", dir, "m.add", "--args", "[1,2]", "-n", "2000", "--memory-store", "--cpuprofile", cpu, "--memprofile", mem); code != 0 {
+		t.Fatalf("bench: %d %s", code, errOut)
+	}
+	for _, f := range []string{cpu, mem} {
+		p, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prof, err := profile.Parse(p)
+		p.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", filepath.Base(f), err)
+		}
+		if len(prof.SampleType) == 0 {
+			t.Errorf("%s: no sample types", filepath.Base(f))
+		}
 	}
 }
