@@ -78,7 +78,12 @@ func (c *cli) root() *cobra.Command {
 		Short: "Run Appsmith-style packages of query and JS modules headless",
 		Long: `runner runs modrun packages: query modules (HTTP request templates with
 <<bindings>>) and JS modules (export default { ... }), with a durable store,
-and publishes them as versioned, digest-checked bundles.`,
+and publishes them as versioned, digest-checked bundles.
+
+Environment:
+  MODRUN_APP         the store app of runner store commands, when --app is not given
+  MODRUN_HEAP_FLOOR  MB the heap may grow to before the garbage collector runs
+                     (default 32; 0: Go's default). GOGC or GOMEMLIMIT, if set, win.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

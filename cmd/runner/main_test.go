@@ -71,3 +71,22 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// TestHeapFloorSetting checks $MODRUN_HEAP_FLOOR: a number of MB runs,
+// anything else is a usage error naming the variable.
+func TestHeapFloorSetting(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "package.yaml"), []byte("name: h\nversion: 1.0.0\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "m.js"), []byte(`export default { add(a, b) { return a + b; } };`), 0o644)
+	db := filepath.Join(t.TempDir(), "s.db")
+	for _, floor := range []string{"0", "64"} {
+		out, errOut, code := runBinary(t, []string{"MODRUN_HEAP_FLOOR=" + floor}, "run", dir, "m.add", "--args", "[1,2]", "--store", db)
+		if code != 0 || out != "3\n" {
+			t.Fatalf("MODRUN_HEAP_FLOOR=%s: exit %d, out %q, err %q", floor, code, out, errOut)
+		}
+	}
+	_, errOut, code := runBinary(t, []string{"MODRUN_HEAP_FLOOR=lots"}, "run", dir, "m.add", "--args", "[1,2]", "--store", db)
+	if code != 2 || !strings.Contains(errOut, `MODRUN_HEAP_FLOOR="lots"`) {
+		t.Fatalf("MODRUN_HEAP_FLOOR=lots: exit %d, stderr %q", code, errOut)
+	}
+}
