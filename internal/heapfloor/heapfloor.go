@@ -17,7 +17,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"sync/atomic"
+	"sync"
 )
 
 // minHeap is the runtime's minimum heap goal at GOGC=100; it scales with
@@ -34,14 +34,18 @@ func Set(floor uint64) (stop func(), ok bool) {
 	if floor == 0 || os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return func() {}, false
 	}
-	var stopped atomic.Bool
+	// mu orders an adjustment running after a collection with stop.
+	var mu sync.Mutex
+	stopped := false
 	sample := []metrics.Sample{
 		{Name: "/gc/heap/live:bytes"},
 		{Name: "/gc/scan/stack:bytes"},
 		{Name: "/gc/scan/globals:bytes"},
 	}
 	adjust := func() bool {
-		if stopped.Load() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
 			return false
 		}
 		metrics.Read(sample)
@@ -60,7 +64,9 @@ func Set(floor uint64) (stop func(), ok bool) {
 	}
 	forEachGC(adjust)
 	return func() {
-		stopped.Store(true)
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
 		debug.SetGCPercent(100)
 	}, true
 }
