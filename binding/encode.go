@@ -80,10 +80,7 @@ func JSON(v any) ([]byte, error) {
 		}
 		return v, nil
 	case float64:
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return []byte("null"), nil
-		}
-		return appendJSONFloat(make([]byte, 0, 24), v), nil
+		return NumberJSON(v), nil
 	case int64:
 		return strconv.AppendInt(make([]byte, 0, 20), v, 10), nil
 	case int:
@@ -94,7 +91,7 @@ func JSON(v any) ([]byte, error) {
 		}
 		return []byte("false"), nil
 	case string:
-		return appendJSONString(make([]byte, 0, len(v)+2), v), nil
+		return StringJSON(v), nil
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -103,6 +100,18 @@ func JSON(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// StringJSON is JSON(s) for a string, without boxing s in an interface.
+func StringJSON(s string) []byte { return appendJSONString(make([]byte, 0, len(s)+2), s) }
+
+// NumberJSON is JSON(f) for a number: NaN and ±Inf are null, as with
+// JSON.stringify.
+func NumberJSON(f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null")
+	}
+	return appendJSONFloat(make([]byte, 0, 24), f)
 }
 
 // appendJSONFloat formats f as encoding/json does (and JSON.stringify):

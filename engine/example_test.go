@@ -37,10 +37,10 @@ func ExampleLoop() {
 	l := engine.NewLoop(nil)
 	defer l.Close()
 	done := make(chan string, 1)
-	complete := l.Hold() // async work started from the loop
+	l.Hold() // async work started from the loop
 	go func() {
 		result := "from another goroutine"
-		complete(func() { done <- result }) // handed back to the loop
+		l.Release(func() { done <- result }) // handed back to the loop
 	}()
 	fmt.Println(<-done)
 	// Output: from another goroutine

@@ -1,8 +1,6 @@
 package engine
 
-import (
-	"sync"
-)
+import "sync"
 
 // Loop is an event loop: jobs posted from any goroutine run one at a time,
 // in the order posted. Asynchronous work started from a job registers with
@@ -85,25 +83,24 @@ func (l *Loop) Post(job func()) error {
 	return nil
 }
 
-// Hold registers one piece of pending asynchronous work and returns the
-// function that completes it: complete(job) posts job (nil: nothing) and
-// ends the hold. Only the first call of complete has an effect.
-func (l *Loop) Hold() (complete func(job func())) {
+// Hold registers one piece of pending asynchronous work, so that the loop
+// is not Idle while it runs. Each Hold is ended by exactly one Release.
+func (l *Loop) Hold() {
 	l.mu.Lock()
 	l.pending++
 	l.mu.Unlock()
-	var once sync.Once
-	return func(job func()) {
-		once.Do(func() {
-			l.mu.Lock()
-			l.pending--
-			if l.closed || job == nil {
-				l.mu.Unlock()
-				return
-			}
-			l.enqueue(job)
-		})
+}
+
+// Release ends one Hold and posts job (nil: nothing). Unlike Post, it
+// allocates nothing of its own and drops job silently after Close.
+func (l *Loop) Release(job func()) {
+	l.mu.Lock()
+	l.pending--
+	if l.closed || job == nil {
+		l.mu.Unlock()
+		return
 	}
+	l.enqueue(job)
 }
 
 // Idle reports whether nothing is queued and no work is held: nothing can

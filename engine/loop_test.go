@@ -66,20 +66,27 @@ func TestLoopHoldAndIdle(t *testing.T) {
 	l := engine.NewLoop(nil)
 	defer l.Close()
 	idle := make(chan bool, 1)
-	var complete func(func())
 	l.Post(func() {
-		complete = l.Hold()
+		l.Hold()
+		l.Hold()
 		idle <- l.Idle()
 	})
 	if <-idle {
 		t.Fatal("Idle with work held")
 	}
 	done := make(chan bool, 1)
-	complete(func() { done <- l.Idle() })
+	l.Release(nil)
+	l.Release(func() { done <- l.Idle() })
 	if !<-done {
-		t.Fatal("not Idle once the held work completed and nothing is queued")
+		t.Fatal("not Idle once the held work was released and nothing is queued")
 	}
-	complete(func() { t.Error("a second complete ran its job") })
+}
+
+func TestLoopReleaseAfterClose(t *testing.T) {
+	l := engine.NewLoop(nil)
+	l.Hold()
+	l.Close()
+	l.Release(func() { t.Error("a job released after Close ran") })
 }
 
 func TestLoopRecoversPanics(t *testing.T) {

@@ -163,15 +163,18 @@ func (v *vm) storeValue(call goja.FunctionCall) goja.Value {
 	if counted {
 		r.writes.Add(1)
 	}
-	back := v.onLoop()
-	v.in.goWork(func() {
+	in, gen := v.in, v.gen
+	in.loop.Hold()
+	in.goWork(func() {
 		err := wait()
-		back(func() {
-			if err != nil {
-				v.check(reject(v.newError(fmt.Errorf("storeValue(%q): %w", key, err), nil)))
-				return
-			}
-			v.check(resolve(goja.Undefined()))
+		in.loop.Release(func() {
+			in.doFor(r, gen, func() {
+				if err != nil {
+					v.check(reject(v.newError(fmt.Errorf("storeValue(%q): %w", key, err), nil)))
+					return
+				}
+				v.check(resolve(goja.Undefined()))
+			})
 		})
 		if counted {
 			r.writes.Done()
@@ -234,15 +237,7 @@ func (v *vm) singleFlight(call goja.FunctionCall) goja.Value {
 	promise, resolve, reject := v.rt.NewPromise()
 	c, leader := v.in.flight.Join(v.in.opts.App + "\x00" + key)
 	if !leader {
-		v.await(func(ctx context.Context) (json.RawMessage, error) { return c.Wait(ctx) },
-			func(raw json.RawMessage, err error) {
-				if err != nil {
-					v.check(reject(v.newError(err, nil)))
-					return
-				}
-				val, _ := v.fromJSON(raw)
-				v.check(resolve(val))
-			})
+		v.await(&flightWait{v: v, c: c, resolve: resolve, reject: reject})
 		return v.rt.ToValue(promise)
 	}
 	// A leader whose promise never settles (its run abandoned, its runtime
@@ -291,34 +286,70 @@ func (v *vm) singleFlight(call goja.FunctionCall) goja.Value {
 	return v.rt.ToValue(promise)
 }
 
-// await runs work on a goroutine and delivers its result on the loop.
-func (v *vm) await(work func(context.Context) (json.RawMessage, error), deliver func(json.RawMessage, error)) {
-	r := v.in.cur
-	ctx, cancel := v.in.workContext(r)
-	back := v.onLoop()
-	v.in.spawn(r, func() {
-		val, err := work(ctx)
-		cancel()
-		back(func() { deliver(val, err) })
-	})
+// flightWait is a singleFlight follower waiting for the leader's result.
+type flightWait struct {
+	v               *vm
+	c               *engine.FlightCall
+	raw             json.RawMessage
+	resolve, reject func(any) error
 }
 
-// onLoop holds the loop for work started now and returns the function
-// that hands the work's result back: it runs job on the loop for the
-// current run, unless the runtime was replaced meanwhile.
-func (v *vm) onLoop() (back func(job func())) {
-	in, r, gen := v.in, v.in.cur, v.gen
-	complete := in.loop.Hold()
-	return func(job func()) {
-		complete(func() {
-			in.do(r, func() {
-				if gen == in.gen {
-					job()
-				}
-			})
-		})
-	}
+func (w *flightWait) work(ctx context.Context) (err error) {
+	w.raw, err = w.c.Wait(ctx)
+	return err
 }
+
+func (w *flightWait) deliver(err error) {
+	if err != nil {
+		w.v.check(w.reject(w.v.newError(err, nil)))
+		return
+	}
+	val, _ := w.v.fromJSON(w.raw)
+	w.v.check(w.resolve(val))
+}
+
+// asyncWork is Go work that JS awaits: work runs off the loop, then
+// deliver on it. One value serves both, so that an await allocates it and
+// a task, not a closure per step.
+type asyncWork interface {
+	work(ctx context.Context) error
+	deliver(err error)
+}
+
+// await runs w's work off the loop — on the waiting caller of the current
+// run if it is free — and delivers its result on the loop.
+func (v *vm) await(w asyncWork) {
+	t := &task{in: v.in, r: v.in.cur, gen: v.gen, w: w}
+	t.ctx, t.cancel = v.in.workContext(t.r)
+	v.in.loop.Hold()
+	v.in.spawn(t.r, t.run)
+}
+
+// task carries an await from the loop to the work and back.
+type task struct {
+	in     *Instance
+	r      *run // the run it works for; nil for the instance's own
+	gen    int  // the runtime it was started on
+	ctx    context.Context
+	cancel context.CancelFunc // nil: ctx is r's, held (see run.hold)
+	w      asyncWork
+	err    error
+}
+
+// run does the work off the loop and hands the result back to it.
+func (t *task) run() {
+	t.err = t.w.work(t.ctx)
+	if t.cancel != nil {
+		t.cancel()
+	} else {
+		t.r.unhold()
+	}
+	t.in.loop.Release(t.onLoop)
+}
+
+func (t *task) onLoop() { t.in.doFor(t.r, t.gen, t.handBack) }
+
+func (t *task) handBack() { t.w.deliver(t.err) }
 
 // check handles the error of resolving a promise from Go: only
 // uncatchable errors (interrupt, stack overflow) are possible.
@@ -355,12 +386,13 @@ func (v *vm) setTimer(call goja.FunctionCall, repeat bool) goja.Value {
 
 func (v *vm) arm(id int64, fn goja.Callable, args []goja.Value, delay time.Duration, repeat bool) {
 	in, r, gen := v.in, v.in.cur, v.gen
-	tm := &timer{complete: in.loop.Hold()}
+	tm := &timer{}
 	v.timers[id] = tm
+	in.loop.Hold()
 	tm.t = time.AfterFunc(delay, func() {
-		tm.complete(func() {
-			in.do(r, func() {
-				if gen != in.gen || v.timers[id] != tm {
+		in.loop.Release(func() {
+			in.doFor(r, gen, func() {
+				if v.timers[id] != tm {
 					return
 				}
 				delete(v.timers, id)
@@ -384,7 +416,7 @@ func (v *vm) stopTimers() {
 	for id, tm := range v.timers {
 		delete(v.timers, id)
 		if tm.t.Stop() {
-			tm.complete(nil)
+			v.in.loop.Release(nil)
 		}
 	}
 }
@@ -394,7 +426,7 @@ func (v *vm) clearTimer(call goja.FunctionCall) goja.Value {
 	if tm, ok := v.timers[id]; ok {
 		delete(v.timers, id)
 		if tm.t.Stop() {
-			tm.complete(nil)
+			v.in.loop.Release(nil)
 		}
 	}
 	return goja.Undefined()

@@ -272,14 +272,14 @@ func (r *run) end(abandon bool) {
 	}
 }
 
-// workContext is the context of blocking work started now for run r, and
-// the function to call when the work is done.
-func (in *Instance) workContext(r *run) (context.Context, func()) {
+// workContext is the context of blocking work started now for run r. If
+// cancel is nil the context is r's, held: call r.unhold when the work is
+// done; otherwise call cancel.
+func (in *Instance) workContext(r *run) (ctx context.Context, cancel context.CancelFunc) {
 	if r != nil && r.cancel != nil && r.hold() {
-		return r.ctx, r.unhold
+		return r.ctx, nil
 	}
-	ctx, cancel := context.WithTimeoutCause(context.Background(), in.opts.Timeout, engine.ErrDeadline)
-	return ctx, cancel
+	return context.WithTimeoutCause(context.Background(), in.opts.Timeout, engine.ErrDeadline)
 }
 
 // spawn runs blocking work of run r: on r's caller if it is free, else on
@@ -453,6 +453,16 @@ func (in *Instance) do(r *run, job func()) {
 		in.discard("interrupted at its deadline")
 	case in.vm != nil && in.vm.overflowed:
 		in.discard("call stack overflow")
+	}
+}
+
+// doFor is do for work handed back to the loop: job runs only if the
+// runtime is still the one of generation gen, which started the work.
+// (The generation changes only in a job, so checking before do is
+// checking during it.)
+func (in *Instance) doFor(r *run, gen int, job func()) {
+	if gen == in.gen {
+		in.do(r, job)
 	}
 }
 

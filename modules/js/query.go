@@ -3,7 +3,6 @@ package js
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 
 	"github.com/dop251/goja"
@@ -40,83 +39,109 @@ func (v *vm) installQuery(q engine.Query) {
 // runQuery is QUERY.run(params), or Appsmith's legacy
 // QUERY.run(onSuccess, onError, params).
 func (v *vm) runQuery(qs *queryState, call goja.FunctionCall) goja.Value {
-	var onSuccess, onError goja.Callable
+	q := &queryCall{v: v, qs: qs}
 	params := call.Argument(0)
 	if f, ok := goja.AssertFunction(params); ok {
-		onSuccess = f
-		onError, _ = goja.AssertFunction(call.Argument(1))
+		q.onSuccess = f
+		q.onError, _ = goja.AssertFunction(call.Argument(1))
 		params = call.Argument(2)
 	}
-	promise, resolve, reject := v.rt.NewPromise()
-	stack := v.rt.CaptureCallStack(8, nil)
+	var promise *goja.Promise
+	promise, q.resolve, q.reject = v.rt.NewPromise()
+	q.stack = v.rt.CaptureCallStack(8, nil)
 	// params stay a JS value: Lookup walks only the keys a binding names,
 	// instead of exporting the whole object to Go first.
 	var p any
 	if !goja.IsUndefined(params) && !goja.IsNull(params) {
-		p = jsParams{params}
+		p = params
 	}
-	req, err := qs.mod.Bind(v, p)
-	if err != nil {
-		errObj := v.newError(err, stack)
-		if onError != nil {
-			onError(goja.Undefined(), errObj)
-		}
-		v.check(reject(errObj))
+	var err error
+	if q.req, err = qs.mod.Bind(v, p); err != nil {
+		q.fail(err, nil, nil)
 		return v.rt.ToValue(promise)
 	}
-	var resp *engine.Response
-	v.await(func(ctx context.Context) (json.RawMessage, error) {
-		var err error
-		resp, err = req.Send(ctx)
-		return nil, err
-	}, func(_ json.RawMessage, err error) {
-		var re *engine.ResponseError
-		if errors.As(err, &re) && re.Response != nil {
+	v.await(q)
+	return v.rt.ToValue(promise)
+}
+
+// queryCall is one QUERY.run in flight: the request off the loop, the
+// response and the promise on it.
+type queryCall struct {
+	v                  *vm
+	qs                 *queryState
+	req                engine.Request
+	resp               *engine.Response
+	stack              []goja.StackFrame // where run() was called, for errors
+	onSuccess, onError goja.Callable     // the legacy callbacks, if given
+	resolve, reject    func(any) error
+}
+
+// work sends the request; it runs off the loop.
+func (q *queryCall) work(ctx context.Context) error {
+	var err error
+	q.resp, err = q.req.Send(ctx)
+	return err
+}
+
+// deliver settles the promise with the response; it runs on the loop.
+func (q *queryCall) deliver(err error) {
+	v, qs, resp := q.v, q.qs, q.resp
+	if err != nil {
+		if re := (*engine.ResponseError)(nil); errors.As(err, &re) && re.Response != nil {
 			resp = re.Response
 		}
-		if v.in.debug {
-			if resp != nil {
-				v.in.log.Debug("query", "module", qs.mod.Name(), "status", resp.StatusCode, "ms", resp.Duration.Milliseconds(), "bytes", len(resp.Body))
-			} else {
-				v.in.log.Debug("query failed", "module", qs.mod.Name(), "error", err)
-			}
-		}
-		var data goja.Value = goja.Undefined()
+	}
+	if v.in.debug {
 		if resp != nil {
-			qs.last = resp
-			switch resp.Kind {
-			case engine.BodyJSON:
-				data = v.value(gjson.ParseBytes(resp.Body), true)
-			case engine.BodyText:
-				data = v.rt.ToValue(string(resp.Body))
-			default:
-				data = v.rt.ToValue(base64.StdEncoding.EncodeToString(resp.Body))
-			}
-			qs.obj.Set("data", data)
+			v.in.log.Debug("query", "module", qs.mod.Name(), "status", resp.StatusCode, "ms", resp.Duration.Milliseconds(), "bytes", len(resp.Body))
+		} else {
+			v.in.log.Debug("query failed", "module", qs.mod.Name(), "error", err)
 		}
-		if err != nil {
-			errObj := v.newError(err, stack)
-			errObj.Set("data", data)
-			if resp != nil {
-				errObj.Set("statusCode", resp.StatusCode)
-				errObj.Set("responseMeta", v.meta(resp))
-			}
-			if onError != nil {
-				if _, err := onError(goja.Undefined(), errObj); err != nil {
-					v.in.log.Error("uncaught exception in onError", "query", qs.mod.Name(), "error", v.in.jsError("onError", err))
-				}
-			}
-			v.check(reject(errObj))
-			return
+	}
+	var data goja.Value = goja.Undefined()
+	if resp != nil {
+		qs.last = resp
+		switch resp.Kind {
+		case engine.BodyJSON:
+			data = v.value(gjson.ParseBytes(resp.Body), true)
+		case engine.BodyText:
+			data = v.rt.ToValue(string(resp.Body))
+		default:
+			data = v.rt.ToValue(base64.StdEncoding.EncodeToString(resp.Body))
 		}
-		if onSuccess != nil {
-			if _, err := onSuccess(goja.Undefined(), data, qs.obj.Get("responseMeta")); err != nil {
-				v.in.log.Error("uncaught exception in onSuccess", "query", qs.mod.Name(), "error", v.in.jsError("onSuccess", err))
-			}
+		qs.obj.Set("data", data)
+	}
+	if err != nil {
+		q.fail(err, resp, data)
+		return
+	}
+	if q.onSuccess != nil {
+		if _, err := q.onSuccess(goja.Undefined(), data, qs.obj.Get("responseMeta")); err != nil {
+			v.in.log.Error("uncaught exception in onSuccess", "query", qs.mod.Name(), "error", v.in.jsError("onSuccess", err))
 		}
-		v.check(resolve(data))
-	})
-	return v.rt.ToValue(promise)
+	}
+	v.check(q.resolve(data))
+}
+
+// fail rejects the promise with an error object — carrying data (nil:
+// none, the request was never sent) and the response, if there is one —
+// after calling the legacy onError.
+func (q *queryCall) fail(err error, resp *engine.Response, data goja.Value) {
+	v := q.v
+	errObj := v.newError(err, q.stack)
+	if data != nil {
+		errObj.Set("data", data)
+	}
+	if resp != nil {
+		errObj.Set("statusCode", resp.StatusCode)
+		errObj.Set("responseMeta", v.meta(resp))
+	}
+	if q.onError != nil {
+		if _, err := q.onError(goja.Undefined(), errObj); err != nil {
+			v.in.log.Error("uncaught exception in onError", "query", q.qs.mod.Name(), "error", v.in.jsError("onError", err))
+		}
+	}
+	v.check(q.reject(errObj))
 }
 
 func (v *vm) meta(r *engine.Response) goja.Value {

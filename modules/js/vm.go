@@ -47,10 +47,9 @@ type queryState struct {
 	last *engine.Response
 }
 
-type timer struct {
-	t        *time.Timer
-	complete func(func())
-}
+// timer is a setTimeout or setInterval; it holds the loop until it fires
+// or is cleared (a Stop that succeeds releases the hold).
+type timer struct{ t *time.Timer }
 
 // programmer is the binding expression's compiled form (binding.Expr).
 type programmer interface{ Program() *goja.Program }
@@ -267,26 +266,25 @@ func primitiveJSON(val goja.Value) (json.RawMessage, bool) {
 	if goja.IsNull(val) {
 		return json.RawMessage("null"), true
 	}
-	var raw []byte
-	var err error
-	// ExportType, unlike Export, boxes nothing.
+	// ExportType, unlike Export, boxes nothing; nor do the typed encoders.
 	switch val.ExportType() {
 	case stringType:
-		raw, err = binding.JSON(val.String())
+		return binding.StringJSON(val.String()), true
 	case boolType:
-		raw, err = binding.JSON(val.ToBoolean())
+		if val.ToBoolean() {
+			return json.RawMessage("true"), true
+		}
+		return json.RawMessage("false"), true
 	case int64Type:
-		raw, err = binding.JSON(val.ToInteger())
+		return strconv.AppendInt(make([]byte, 0, 20), val.ToInteger(), 10), true
 	case float64Type:
 		f := val.ToFloat()
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return nil, false
 		}
-		raw, err = binding.JSON(f)
-	default:
-		return nil, false
+		return binding.NumberJSON(f), true
 	}
-	return raw, err == nil
+	return nil, false
 }
 
 var (
@@ -303,8 +301,8 @@ var (
 func (v *vm) Lookup(root string, keys []string, params any) (any, bool, error) {
 	switch root {
 	case "params":
-		if jp, ok := params.(jsParams); ok {
-			return v.walkJS(jp.v, keys), true, nil
+		if jp, ok := params.(goja.Value); ok {
+			return v.walkJS(jp, keys), true, nil
 		}
 		return walk(params, keys), true, nil
 	case "inputs":
@@ -354,8 +352,8 @@ func (v *vm) Eval(expr engine.Expr, params any) (any, error) {
 		v.evals[prog] = fn
 	}
 	var pv goja.Value
-	if jp, ok := params.(jsParams); ok {
-		pv = jp.v
+	if jp, ok := params.(goja.Value); ok {
+		pv = jp
 	} else {
 		pv = v.rt.ToValue(params)
 	}
@@ -367,9 +365,6 @@ func (v *vm) Eval(expr engine.Expr, params any) (any, error) {
 	}
 	return res.Export(), nil
 }
-
-// jsParams are a query's params as the JS value passed to run().
-type jsParams struct{ v goja.Value }
 
 // walkJS follows keys through a JS value and exports only the value found.
 func (v *vm) walkJS(val goja.Value, keys []string) any {
