@@ -41,6 +41,19 @@ func TestFailures(t *testing.T) {
 		case "/big":
 			w.Header().Set("Content-Type", "text/plain")
 			w.Write([]byte(strings.Repeat("x", 2048)))
+		case "/big-chunked": // no Content-Length: the size is found by reading
+			w.Header().Set("Content-Type", "text/plain")
+			for range 4 {
+				w.Write([]byte(strings.Repeat("x", 512)))
+				w.(http.Flusher).Flush()
+			}
+		case "/short": // announces 100 bytes, sends 10, hangs up
+			w.Header().Set("Content-Length", "100")
+			w.WriteHeader(200)
+			w.Write([]byte("0123456789"))
+			w.(http.Flusher).Flush()
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
 		case "/slow":
 			select {
 			case <-slow:
@@ -84,8 +97,20 @@ func TestFailures(t *testing.T) {
 		}
 	})
 	t.Run("oversized body is an error, never truncated", func(t *testing.T) {
-		_, err := send(t, "url: <<inputs.baseUrl>>/big\nmaxResponseBytes: 1024\n", sc, nil)
-		if err == nil || !strings.Contains(err.Error(), "larger than 1024 bytes") {
+		for _, path := range []string{"/big", "/big-chunked"} {
+			_, err := send(t, "url: <<inputs.baseUrl>>"+path+"\nmaxResponseBytes: 1024\n", sc, nil)
+			if err == nil || !strings.Contains(err.Error(), "larger than 1024 bytes") {
+				t.Fatalf("%s: err = %v", path, err)
+			}
+		}
+		resp, err := send(t, "url: <<inputs.baseUrl>>/big-chunked\nmaxResponseBytes: 2048\n", sc, nil)
+		if err != nil || len(resp.Body) != 2048 {
+			t.Fatalf("2048 bytes within the limit: %d bytes, err = %v", len(resp.Body), err)
+		}
+	})
+	t.Run("a body shorter than its Content-Length is an error", func(t *testing.T) {
+		_, err := send(t, "url: <<inputs.baseUrl>>/short\n", sc, nil)
+		if err == nil || !strings.Contains(err.Error(), "api: GET 127.0.0.1:") || !strings.Contains(err.Error(), "unexpected EOF") {
 			t.Fatalf("err = %v", err)
 		}
 	})

@@ -224,7 +224,7 @@ func (r *request) Send(ctx context.Context) (*engine.Response, error) {
 		return nil, m.transportError(ctx, r.url, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, m.maxBytes+1))
+	data, err := readBody(resp, m.maxBytes)
 	if err != nil {
 		return nil, m.transportError(ctx, r.url, err)
 	}
@@ -244,6 +244,26 @@ func (r *request) Send(ctx context.Context) (*engine.Response, error) {
 		return nil, &engine.ResponseError{Module: m.name, Response: out, Cause: statusCause(out)}
 	}
 	return out, nil
+}
+
+// readBody reads up to max+1 bytes of resp's body: one more than max
+// tells the caller it was too large. A body of announced length is read
+// into a buffer of that size, not grown from 512 bytes.
+func readBody(resp *http.Response, max int64) ([]byte, error) {
+	n := resp.ContentLength
+	if n < 0 || n > max {
+		return io.ReadAll(io.LimitReader(resp.Body, max+1))
+	}
+	// net/http stops a body at its Content-Length, and reports a shorter
+	// one as io.ErrUnexpectedEOF.
+	data := make([]byte, n)
+	if _, err := io.ReadFull(resp.Body, data); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return data, nil
 }
 
 // transportError names the module, the method and the host, and the
