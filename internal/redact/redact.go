@@ -15,18 +15,28 @@ const Mask = "[REDACTED]"
 // words and digits everywhere.
 const minLen = 6
 
-// Redactor holds the secrets to hide. It is safe for concurrent use; the
-// zero value hides nothing.
+// MaxLearned bounds the secrets a Redactor learns at run time (Learn):
+// past it, the oldest learned are forgotten. Tokens rotate; without a
+// bound an instance refreshing for months would hide an ever longer list
+// from every log line, and rebuild it on every new token.
+const MaxLearned = 256
+
+// Redactor holds the secrets to hide: the ones it was given (Add), kept
+// for good, and the last MaxLearned ones it learned (Learn). It is safe
+// for concurrent use; the zero value hides nothing.
 type Redactor struct {
 	mu      sync.RWMutex
-	secrets map[string]bool
+	pinned  map[string]bool
+	learned map[string]bool
+	order   []string // learned, oldest first
 	r       *strings.Replacer
 }
 
 // New returns an empty Redactor.
 func New() *Redactor { return &Redactor{} }
 
-// Add registers secrets. Values shorter than six bytes are ignored.
+// Add registers secrets for good (a package's secret inputs). Values
+// shorter than six bytes are ignored.
 func (r *Redactor) Add(secrets ...string) {
 	if r == nil {
 		return
@@ -35,22 +45,61 @@ func (r *Redactor) Add(secrets ...string) {
 	defer r.mu.Unlock()
 	changed := false
 	for _, s := range secrets {
-		if len(s) < minLen || r.secrets[s] {
+		if len(s) < minLen || r.pinned[s] {
 			continue
 		}
-		if r.secrets == nil {
-			r.secrets = map[string]bool{}
+		if r.pinned == nil {
+			r.pinned = map[string]bool{}
 		}
-		r.secrets[s] = true
+		r.pinned[s] = true
 		changed = true
 	}
-	if !changed {
+	if changed {
+		r.rebuild()
+	}
+}
+
+// Learn registers a secret seen at run time (a token in a response or the
+// store). It is cheap for a secret already known, which is the common
+// case: the same token passes many times.
+func (r *Redactor) Learn(s string) {
+	if r == nil || len(s) < minLen {
 		return
 	}
-	// Longest first, so that a secret containing another is hidden whole.
-	all := make([]string, 0, len(r.secrets))
-	for s := range r.secrets {
+	r.mu.RLock()
+	known := r.pinned[s] || r.learned[s]
+	r.mu.RUnlock()
+	if known {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pinned[s] || r.learned[s] {
+		return
+	}
+	if r.learned == nil {
+		r.learned = map[string]bool{}
+	}
+	if len(r.order) >= MaxLearned {
+		delete(r.learned, r.order[0])
+		r.order = append(r.order[:0], r.order[1:]...)
+	}
+	r.learned[s] = true
+	r.order = append(r.order, s)
+	r.rebuild()
+}
+
+// rebuild makes the replacer of every secret, longest first, so that a
+// secret containing another is hidden whole. r.mu is held.
+func (r *Redactor) rebuild() {
+	all := make([]string, 0, len(r.pinned)+len(r.learned))
+	for s := range r.pinned {
 		all = append(all, s)
+	}
+	for s := range r.learned {
+		if !r.pinned[s] {
+			all = append(all, s)
+		}
 	}
 	sort.Slice(all, func(i, j int) bool { return len(all[i]) > len(all[j]) })
 	pairs := make([]string, 0, 2*len(all))

@@ -3,6 +3,7 @@ package redact_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -42,5 +43,35 @@ func TestSecretKey(t *testing.T) {
 		if redact.SecretKey(k) != want {
 			t.Errorf("SecretKey(%q) = %v", k, !want)
 		}
+	}
+}
+
+func TestLearnedSecretsAreBounded(t *testing.T) {
+	r := redact.New()
+	r.Add("input-secret-0")
+	for i := range redact.MaxLearned + 10 {
+		r.Learn(fmt.Sprintf("rotated-token-%04d", i))
+	}
+	r.Learn("rotated-token-0265") // known: nothing changes
+	newest := fmt.Sprintf("rotated-token-%04d", redact.MaxLearned+9)
+	oldest := fmt.Sprintf("rotated-token-%04d", 9)
+	kept := fmt.Sprintf("rotated-token-%04d", 10)
+	got := r.String(strings.Join([]string{"input-secret-0", newest, kept, oldest}, " "))
+	want := strings.Join([]string{redact.Mask, redact.Mask, redact.Mask, oldest}, " ")
+	if got != want {
+		t.Fatalf("String = %q, want %q: inputs kept, the last %d learned kept, older ones dropped", got, want, redact.MaxLearned)
+	}
+	r.Learn("short") // under six bytes: ignored, as with Add
+	if r.String("short") != "short" {
+		t.Fatal("a short value was learned")
+	}
+}
+
+func BenchmarkLearnKnown(b *testing.B) {
+	r := redact.New()
+	r.Learn("at-0123456789abcdef")
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Learn("at-0123456789abcdef")
 	}
 }

@@ -83,9 +83,10 @@ func (v *vm) format(args []goja.Value) string {
 	return v.in.redact.String(strings.Join(parts, " "))
 }
 
+// isString reports whether a is a JS string; unlike Export, ExportType
+// boxes nothing.
 func isString(a goja.Value) bool {
-	_, ok := a.Export().(string)
-	return ok
+	return a != nil && a.ExportType() == stringType
 }
 
 // throw raises err as a JS Error in the calling JS code.
@@ -137,10 +138,8 @@ func (v *vm) storeValue(call goja.FunctionCall) goja.Value {
 	if p := call.Argument(2); !goja.IsUndefined(p) {
 		persist = p.ToBoolean()
 	}
-	if redact.SecretKey(key) {
-		if s, ok := call.Argument(1).Export().(string); ok {
-			v.in.redact.Add(s)
-		}
+	if val := call.Argument(1); isString(val) && redact.SecretKey(key) {
+		v.in.redact.Learn(val.String())
 	}
 	if v.in.debug {
 		v.in.log.Debug("storeValue", "key", key, "persist", persist, "bytes", len(raw))
@@ -214,8 +213,8 @@ func (v *vm) compareAndSwapValue(call goja.FunctionCall) goja.Value {
 		if new, err = v.storable(key, a); err != nil {
 			v.throw(err)
 		}
-		if s, ok := a.Export().(string); ok && redact.SecretKey(key) {
-			v.in.redact.Add(s)
+		if isString(a) && redact.SecretKey(key) {
+			v.in.redact.Learn(a.String())
 		}
 	}
 	ok, err := v.in.session.CompareAndSwap(v.ctx(), key, old, new)
@@ -449,10 +448,8 @@ func (s *storeView) Get(key string) goja.Value {
 	if err != nil {
 		s.v.throw(fmt.Errorf("appsmith.store.%s: %w", key, err))
 	}
-	if redact.SecretKey(key) {
-		if str, ok := val.Export().(string); ok {
-			s.v.in.redact.Add(str)
-		}
+	if isString(val) && redact.SecretKey(key) {
+		s.v.in.redact.Learn(val.String())
 	}
 	return val
 }

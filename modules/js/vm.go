@@ -200,7 +200,7 @@ func (v *vm) value(r gjson.Result, learn bool) goja.Value {
 	r.ForEach(func(k, el gjson.Result) bool {
 		key := k.String()
 		if learn && el.Type == gjson.String && redact.SecretKey(key) {
-			v.in.redact.Add(el.Str)
+			v.in.redact.Learn(el.Str)
 		}
 		if key == "__proto__" {
 			// Data, as with JSON.parse, not the prototype.
