@@ -99,7 +99,7 @@ func main() {
 	must(err)
 	must(json.Unmarshal(out, &mem))
 
-	fmt.Printf("Measured %s on %d cores, %d runs at concurrency %d; rows 1 and 2: median of %d alternating rounds.\n\n", time.Now().UTC().Format("2006-01-02"), numCPU(), *runs, *conc, *rounds)
+	fmt.Printf("Measured %s on %d cores, %d runs at concurrency %d; rows 1, 1c and 2: median of %d alternating rounds.\n\n", time.Now().UTC().Format("2006-01-02"), numCPU(), *runs, *conc, *rounds)
 	fmt.Println("| # | comparison | modrun | other | ratio | target | |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	row := func(i, what, a, b string, ratio float64, target string, ok bool) {
