@@ -3,10 +3,12 @@ package js_test
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/heapfloor"
 	"github.com/modrun/modrun/modules/js"
 	"github.com/modrun/modrun/store"
 )
@@ -77,5 +79,35 @@ func BenchmarkRefreshFlowOverhead64(b *testing.B) {
 				b.Fatal(string(out), err)
 			}
 		}
+	})
+}
+
+// BenchmarkHeapFloor is BenchmarkRefreshFlowOverhead64 under Go's default
+// GC and under the runner's 32 MB heap floor (internal/heapfloor), in one
+// run: compare the two ns/op.
+func BenchmarkHeapFloor(b *testing.B) {
+	pkg := cannedPackage(b)
+	flow := func(b *testing.B) {
+		inst := js.NewInstance(pkg, js.Options{Store: store.NewMemory()})
+		defer inst.Close()
+		b.SetParallelism(32)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if out, err := inst.Call(context.Background(), "auth.refresh"); err != nil || string(out) != "3600" {
+					b.Fatal(string(out), err)
+				}
+			}
+		})
+	}
+	b.Run("default-gc", flow)
+	b.Run("floor-32MB", func(b *testing.B) {
+		stop, ok := heapfloor.Set(32 << 20)
+		if !ok {
+			b.Skip("GOGC or GOMEMLIMIT is set in the environment: the floor does not apply")
+		}
+		defer stop()
+		runtime.GC() // the floor takes effect after a collection
+		flow(b)
 	})
 }
