@@ -77,3 +77,15 @@ func Example() {
 	fmt.Println(pkg.Ref(), string(out), string(last))
 	// Output: greeter@1.0.0 "hello, Ada" "Ada"
 }
+
+// ExampleSetHeapFloor is how a program that embeds modrun gets the
+// runner's garbage-collector setting: once, from main.
+func ExampleSetHeapFloor() {
+	stop, ok := modrun.SetHeapFloor(modrun.DefaultHeapFloor)
+	defer stop()
+	if !ok {
+		log.Print("GOGC or GOMEMLIMIT is set: the collector keeps that setting")
+	}
+	fmt.Printf("heap floor: %d MB\n", modrun.DefaultHeapFloor>>20)
+	// Output: heap floor: 32 MB
+}

@@ -10,12 +10,8 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/modrun/modrun/internal/heapfloor"
+	"github.com/modrun/modrun"
 )
-
-// defaultHeapFloorMB is the heap the garbage collector lets the runner
-// reach before it collects (see heapFloor).
-const defaultHeapFloorMB = 32
 
 func main() {
 	if err := heapFloor(); err != nil {
@@ -35,7 +31,7 @@ func main() {
 // it. GOGC or GOMEMLIMIT in the environment take precedence. It is set
 // here, not in run: tests call run in-process.
 func heapFloor() error {
-	mb := uint64(defaultHeapFloorMB)
+	mb := uint64(modrun.DefaultHeapFloor >> 20)
 	if s := os.Getenv("MODRUN_HEAP_FLOOR"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 32)
 		if err != nil {
@@ -43,6 +39,6 @@ func heapFloor() error {
 		}
 		mb = n
 	}
-	heapfloor.Set(mb << 20)
+	modrun.SetHeapFloor(mb << 20)
 	return nil
 }
