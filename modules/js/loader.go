@@ -1,10 +1,12 @@
 package js
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/dop251/goja"
 	"github.com/dop251/goja/parser"
@@ -49,6 +51,10 @@ const (
 
 // Compile implements engine.Kind.
 func (Kind) Compile(src engine.Source) (engine.Module, error) {
+	if !utf8.Valid(src.Data) {
+		line := 1 + bytes.Count(src.Data[:invalidUTF8(src.Data)], []byte("\n"))
+		return nil, engine.Errorf(src.Path, line, 0, "not valid UTF-8: a JS module is UTF-8 text")
+	}
 	code, err := rewrite(src.Path, string(src.Data))
 	if err != nil {
 		return nil, err
@@ -120,21 +126,25 @@ func offset(src string, line, col int) int {
 		}
 		off += i + 1
 	}
-	// Columns count characters; step over them as runes.
+	// Columns count characters; step over them as runes (src is valid
+	// UTF-8, checked by Compile).
 	for c := 1; c < col && off < len(src); c++ {
-		_, size := decodeRune(src[off:])
+		_, size := utf8.DecodeRuneInString(src[off:])
 		off += size
 	}
 	return off
 }
 
-func decodeRune(s string) (rune, int) {
-	for i, r := range s {
-		if i == 0 {
-			return r, len(string(r))
+// invalidUTF8 is the offset of the first byte of b that is not valid UTF-8.
+func invalidUTF8(b []byte) int {
+	for off := 0; off < len(b); {
+		r, size := utf8.DecodeRune(b[off:])
+		if r == utf8.RuneError && size == 1 {
+			return off
 		}
+		off += size
 	}
-	return 0, 1
+	return len(b)
 }
 
 // syntaxError reports a compile error as file:line:col: message, with the

@@ -153,6 +153,7 @@ func TestSyntaxErrorsAndImports(t *testing.T) {
 		{"export const a = 1;\nexport default {};", "m.js:1:1: named exports are not supported"},
 		{"export default {};\nexport default {};", "m.js:2:1: a second export default"},
 		{"const x = 1;", "m.js: no export default"},
+		{"export default {\n  s: 'caf\xe9',\n};", "m.js:2: not valid UTF-8"}, // Latin-1, say
 		{"// export default {}\nconst s = 'export default';\nexport default { s };", ""},
 	} {
 		_, err := packages.Load(map[string][]byte{
