@@ -19,7 +19,7 @@ const minLen = 6
 // past it, the oldest learned are forgotten. Tokens rotate; without a
 // bound an instance refreshing for months would hide an ever longer list
 // from every log line, and rebuild it on every new token.
-const MaxLearned = 256
+const MaxLearned = 1024
 
 // Redactor holds the secrets to hide: the ones it was given (Add), kept
 // for good, and the last MaxLearned ones it learned (Learn). It is safe

@@ -75,3 +75,32 @@ func BenchmarkLearnKnown(b *testing.B) {
 		r.Learn("at-0123456789abcdef")
 	}
 }
+
+// BenchmarkLearnNew is the cost of a token never seen before with the
+// learned list full: the replacer is rebuilt over every secret.
+func BenchmarkLearnNew(b *testing.B) {
+	r := redact.New()
+	for i := range redact.MaxLearned {
+		r.Learn(fmt.Sprintf("rotated-token-%08d", i))
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		r.Learn(fmt.Sprintf("new-token-%08d", i))
+	}
+}
+
+// BenchmarkStringFull is the cost of redacting a log line with the
+// learned list full.
+func BenchmarkStringFull(b *testing.B) {
+	r := redact.New()
+	for i := range redact.MaxLearned {
+		r.Learn(fmt.Sprintf("rotated-token-%08d", i))
+	}
+	line := `level=INFO msg="query" module=refreshAPI status=200 ms=3 bytes=118 package=refresh-token@1.0.0 app=demo`
+	b.ReportAllocs()
+	for b.Loop() {
+		r.String(line)
+	}
+}
