@@ -118,7 +118,7 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 	cmd.Flags().IntVarP(&opts.Runs, "runs", "n", 1000, "measured runs in all")
 	cmd.Flags().IntVarP(&opts.Concurrency, "concurrency", "c", 1, "calls in flight at once")
 	cmd.Flags().IntVar(&pool, "instances", 0, "instances in the pool, each serving concurrent calls on its event loop (default: one per two CPUs)")
-	cmd.Flags().IntVar(&opts.Warmup, "warmup", 10, "unmeasured runs per instance first")
+	cmd.Flags().IntVar(&opts.Warmup, "warmup", 10, "unmeasured runs per caller first")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	cmd.Flags().StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the measured runs to this file (go tool pprof)")
 	cmd.Flags().StringVar(&memProf, "memprofile", "", "write an allocation profile (warmup included) to this file (go tool pprof -sample_index=alloc_space)")
