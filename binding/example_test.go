@@ -23,3 +23,20 @@ func ExampleParse() {
 	fmt.Println(err)
 	// Output: q.query.yaml:2:33: binding "user.id" refers to unknown name "user"; a binding may use appsmith.store, inputs, this.params (or params), the package's modules and JavaScript built-ins
 }
+
+// ExampleJSON shows how a bound value is written where it stands: as a
+// whole JSON value, or as text (a URL, a header, inside a string).
+func ExampleJSON() {
+	j, _ := binding.JSON(map[string]any{"a": `x"y`, "n": 1.5})
+	fmt.Println(string(j))
+	fmt.Println(string(binding.StringJSON("<tag> & \"quote\"")))
+	fmt.Println(string(binding.NumberJSON(1e21)), string(binding.NumberJSON(0.000001)))
+	fmt.Printf("%q %q %q\n", binding.Text(nil), binding.Text(3.0), binding.Text(true))
+	fmt.Println(binding.HasBindings("Bearer <<inputs.token>>"), binding.HasBindings("plain"))
+	// Output:
+	// {"a":"x\"y","n":1.5}
+	// "<tag> & \"quote\""
+	// 1e+21 0.000001
+	// "" "3" "true"
+	// true false
+}
