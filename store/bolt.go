@@ -337,22 +337,9 @@ func (db *DB) Clear(ctx context.Context, app string) error {
 
 // CompareAndSwap implements engine.Store.
 func (db *DB) CompareAndSwap(ctx context.Context, app, key string, old, new json.RawMessage) (bool, error) {
-	if err := checkApp(app); err != nil {
+	old, new, err := casArgs(app, key, old, new, db.maxValue)
+	if err != nil {
 		return false, err
-	}
-	if err := engine.CheckKey(key); err != nil {
-		return false, err
-	}
-	var err error
-	if old != nil {
-		if old, err = engine.CanonicalValue(old, 0); err != nil {
-			return false, fmt.Errorf("compare-and-swap %q: old: %w", key, err)
-		}
-	}
-	if new != nil {
-		if new, err = db.canonical(new); err != nil {
-			return false, fmt.Errorf("compare-and-swap %q: new: %w", key, err)
-		}
 	}
 	var swapped bool
 	err = db.write(ctx, func(tx *bolt.Tx) error {
@@ -406,6 +393,29 @@ func (db *DB) check(app, key string, value json.RawMessage) (json.RawMessage, er
 
 func (db *DB) canonical(v json.RawMessage) (json.RawMessage, error) {
 	return engine.CanonicalValue(v, db.maxValue)
+}
+
+// casArgs checks the arguments of CompareAndSwap and returns old and new
+// in canonical form (nil stays nil: absent).
+func casArgs(app, key string, old, new json.RawMessage, maxValue int) (json.RawMessage, json.RawMessage, error) {
+	if err := checkApp(app); err != nil {
+		return nil, nil, err
+	}
+	if err := engine.CheckKey(key); err != nil {
+		return nil, nil, err
+	}
+	var err error
+	if old != nil {
+		if old, err = engine.CanonicalValue(old, 0); err != nil {
+			return nil, nil, fmt.Errorf("compare-and-swap %q: old: %w", key, err)
+		}
+	}
+	if new != nil {
+		if new, err = engine.CanonicalValue(new, maxValue); err != nil {
+			return nil, nil, fmt.Errorf("compare-and-swap %q: new: %w", key, err)
+		}
+	}
+	return old, new, nil
 }
 
 func checkApp(app string) error {

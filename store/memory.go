@@ -117,22 +117,9 @@ func (m *Memory) Clear(ctx context.Context, app string) error {
 
 // CompareAndSwap implements engine.Store.
 func (m *Memory) CompareAndSwap(ctx context.Context, app, key string, old, new json.RawMessage) (bool, error) {
-	if err := checkApp(app); err != nil {
+	old, new, err := casArgs(app, key, old, new, m.MaxValueLen)
+	if err != nil {
 		return false, err
-	}
-	if err := engine.CheckKey(key); err != nil {
-		return false, err
-	}
-	var err error
-	if old != nil {
-		if old, err = engine.CanonicalValue(old, 0); err != nil {
-			return false, fmt.Errorf("compare-and-swap %q: old: %w", key, err)
-		}
-	}
-	if new != nil {
-		if new, err = engine.CanonicalValue(new, m.MaxValueLen); err != nil {
-			return false, fmt.Errorf("compare-and-swap %q: new: %w", key, err)
-		}
 	}
 	if err := m.lock(); err != nil {
 		return false, err
