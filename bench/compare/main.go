@@ -23,12 +23,19 @@ import (
 )
 
 type result struct {
-	Runs       int     `json:"runs"`
-	RunsPerSec float64 `json:"runs_per_sec"`
-	P50ms      float64 `json:"p50_ms"`
-	P99ms      float64 `json:"p99_ms"`
-	Errors     int     `json:"errors"`
-	RSSKB      int64   `json:"-"` // the process's peak resident set
+	Runs       int           `json:"runs"`
+	RunsPerSec float64       `json:"runs_per_sec"`
+	P50ms      float64       `json:"p50_ms"`
+	P99ms      float64       `json:"p99_ms"`
+	Errors     int           `json:"errors"`
+	RSSKB      int64         `json:"-"` // the process's peak resident set
+	CPU        time.Duration `json:"-"` // the process's user + system time
+}
+
+// cpuPerRun is the contender's CPU time per run in µs, warmup included
+// (every contender warms up 10 runs per caller).
+func (r *result) cpuPerRun() float64 {
+	return float64(r.CPU.Microseconds()) / float64(r.Runs+10**conc)
 }
 
 var (
@@ -142,6 +149,13 @@ func main() {
 		fmt.Printf(", node %d", node.RSSKB>>10)
 	}
 	fmt.Println()
+	// CPU per run is steadier than throughput on a shared machine, and it
+	// leaves out the token server.
+	fmt.Printf("client CPU µs per run: modrun %.0f, heap floor off %.0f, durable %.0f, plain %.0f", session.cpuPerRun(), sessionNoFloor.cpuPerRun(), durable.cpuPerRun(), plain.cpuPerRun())
+	if node != nil {
+		fmt.Printf(", node %.0f", node.cpuPerRun())
+	}
+	fmt.Println()
 	for name, r := range map[string]*result{"session": session, "heap floor off": sessionNoFloor, "durable": durable, "plain": plain, "writes": writes} {
 		if r.Errors > 0 {
 			fmt.Printf("%s: %d errors\n", name, r.Errors)
@@ -184,6 +198,7 @@ func benchJSON(env []string, name string, args ...string) *result {
 	var r result
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.RSSKB = ru.Maxrss // KB on Linux
+		r.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
