@@ -42,7 +42,7 @@ var (
 	runs   = flag.Int("n", 20000, "runs per throughput measurement")
 	conc   = flag.Int("c", 64, "concurrency")
 	cold   = flag.Int("cold", 20, "cold starts to average")
-	rounds = flag.Int("rounds", 3, "turns of rows 1 and 2; each row takes the median")
+	rounds = flag.Int("rounds", 5, "turns of rows 1, 1c and 2; each row takes the median")
 	bin    string
 )
 
