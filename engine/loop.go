@@ -91,8 +91,8 @@ func (l *Loop) Hold() {
 	l.mu.Unlock()
 }
 
-// Release ends one Hold and posts job (nil: nothing). Unlike Post, it
-// allocates nothing of its own and drops job silently after Close.
+// Release ends one Hold and posts job (nil: nothing). After Close, job is
+// dropped silently: the work it would hand back has no one to go to.
 func (l *Loop) Release(job func()) {
 	l.mu.Lock()
 	l.pending--
