@@ -3,8 +3,10 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/google/pprof/profile"
@@ -81,4 +83,33 @@ func TestBenchProfiles(t *testing.T) {
 			t.Errorf("%s: no sample types", filepath.Base(f))
 		}
 	}
+}
+
+// BenchmarkColdStart is row 4 of bench/: a whole `runner run` process of
+// the refresh-token example's auth.keepFresh on an empty store (its onLoad
+// and the call, no network), against Node.js loading the same auth.js and
+// calling keepFresh() (bench/node/keepfresh.mjs). Compare ns/op of the two
+// (target: runner ≤ 25 ms and ≤ 0.5× node).
+func BenchmarkColdStart(b *testing.B) {
+	bin := runnerBinary(b)
+	db := filepath.Join(b.TempDir(), "cold.db")
+	start := func(b *testing.B, name string, args ...string) {
+		for b.Loop() {
+			out, err := exec.Command(name, args...).CombinedOutput()
+			if err != nil || strings.TrimSpace(string(out)) != "null" {
+				b.Fatalf("%s: %v: %s", name, err, out)
+			}
+		}
+	}
+	b.Run("runner", func(b *testing.B) {
+		start(b, bin, "run", "../../examples/refresh-token/package", "auth.keepFresh",
+			"--input", "username=demo", "--input", "password=cold-start", "--store", db)
+	})
+	b.Run("node", func(b *testing.B) {
+		node, err := exec.LookPath("node")
+		if err != nil {
+			b.Skip("node is not on the PATH: only the runner is measured")
+		}
+		start(b, node, "../../bench/node/keepfresh.mjs")
+	})
 }

@@ -26,7 +26,7 @@ var (
 )
 
 // runnerBinary builds cmd/runner once per test process.
-func runnerBinary(t *testing.T) string {
+func runnerBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "runner-bin-")
