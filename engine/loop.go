@@ -1,6 +1,9 @@
 package engine
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Loop is an event loop: jobs posted from any goroutine run one at a time,
 // in the order posted. Asynchronous work started from a job registers with
@@ -12,16 +15,24 @@ import "sync"
 // result of Go work (an HTTP response) is handed to JavaScript on the
 // goroutine that produced it, without a hop to another goroutine.
 //
+// The running goroutine takes the queued jobs a batch at a time, so that
+// posting and running do not contend for the lock once per job, and the
+// queue's memory is bounded by the jobs posted while one batch runs.
+//
 // The zero value is not usable; call NewLoop.
 type Loop struct {
 	mu      sync.Mutex
 	idle    sync.Cond // signalled when the running goroutine stops draining
-	queue   []func()  // jobs; those before head have run
-	head    int
+	queue   []func()  // jobs posted and not yet taken
+	spare   []func()  // the last batch's array, reused for the next queue
 	running bool
 	pending int
-	closed  bool
+	closed  atomic.Bool // set under mu; read without it between jobs
 	onPanic func(any)
+
+	// left is how many jobs of the batch being run are still to run. Only
+	// the running goroutine touches it (Idle is called from a job).
+	left int
 }
 
 // NewLoop returns a loop. onPanic, if not nil, is called with the value of
@@ -42,21 +53,47 @@ func (l *Loop) enqueue(job func()) {
 		return
 	}
 	l.running = true
-	defer func() {
-		l.running = false
-		l.idle.Broadcast()
+	for len(l.queue) > 0 && !l.closed.Load() {
+		// Take the whole queue; posts meanwhile go to the spare array.
+		batch := l.queue
+		l.queue, l.spare = l.spare[:0], nil
 		l.mu.Unlock()
-	}()
-	// The queue's array is reused: a busy loop allocates nothing per job.
-	for l.head < len(l.queue) && !l.closed {
-		job := l.queue[l.head]
-		l.queue[l.head] = nil
-		l.head++
-		l.mu.Unlock()
-		l.do(job)
+		l.runBatch(batch)
 		l.mu.Lock()
+		clear(batch) // drop the references, keep the array
+		l.spare = batch[:0]
 	}
-	l.queue, l.head = l.queue[:0], 0
+	l.stop()
+}
+
+// stop ends a drain. l.mu is held.
+func (l *Loop) stop() {
+	l.running = false
+	l.idle.Broadcast()
+	l.mu.Unlock()
+}
+
+// runBatch runs the jobs of batch in order, until the loop is closed. If a
+// job panics (no onPanic), the jobs after it go back to the front of the
+// queue, the drain ends and the panic goes on up the running goroutine.
+func (l *Loop) runBatch(batch []func()) {
+	i := 0
+	defer func() {
+		l.left = 0
+		if i < len(batch) { // panicking
+			l.mu.Lock()
+			l.queue = append(batch[i+1:len(batch):len(batch)], l.queue...)
+			l.stop()
+		}
+	}()
+	for ; i < len(batch); i++ {
+		if l.closed.Load() {
+			i = len(batch)
+			return
+		}
+		l.left = len(batch) - i - 1
+		l.do(batch[i])
+	}
 }
 
 func (l *Loop) do(job func()) {
@@ -75,7 +112,7 @@ func (l *Loop) do(job func()) {
 // job. It returns ErrClosed after Close.
 func (l *Loop) Post(job func()) error {
 	l.mu.Lock()
-	if l.closed {
+	if l.closed.Load() {
 		l.mu.Unlock()
 		return ErrClosed
 	}
@@ -96,7 +133,7 @@ func (l *Loop) Hold() {
 func (l *Loop) Release(job func()) {
 	l.mu.Lock()
 	l.pending--
-	if l.closed || job == nil {
+	if l.closed.Load() || job == nil {
 		l.mu.Unlock()
 		return
 	}
@@ -104,12 +141,12 @@ func (l *Loop) Release(job func()) {
 }
 
 // Idle reports whether nothing is queued and no work is held: nothing can
-// ever run on the loop again unless a new job is posted from outside.
-// Called from a job, it does not count that job.
+// ever run on the loop again unless a new job is posted from outside. It
+// must be called from a job, and does not count that job.
 func (l *Loop) Idle() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.pending == 0 && l.head == len(l.queue)
+	return l.pending == 0 && len(l.queue) == 0 && l.left == 0
 }
 
 // Close stops the loop: queued jobs are dropped, later Posts return
@@ -117,8 +154,8 @@ func (l *Loop) Idle() bool {
 // called from a job.
 func (l *Loop) Close() {
 	l.mu.Lock()
-	l.closed = true
-	l.queue, l.head = nil, 0
+	l.closed.Store(true)
+	l.queue = nil
 	for l.running {
 		l.idle.Wait()
 	}

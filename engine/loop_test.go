@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -143,5 +144,33 @@ func TestFlightSharesOneCall(t *testing.T) {
 	}
 	if _, lead := f.Join("refresh"); !lead {
 		t.Error("after Finish a new call should start")
+	}
+}
+
+// TestLoopPanicWithoutHandler: with no onPanic, a job's panic reaches the
+// goroutine that ran it, and the loop goes on with the jobs after it, in
+// order.
+func TestLoopPanicWithoutHandler(t *testing.T) {
+	l := engine.NewLoop(nil)
+	defer l.Close()
+	var ran []int
+	post := func(job func()) (panicked any) {
+		defer func() { panicked = recover() }()
+		l.Post(job)
+		return nil
+	}
+	p := post(func() {
+		ran = append(ran, 1)
+		l.Post(func() { panic("boom") }) // queued behind this job
+		l.Post(func() { ran = append(ran, 3) })
+	})
+	if p != "boom" {
+		t.Fatalf("the poster got %v, want the job's panic", p)
+	}
+	if p := post(func() { ran = append(ran, 4) }); p != nil {
+		t.Fatalf("panic %v", p)
+	}
+	if fmt.Sprint(ran) != "[1 3 4]" {
+		t.Fatalf("ran %v, want [1 3 4]", ran)
 	}
 }
