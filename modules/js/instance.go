@@ -80,10 +80,12 @@ type Instance struct {
 	// re-armed for every job.
 	watchdog *time.Timer
 
-	// Worker goroutines for blocking work (HTTP): kept between uses, so
-	// each request does not pay for a new goroutine growing its stack.
-	work chan func()
-	quit chan struct{}
+	// Worker goroutines for blocking work (HTTP, durable writes): kept
+	// between uses, so each request does not pay for a new goroutine
+	// growing its stack, and ended after workerIdle without work.
+	work       chan func()
+	quit       chan struct{}
+	workerIdle time.Duration
 }
 
 // goWork runs f on an idle worker, or on a new one.
@@ -95,11 +97,21 @@ func (in *Instance) goWork(f func()) {
 	}
 }
 
+// workerIdle is how long a worker waits for more work before it exits: a
+// burst of concurrent requests must not leave as many goroutines parked
+// for the life of the instance.
+const workerIdle = 30 * time.Second
+
 func (in *Instance) worker(f func()) {
+	idle := time.NewTimer(in.workerIdle)
+	defer idle.Stop()
 	for {
 		f()
+		idle.Reset(in.workerIdle)
 		select {
 		case f = <-in.work:
+		case <-idle.C:
+			return
 		case <-in.quit:
 			return
 		}
@@ -127,6 +139,8 @@ func NewInstance(pkg *engine.Package, opts Options) *Instance {
 		flight:  opts.Flight,
 		work:    make(chan func()),
 		quit:    make(chan struct{}),
+
+		workerIdle: workerIdle,
 	}
 	if in.redact == nil {
 		in.redact = redact.New()
