@@ -369,9 +369,11 @@ func (v *vm) setTimer(call goja.FunctionCall, repeat bool) goja.Value {
 	if !ok {
 		v.throw(errors.New("setTimeout/setInterval: the first argument must be a function"))
 	}
+	// As in Node.js, a delay under 1 ms is 1 ms: setInterval(f, 0) must
+	// not spin a core for the life of the instance.
 	delay := time.Duration(call.Argument(1).ToFloat() * float64(time.Millisecond))
-	if delay < 0 {
-		delay = 0
+	if !(delay >= time.Millisecond) { // also NaN and missing
+		delay = time.Millisecond
 	}
 	var args []goja.Value
 	if len(call.Arguments) > 2 {

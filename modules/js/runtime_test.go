@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -63,6 +64,14 @@ func TestTimersAndStoreSemantics(t *testing.T) {
 			const id = setInterval(() => { n++; if (n === 3) { clearInterval(id); resolve(n); } }, 1);
 		});
 	},
+	async zeroInterval() {
+		// A delay of 0 is 1 ms, as in Node.js: not a spin.
+		let n = 0;
+		const id = setInterval(() => n++, 0);
+		await new Promise((r) => setTimeout(r, 50));
+		clearInterval(id);
+		return n;
+	},
 	storeNoAwait() {
 		storeValue("a", {x: 1});
 		const seenBefore = appsmith.store.a;
@@ -94,6 +103,10 @@ func TestTimersAndStoreSemantics(t *testing.T) {
 	}
 	if got := call(t, inst, "m.interval"); got != `3` {
 		t.Fatalf("interval: %s", got)
+	}
+	// 50 ms at 1 ms apart: at most about 50 firings (a spin makes thousands).
+	if n, _ := strconv.Atoi(call(t, inst, "m.zeroInterval")); n < 1 || n > 60 {
+		t.Fatalf("setInterval(f, 0) fired %d times in 50 ms", n)
 	}
 	if got := call(t, inst, "m.storeNoAwait"); got != `[{"x":1},"session only",["a","s"]]` {
 		t.Fatalf("store without await: %s", got)
