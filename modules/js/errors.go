@@ -42,6 +42,9 @@ func (in *Instance) jsError(target string, err error) error {
 	)
 	switch {
 	case errors.As(err, &ie):
+		if v, ok := ie.Value().(error); ok && errors.Is(v, engine.ErrClosed) {
+			return fmt.Errorf("%s: instance %w", target, engine.ErrClosed)
+		}
 		return fmt.Errorf("%s: %w", target, engine.ErrDeadline)
 	case errors.As(err, &soe):
 		if in.vm != nil {

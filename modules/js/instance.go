@@ -71,9 +71,10 @@ type Instance struct {
 
 	// Shared with watchdog timers.
 	mu          sync.Mutex
-	inJob       bool      // a job is running
-	trip        bool      // Interrupt was called during the current job
-	jobDeadline time.Time // when the current job must have returned
+	calls       map[*run]struct{} // calls in progress, cancelled by Close
+	inJob       bool              // a job is running
+	trip        bool              // Interrupt was called during the current job
+	jobDeadline time.Time         // when the current job must have returned
 	closed      bool
 
 	// watchdog interrupts the job running at its deadline; one timer,
@@ -139,6 +140,7 @@ func NewInstance(pkg *engine.Package, opts Options) *Instance {
 		flight:  opts.Flight,
 		work:    make(chan func()),
 		quit:    make(chan struct{}),
+		calls:   map[*run]struct{}{},
 
 		workerIdle: workerIdle,
 	}
@@ -213,9 +215,25 @@ func (in *Instance) Call(ctx context.Context, target string, args ...json.RawMes
 	ctx, cancel := context.WithTimeoutCause(ctx, in.opts.Timeout, engine.ErrDeadline)
 	deadline, _ := ctx.Deadline()
 	r := &run{ctx: ctx, cancel: cancel, target: target, args: args, deadline: deadline, res: make(chan result, 1), work: make(chan func(), 1)}
+	closedErr := func() error { return fmt.Errorf("%s: instance %w", target, engine.ErrClosed) }
+	// Close cancels the calls in progress: their requests end at once,
+	// and so do the calls, instead of at their deadlines.
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		cancel()
+		return nil, closedErr()
+	}
+	in.calls[r] = struct{}{}
+	in.mu.Unlock()
+	defer func() {
+		in.mu.Lock()
+		delete(in.calls, r)
+		in.mu.Unlock()
+	}()
 	if err := in.loop.Post(func() { in.do(r, func() { in.start(r) }) }); err != nil {
 		cancel()
-		return nil, fmt.Errorf("%s: instance closed", target)
+		return nil, closedErr()
 	}
 	defer in.handOff(r)
 	for {
@@ -229,10 +247,22 @@ func (in *Instance) Call(ctx context.Context, target string, args ...json.RawMes
 			f()
 		case <-ctx.Done():
 			r.end(true)
+			if in.isClosed() {
+				return nil, closedErr()
+			}
 			in.loop.Post(func() { in.do(nil, func() { in.abandon(r) }) })
 			return nil, in.deadlineError(r, ctx)
+		case <-in.quit:
+			r.end(true)
+			return nil, closedErr()
 		}
 	}
+}
+
+func (in *Instance) isClosed() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.closed
 }
 
 // handOff gives work the caller of r did not get to to a worker: it must
@@ -580,6 +610,9 @@ func (in *Instance) Close() error {
 	in.closed = true
 	if in.rt != nil && in.inJob {
 		in.rt.Interrupt(engine.ErrClosed)
+	}
+	for r := range in.calls {
+		r.cancel()
 	}
 	in.mu.Unlock()
 	in.loop.Close()

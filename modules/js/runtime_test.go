@@ -379,3 +379,48 @@ func TestQueryDataKinds(t *testing.T) {
 		t.Fatalf("data: %s", got)
 	}
 }
+
+// TestCloseFailsCallsInProgress: Close ends every call in progress at
+// once with ErrClosed — one awaiting a request (which is cancelled), one
+// in a sync loop, one awaiting a timer — instead of at their deadlines.
+func TestCloseFailsCallsInProgress(t *testing.T) {
+	cancelled := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+		cancelled <- struct{}{}
+	}))
+	defer srv.Close()
+	pkg := load(t, map[string]string{
+		"api.query.yaml": "url: <<inputs.baseUrl>>/x\ntimeout: 30s\n",
+		"m.js": `export default {
+	async request() { await api.run(); return 1; },
+	spin() { while (true) {} },
+	wait() { return new Promise((r) => setTimeout(r, 60000)); },
+};`,
+	})
+	for _, target := range []string{"m.request", "m.spin", "m.wait"} {
+		inst := newInstance(t, pkg, store.NewMemory(), map[string]any{"baseUrl": srv.URL})
+		done := make(chan error, 1)
+		go func() { _, err := inst.Call(context.Background(), target); done <- err }()
+		time.Sleep(50 * time.Millisecond) // the call is under way
+		inst.Close()
+		select {
+		case err := <-done:
+			if !errors.Is(err, engine.ErrClosed) || !strings.Contains(err.Error(), target+": instance closed") {
+				t.Errorf("%s: err = %v, want instance closed", target, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: the call still waits 5 s after Close", target)
+		}
+		if target == "m.request" {
+			select {
+			case <-cancelled:
+			case <-time.After(5 * time.Second):
+				t.Error("Close did not cancel the call's request")
+			}
+		}
+		if _, err := inst.Call(context.Background(), target); !errors.Is(err, engine.ErrClosed) {
+			t.Errorf("a call after Close: %v", err)
+		}
+	}
+}
