@@ -7,7 +7,8 @@ import (
 
 // Loop is an event loop: jobs posted from any goroutine run one at a time,
 // in the order posted. Asynchronous work started from a job registers with
-// Hold, so that the loop knows something may still post.
+// Hold and hands its result back with Release, so that the loop knows
+// something may still post.
 //
 // A Loop has no goroutine of its own: the goroutine that posts to an idle
 // loop runs the queued jobs itself until the queue is empty, and a post to
