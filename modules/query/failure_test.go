@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -215,4 +216,38 @@ func compileErr(src string) (engine.Module, error) {
 		Name: "api", Path: "api.query.yaml", Data: []byte(src),
 		Pkg: &engine.PackageInfo{Inputs: map[string]engine.Input{"baseUrl": {}}, Modules: map[string]string{"api": "api.query.yaml"}},
 	})
+}
+
+// TestRedirectDropsBoundHeadersAcrossHosts: a header whose value is bound
+// (it may be a credential) goes with a redirect to the same host but not
+// to another one, as net/http does for Authorization; static headers go.
+func TestRedirectDropsBoundHeadersAcrossHosts(t *testing.T) {
+	got := make(chan http.Header, 1)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Clone()
+	}))
+	defer other.Close()
+	otherURL := strings.Replace(other.URL, "127.0.0.1", "localhost", 1) // another host name
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(w, r, otherURL+"/landing", http.StatusFound)
+		case "/here":
+			http.Redirect(w, r, "/landing", http.StatusFound)
+		default:
+			got <- r.Header.Clone()
+		}
+	}))
+	defer origin.Close()
+	sc := scope{inputs: map[string]any{"baseUrl": origin.URL, "token": "key-123456"}}
+	for path, wantKey := range map[string]string{"/here": "key-123456", "/away": ""} {
+		src := "url: <<inputs.baseUrl>>" + path + "\nheaders: {X-Api-Key: <<inputs.token>>, Accept: application/json}\n"
+		if _, err := send(t, src, sc, nil); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		h := <-got
+		if h.Get("X-Api-Key") != wantKey || h.Get("Accept") != "application/json" {
+			t.Errorf("%s: the landing page got X-Api-Key %q, Accept %q; want %q, application/json", path, h.Get("X-Api-Key"), h.Get("Accept"), wantKey)
+		}
+	}
 }

@@ -79,10 +79,27 @@ func (k *Kind) Compile(src engine.Source) (engine.Module, error) {
 			if len(via) > m.maxRedirects {
 				return fmt.Errorf("stopped after %d redirects", m.maxRedirects)
 			}
+			// net/http drops Authorization and cookies on a redirect to
+			// another host; a bound header (X-Api-Key: <<inputs.key>>) may
+			// be a credential too, so it goes the same way.
+			if !sameOrSubdomain(req.URL.Hostname(), via[0].URL.Hostname()) {
+				for _, f := range m.headers {
+					if !f.tmpl.Static() {
+						req.Header.Del(f.name)
+					}
+				}
+			}
 			return nil
 		},
 	}
 	return m, nil
+}
+
+// sameOrSubdomain reports whether host is origin or a subdomain of it: the
+// rule by which net/http keeps credentials across a redirect.
+func sameOrSubdomain(host, origin string) bool {
+	host, origin = strings.ToLower(host), strings.ToLower(origin)
+	return host == origin || strings.HasSuffix(host, "."+origin)
 }
 
 // Module is a compiled query module.
