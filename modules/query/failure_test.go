@@ -3,6 +3,7 @@ package query_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -234,6 +235,10 @@ func TestRedirectDropsBoundHeadersAcrossHosts(t *testing.T) {
 			http.Redirect(w, r, otherURL+"/landing", http.StatusFound)
 		case "/here":
 			http.Redirect(w, r, "/landing", http.StatusFound)
+		case "/away-keep-body":
+			http.Redirect(w, r, otherURL+"/landing", http.StatusTemporaryRedirect)
+		case "/here-keep-body":
+			http.Redirect(w, r, "/landing", http.StatusPermanentRedirect)
 		default:
 			got <- r.Header.Clone()
 		}
@@ -249,5 +254,21 @@ func TestRedirectDropsBoundHeadersAcrossHosts(t *testing.T) {
 		if h.Get("X-Api-Key") != wantKey || h.Get("Accept") != "application/json" {
 			t.Errorf("%s: the landing page got X-Api-Key %q, Accept %q; want %q, application/json", path, h.Get("X-Api-Key"), h.Get("Accept"), wantKey)
 		}
+	}
+
+	// A 307/308 resends the body: to the same host, yes; to another, no.
+	post := "method: POST\nurl: <<inputs.baseUrl>>%s\nbody:\n  form: {refresh_token: <<inputs.token>>}\n"
+	if _, err := send(t, fmt.Sprintf(post, "/here-keep-body"), sc, nil); err != nil {
+		t.Fatalf("308 to the same host: %v", err)
+	}
+	<-got
+	_, err := send(t, fmt.Sprintf(post, "/away-keep-body"), sc, nil)
+	if err == nil || !strings.Contains(err.Error(), "would resend the request body to another host") || strings.Contains(err.Error(), "key-123456") {
+		t.Fatalf("307 to another host: err = %v", err)
+	}
+	select {
+	case h := <-got:
+		t.Fatalf("the other host got the request (%v)", h)
+	default:
 	}
 }

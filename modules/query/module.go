@@ -83,6 +83,11 @@ func (k *Kind) Compile(src engine.Source) (engine.Module, error) {
 			// another host; a bound header (X-Api-Key: <<inputs.key>>) may
 			// be a credential too, so it goes the same way.
 			if !sameOrSubdomain(req.URL.Hostname(), via[0].URL.Hostname()) {
+				// A 307 or 308 resends the body, which may carry a token or
+				// a client secret: not to another host.
+				if req.Body != nil && req.Body != http.NoBody {
+					return fmt.Errorf("a %d redirect to %s would resend the request body to another host; refusing", req.Response.StatusCode, req.URL.Host)
+				}
 				for _, f := range m.headers {
 					if !f.tmpl.Static() {
 						req.Header.Del(f.name)
