@@ -263,12 +263,57 @@ func TestRedirectDropsBoundHeadersAcrossHosts(t *testing.T) {
 	}
 	<-got
 	_, err := send(t, fmt.Sprintf(post, "/away-keep-body"), sc, nil)
-	if err == nil || !strings.Contains(err.Error(), "would resend the request body to another host") || strings.Contains(err.Error(), "key-123456") {
+	if err == nil || !strings.Contains(err.Error(), "would resend the request body there") || strings.Contains(err.Error(), "key-123456") {
 		t.Fatalf("307 to another host: err = %v", err)
 	}
 	select {
 	case h := <-got:
 		t.Fatalf("the other host got the request (%v)", h)
 	default:
+	}
+}
+
+// TestRedirectFromHTTPSToHTTPDropsCredentials: an https → http redirect on
+// the same host keeps static headers but neither the bearer token nor a
+// bound header, and never resends a body.
+func TestRedirectFromHTTPSToHTTPDropsCredentials(t *testing.T) {
+	got := make(chan http.Header, 1)
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Clone()
+	}))
+	defer plain.Close()
+	tls := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code := http.StatusFound
+		if r.Method == http.MethodPost {
+			code = http.StatusTemporaryRedirect
+		}
+		http.Redirect(w, r, plain.URL+"/landing", code)
+	}))
+	defer tls.Close()
+	kind := &query.Kind{Transport: tls.Client().Transport}
+	pkg := &engine.PackageInfo{Name: "t", Inputs: map[string]engine.Input{"baseUrl": {}, "token": {}}, Modules: map[string]string{"api": "api.query.yaml"}}
+	sc := scope{inputs: map[string]any{"baseUrl": tls.URL, "token": "key-123456"}}
+	sendTLS := func(src string) error {
+		m, err := kind.Compile(engine.Source{Name: "api", Path: "api.query.yaml", Data: []byte(src), Pkg: pkg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := m.(*query.Module).Bind(sc, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = req.Send(context.Background())
+		return err
+	}
+	if err := sendTLS("url: <<inputs.baseUrl>>/x\nheaders: {X-Api-Key: <<inputs.token>>, Accept: application/json}\nauth: {bearer: <<inputs.token>>}\n"); err != nil {
+		t.Fatal(err)
+	}
+	h := <-got
+	if h.Get("Authorization") != "" || h.Get("X-Api-Key") != "" || h.Get("Accept") != "application/json" {
+		t.Errorf("over plain HTTP the landing page got Authorization %q, X-Api-Key %q, Accept %q", h.Get("Authorization"), h.Get("X-Api-Key"), h.Get("Accept"))
+	}
+	err := sendTLS("method: POST\nurl: <<inputs.baseUrl>>/x\nbody:\n  form: {refresh_token: <<inputs.token>>}\n")
+	if err == nil || !strings.Contains(err.Error(), "would resend the request body there") {
+		t.Fatalf("307 from https to http: err = %v", err)
 	}
 }

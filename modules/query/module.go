@@ -79,19 +79,25 @@ func (k *Kind) Compile(src engine.Source) (engine.Module, error) {
 			if len(via) > m.maxRedirects {
 				return fmt.Errorf("stopped after %d redirects", m.maxRedirects)
 			}
-			// net/http drops Authorization and cookies on a redirect to
-			// another host; a bound header (X-Api-Key: <<inputs.key>>) may
-			// be a credential too, so it goes the same way.
-			if !sameOrSubdomain(req.URL.Hostname(), via[0].URL.Hostname()) {
-				// A 307 or 308 resends the body, which may carry a token or
-				// a client secret: not to another host.
-				if req.Body != nil && req.Body != http.NoBody {
-					return fmt.Errorf("a %d redirect to %s would resend the request body to another host; refusing", req.Response.StatusCode, req.URL.Host)
-				}
-				for _, f := range m.headers {
-					if !f.tmpl.Static() {
-						req.Header.Del(f.name)
-					}
+			// Credentials stay with the host they were meant for, and off
+			// plain HTTP once they went over HTTPS. net/http drops
+			// Authorization and cookies when the host changes, but not
+			// other headers, nor anything when only the scheme does.
+			from := via[0].URL
+			leaving := !sameOrSubdomain(req.URL.Hostname(), from.Hostname()) ||
+				(from.Scheme == "https" && req.URL.Scheme != "https")
+			if !leaving {
+				return nil
+			}
+			// A 307 or 308 resends the body, which may carry a token or a
+			// client secret.
+			if req.Body != nil && req.Body != http.NoBody {
+				return fmt.Errorf("a %d redirect to %s://%s would resend the request body there; refusing", req.Response.StatusCode, req.URL.Scheme, req.URL.Host)
+			}
+			req.Header.Del("Authorization")
+			for _, f := range m.headers {
+				if !f.tmpl.Static() {
+					req.Header.Del(f.name)
 				}
 			}
 			return nil
