@@ -110,7 +110,12 @@ func (k *Kind) Compile(src engine.Source) (engine.Module, error) {
 // rule by which net/http keeps credentials across a redirect.
 func sameOrSubdomain(host, origin string) bool {
 	host, origin = strings.ToLower(host), strings.ToLower(origin)
-	return host == origin || strings.HasSuffix(host, "."+origin)
+	if host == origin {
+		return true
+	}
+	// An IPv6 address (or one with a zone, "::1%.example.com") is no
+	// subdomain of anything.
+	return !strings.ContainsAny(host, ":%") && strings.HasSuffix(host, "."+origin)
 }
 
 // Module is a compiled query module.
