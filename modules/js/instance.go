@@ -600,7 +600,9 @@ func (in *Instance) onPanic(v any) {
 	in.log.Error("internal error on the loop", "panic", fmt.Sprint(v))
 }
 
-// Close stops the instance. Calls in progress fail.
+// Close stops the instance. Calls in progress return at once with an
+// error wrapping engine.ErrClosed, their requests cancelled; so do later
+// calls.
 func (in *Instance) Close() error {
 	in.mu.Lock()
 	if in.closed {
