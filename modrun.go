@@ -12,7 +12,6 @@ import (
 
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/heapfloor"
-	"github.com/modrun/modrun/internal/redact"
 	"github.com/modrun/modrun/modules/js"
 	"github.com/modrun/modrun/modules/query"
 	"github.com/modrun/modrun/packages"
@@ -132,16 +131,13 @@ func (e *Engine) NewInstance(pkg *engine.Package, opts InstanceOptions) (*js.Ins
 	if opts.Timeout > 0 {
 		timeout = opts.Timeout
 	}
-	red := redact.New()
-	red.Add(pkg.Secrets(inputs)...)
 	return js.NewInstance(pkg, js.Options{
-		Store:    e.opts.Store,
-		App:      opts.App,
-		Inputs:   inputs,
-		Logger:   e.opts.Logger,
-		Timeout:  timeout,
-		Flight:   &e.flight,
-		Redactor: red,
+		Store:   e.opts.Store,
+		App:     opts.App,
+		Inputs:  inputs,
+		Logger:  e.opts.Logger,
+		Timeout: timeout,
+		Flight:  &e.flight,
 	}), nil
 }
 

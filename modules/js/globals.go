@@ -52,14 +52,14 @@ func (v *vm) inputs() *goja.Object {
 	for k, val := range v.in.opts.Inputs {
 		obj.Set(k, val)
 	}
-	v.rt.Get("Object").ToObject(v.rt).Get("freeze")
 	freeze, _ := goja.AssertFunction(v.rt.Get("Object").ToObject(v.rt).Get("freeze"))
 	freeze(goja.Undefined(), obj)
 	return obj
 }
 
 // format renders console arguments like a browser console: strings as
-// they are, errors as String(err), other values as JSON.
+// they are, errors as String(err), other values as JSON. The result goes
+// to the instance's logger, whose handler redacts secrets.
 func (v *vm) format(args []goja.Value) string {
 	parts := make([]string, len(args))
 	for i, a := range args {
@@ -80,7 +80,7 @@ func (v *vm) format(args []goja.Value) string {
 			}
 		}
 	}
-	return v.in.redact.String(strings.Join(parts, " "))
+	return strings.Join(parts, " ")
 }
 
 // isString reports whether a is a JS string; unlike Export, ExportType

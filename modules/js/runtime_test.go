@@ -1,10 +1,12 @@
 package js_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -422,5 +424,26 @@ func TestCloseFailsCallsInProgress(t *testing.T) {
 		if _, err := inst.Call(context.Background(), target); !errors.Is(err, engine.ErrClosed) {
 			t.Errorf("a call after Close: %v", err)
 		}
+	}
+}
+
+// TestConsoleAndAlertsAreRedacted: console.* and showAlert go through the
+// instance's logger, which hides every token the instance has seen.
+func TestConsoleAndAlertsAreRedacted(t *testing.T) {
+	pkg := load(t, map[string]string{"m.js": `export default {
+	async f() {
+		await storeValue("accesstoken", "tok-secret-123", false);
+		console.log("token is", appsmith.store.accesstoken, { t: appsmith.store.accesstoken });
+		showAlert("the token: " + appsmith.store.accesstoken, "info");
+	},
+};`})
+	var buf bytes.Buffer
+	in, _ := pkg.ResolveInputs(nil)
+	inst := js.NewInstance(pkg, js.Options{Store: store.NewMemory(), Inputs: in, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	defer inst.Close()
+	call(t, inst, "m.f")
+	out := buf.String()
+	if strings.Contains(out, "tok-secret-123") || strings.Count(out, "[REDACTED]") != 3 {
+		t.Fatalf("log:\n%s", out)
 	}
 }
