@@ -243,8 +243,10 @@ func (v *vm) singleFlight(call goja.FunctionCall) goja.Value {
 	// discarded) must not hold the key forever: the call ends at the
 	// leader's deadline.
 	limit := v.in.opts.Timeout
-	if r := v.in.cur; r != nil && !r.done && !r.deadline.IsZero() {
-		limit = time.Until(r.deadline)
+	if r := v.in.cur; r != nil && !r.done {
+		if deadline, ok := r.ctx.Deadline(); ok {
+			limit = time.Until(deadline)
+		}
 	}
 	expire := time.AfterFunc(limit, func() {
 		c.Finish(nil, fmt.Errorf("singleFlight(%q): %w", key, engine.ErrDeadline))

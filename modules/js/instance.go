@@ -168,16 +168,15 @@ func (in *Instance) Session() *engine.Session { return in.session }
 
 // run is one call in progress, or the instance's onLoad chain.
 type run struct {
-	ctx      context.Context
-	target   string // the step running now
-	args     []json.RawMessage
-	steps    []string // targets still to call after this one (onLoad)
-	deadline time.Time
-	res      chan result
-	onDone   func(json.RawMessage, error) // instead of res, for internal runs
-	waiters  []*run                       // calls waiting for onLoad
-	promise  *goja.Promise                // the current step's promise, if it returned one
-	done     bool
+	ctx     context.Context
+	target  string // the step running now
+	args    []json.RawMessage
+	steps   []string // targets still to call after this one (onLoad)
+	res     chan result
+	onDone  func(json.RawMessage, error) // instead of res, for internal runs
+	waiters []*run                       // calls waiting for onLoad
+	promise *goja.Promise                // the current step's promise, if it returned one
+	done    bool
 	// work takes blocking work (an HTTP request) of this run to its
 	// caller's goroutine, which would otherwise sit idle waiting: no hop to
 	// another goroutine and back. Nil for runs without a caller.
@@ -213,8 +212,7 @@ func (r *run) finish(val json.RawMessage, err error) {
 // (undefined is null).
 func (in *Instance) Call(ctx context.Context, target string, args ...json.RawMessage) (json.RawMessage, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, in.opts.Timeout, engine.ErrDeadline)
-	deadline, _ := ctx.Deadline()
-	r := &run{ctx: ctx, cancel: cancel, target: target, args: args, deadline: deadline, res: make(chan result, 1), work: make(chan func(), 1)}
+	r := &run{ctx: ctx, cancel: cancel, target: target, args: args, res: make(chan result, 1), work: make(chan func(), 1)}
 	closedErr := func() error { return fmt.Errorf("%s: instance %w", target, engine.ErrClosed) }
 	// Close cancels the calls in progress: their requests end at once,
 	// and so do the calls, instead of at their deadlines.
@@ -245,16 +243,13 @@ func (in *Instance) Call(ctx context.Context, target string, args ...json.RawMes
 			return res.val, res.err
 		case f := <-r.work:
 			f()
-		case <-ctx.Done():
+		case <-ctx.Done(): // the caller's, the deadline, or Close
 			r.end(true)
 			if in.isClosed() {
 				return nil, closedErr()
 			}
 			in.loop.Post(func() { in.do(nil, func() { in.abandon(r) }) })
 			return nil, in.deadlineError(r, ctx)
-		case <-in.quit:
-			r.end(true)
-			return nil, closedErr()
 		}
 	}
 }
@@ -386,7 +381,7 @@ func (in *Instance) start(r *run) {
 // before the next, then first and the calls that arrived meanwhile.
 func (in *Instance) startOnLoad(first *run) {
 	steps := in.pkg.Manifest.OnLoad
-	l := &run{ctx: first.ctx, target: steps[0], steps: steps[1:], deadline: first.deadline, waiters: []*run{first}}
+	l := &run{ctx: first.ctx, target: steps[0], steps: steps[1:], waiters: []*run{first}}
 	in.loading = l
 	l.onDone = func(_ json.RawMessage, err error) {
 		in.loading = nil
@@ -454,8 +449,8 @@ func (in *Instance) do(r *run, job func()) {
 	gen := in.gen
 	limit := in.opts.Timeout
 	if r != nil && !r.done {
-		if d := time.Until(r.deadline); d < limit {
-			limit = d
+		if deadline, ok := r.ctx.Deadline(); ok {
+			limit = min(limit, time.Until(deadline))
 		}
 	}
 	in.mu.Lock()
