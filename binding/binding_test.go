@@ -3,6 +3,7 @@ package binding_test
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -297,6 +298,32 @@ func TestJSONNumbersMatchEncodingJSON(t *testing.T) {
 		want, _ := json.Marshal(v)
 		if string(got) != string(want) {
 			t.Errorf("JSON(%v) = %s, want %s", v, got, want)
+		}
+	}
+}
+
+// TestNumbersAsJavaScriptWritesThem: String(n) for text and
+// JSON.stringify(n) for JSON share one formatter; -0 is "0" in both.
+func TestNumbersAsJavaScriptWritesThem(t *testing.T) {
+	for _, c := range []struct {
+		f          float64
+		text, json string
+	}{
+		{0, "0", "0"},
+		{math.Copysign(0, -1), "0", "0"},
+		{3, "3", "3"},
+		{-123.456, "-123.456", "-123.456"},
+		{0.000001, "0.000001", "0.000001"},
+		{1e-7, "1e-7", "1e-7"},
+		{1.5e-300, "1.5e-300", "1.5e-300"},
+		{1e20, "100000000000000000000", "100000000000000000000"},
+		{1e21, "1e+21", "1e+21"},
+		{math.NaN(), "NaN", "null"},
+		{math.Inf(-1), "-Infinity", "null"},
+	} {
+		j, err := binding.JSON(c.f)
+		if got := binding.Text(c.f); got != c.text || err != nil || string(j) != c.json {
+			t.Errorf("%v: Text %q, JSON %s (%v); want %q, %s", c.f, got, j, err, c.text, c.json)
 		}
 	}
 }

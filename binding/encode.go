@@ -48,6 +48,7 @@ func Text(v any) string {
 	}
 }
 
+// formatNumber is JavaScript's String(f).
 func formatNumber(f float64) string {
 	switch {
 	case math.IsNaN(f):
@@ -57,15 +58,7 @@ func formatNumber(f float64) string {
 	case math.IsInf(f, -1):
 		return "-Infinity"
 	}
-	if a := math.Abs(f); a == 0 || (a >= 1e-6 && a < 1e21) {
-		return strconv.FormatFloat(f, 'f', -1, 64)
-	}
-	s := strconv.FormatFloat(f, 'g', -1, 64)
-	// Go writes e-07 and e+21 where JavaScript writes e-7 and e+21.
-	if i := strings.IndexAny(s, "e"); i >= 0 && i+2 < len(s) && s[i+2] == '0' {
-		s = s[:i+2] + s[i+3:]
-	}
-	return s
+	return string(appendJSONFloat(nil, f))
 }
 
 // JSON returns v's JSON encoding, as JSON.stringify would (undefined is
@@ -114,11 +107,15 @@ func NumberJSON(f float64) []byte {
 	return appendJSONFloat(make([]byte, 0, 24), f)
 }
 
-// appendJSONFloat formats f as encoding/json does (and JSON.stringify):
-// plain notation between 1e-6 and 1e21, exponent notation outside.
+// appendJSONFloat formats a finite f as JavaScript does (and
+// encoding/json): plain notation from 1e-6 to 1e21, exponent notation
+// outside it (1e-7, not Go's 1e-07), and -0 as 0.
 func appendJSONFloat(b []byte, f float64) []byte {
+	if f == 0 {
+		return append(b, '0') // also -0
+	}
 	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+	if abs := math.Abs(f); abs < 1e-6 || abs >= 1e21 {
 		format = 'e'
 	}
 	b = strconv.AppendFloat(b, f, format, -1, 64)

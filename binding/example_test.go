@@ -32,11 +32,9 @@ func ExampleJSON() {
 	fmt.Println(string(binding.StringJSON("<tag> & \"quote\"")))
 	fmt.Println(string(binding.NumberJSON(1e21)), string(binding.NumberJSON(0.000001)))
 	fmt.Printf("%q %q %q\n", binding.Text(nil), binding.Text(3.0), binding.Text(true))
-	fmt.Println(binding.HasBindings("Bearer <<inputs.token>>"), binding.HasBindings("plain"))
 	// Output:
 	// {"a":"x\"y","n":1.5}
 	// "<tag> & \"quote\""
 	// 1e+21 0.000001
 	// "" "3" "true"
-	// true false
 }

@@ -78,11 +78,6 @@ type Names struct {
 	Modules map[string]bool
 }
 
-// HasBindings reports whether s contains a binding opener.
-func HasBindings(s string) bool {
-	return strings.Contains(s, "<<") || strings.Contains(s, "{{")
-}
-
 // Parse splits src into literal text and bindings, checking and compiling
 // each binding. Errors are *engine.SourceError values located in the file.
 func Parse(src string, pos Pos, names Names) (*Template, error) {
