@@ -73,7 +73,7 @@ func CanonicalValue(v []byte, max int) (json.RawMessage, error) {
 	if !json.Valid(v) {
 		return nil, ErrInvalidValue
 	}
-	if bytes.IndexAny(v, " \t\r\n") < 0 {
+	if !bytes.ContainsAny(v, " \t\r\n") {
 		return bytes.Clone(v), nil // no white space at all: already compact
 	}
 	var b bytes.Buffer

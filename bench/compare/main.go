@@ -43,7 +43,6 @@ var (
 	conc   = flag.Int("c", 64, "concurrency")
 	cold   = flag.Int("cold", 20, "cold starts to average")
 	rounds = flag.Int("rounds", 5, "turns of rows 1, 1c and 2; each row takes the median")
-	bin    string
 )
 
 func main() {
@@ -54,7 +53,6 @@ func main() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	bin = dir
 	for _, p := range []string{"cmd/runner", "bench/tokenserver", "bench/plain", "bench/memory"} {
 		must(run("go", "build", "-o", filepath.Join(dir, filepath.Base(p)), "./"+p))
 	}

@@ -44,19 +44,17 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 			if opts.Runs <= 0 || opts.Concurrency <= 0 || opts.Warmup < 0 {
 				return usagef("-n and -c must be positive, --warmup zero or more")
 			}
-			var st interface{ Close() error }
 			eopts := modrun.Options{Registry: cf.registryDir(), Logger: c.log, Timeout: time.Minute}
 			if memStore {
-				m := store.NewMemory()
-				st, eopts.Store = m, m
+				eopts.Store = store.NewMemory()
 			} else {
 				db, err := sf.open()
 				if err != nil {
 					return err
 				}
-				st, eopts.Store = db, db
+				eopts.Store = db
 			}
-			defer st.Close()
+			defer eopts.Store.Close()
 			eng := modrun.New(eopts)
 			pkg, err := eng.Load(ref)
 			if err != nil {

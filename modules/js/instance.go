@@ -98,10 +98,11 @@ func (in *Instance) goWork(f func()) {
 	}
 }
 
-// workerIdle is how long a worker waits for more work before it exits: a
-// burst of concurrent requests must not leave as many goroutines parked
-// for the life of the instance.
-const workerIdle = 30 * time.Second
+// defaultWorkerIdle is how long a worker waits for more work before it
+// exits: a burst of concurrent requests must not leave as many goroutines
+// parked for the life of the instance. (Instance.workerIdle; tests
+// shorten it.)
+const defaultWorkerIdle = 30 * time.Second
 
 func (in *Instance) worker(f func()) {
 	idle := time.NewTimer(in.workerIdle)
@@ -142,7 +143,7 @@ func NewInstance(pkg *engine.Package, opts Options) *Instance {
 		quit:    make(chan struct{}),
 		calls:   map[*run]struct{}{},
 
-		workerIdle: workerIdle,
+		workerIdle: defaultWorkerIdle,
 	}
 	if in.redact == nil {
 		in.redact = redact.New()
