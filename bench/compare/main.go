@@ -20,16 +20,16 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/modrun/modrun/internal/benchrun"
 )
 
+// result is a contender's benchrun.Result (the JSON that runner bench,
+// bench/plain and the Node script print) and what its process cost.
 type result struct {
-	Runs       int           `json:"runs"`
-	RunsPerSec float64       `json:"runs_per_sec"`
-	P50ms      float64       `json:"p50_ms"`
-	P99ms      float64       `json:"p99_ms"`
-	Errors     int           `json:"errors"`
-	RSSKB      int64         `json:"-"` // the process's peak resident set
-	CPU        time.Duration `json:"-"` // the process's user + system time
+	benchrun.Result
+	RSSKB int64         // peak resident set
+	CPU   time.Duration // user + system time
 }
 
 // cpuPerRun is the contender's CPU time per run in µs, warmup included
