@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"testing/fstest"
 
 	"github.com/modrun/modrun/modules/js"
 	"github.com/modrun/modrun/packages"
@@ -46,4 +47,26 @@ func ExampleLoad() {
 	// Output:
 	// m.js:2:21: Unexpected token ;
 	// package.yaml: onLoad "auth.start": no module "auth"
+}
+
+// ExampleReadFS loads a package from any fs.FS, such as one embedded with
+// go:embed: files no kind claims (notes.txt here) are left out.
+func ExampleReadFS() {
+	fsys := fstest.MapFS{
+		"package.yaml":   {Data: []byte("name: demo\nversion: 1.0.0\n")},
+		"lib/m.js":       {Data: []byte("export default { f() { return 1; } };")},
+		"notes.txt":      {Data: []byte("not part of the package")},
+		".git/config.js": {Data: []byte("hidden folders are skipped")},
+		"README.md":      {Data: []byte("# demo")},
+	}
+	files, err := packages.ReadFS(fsys, js.Kind{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	pkg, err := packages.Load(files, js.Kind{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(files), "files;", pkg.Ref(), "module", pkg.Modules[0].Name())
+	// Output: 3 files; demo@1.0.0 module m
 }

@@ -37,8 +37,17 @@ func ReadDir(dir string, kinds ...engine.Kind) (map[string][]byte, error) {
 		}
 		return nil, err
 	}
+	files, err := ReadFS(os.DirFS(dir), kinds...)
+	if err != nil {
+		return nil, fmt.Errorf("read package %s: %w", dir, err)
+	}
+	return files, nil
+}
+
+// ReadFS is ReadDir for a package at the root of fsys (an embedded
+// package, say), with the same limits.
+func ReadFS(fsys fs.FS, kinds ...engine.Kind) (map[string][]byte, error) {
 	files := map[string][]byte{}
-	fsys := os.DirFS(dir)
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -70,7 +79,7 @@ func ReadDir(dir string, kinds ...engine.Kind) (map[string][]byte, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read package %s: %w", dir, err)
+		return nil, err
 	}
 	return files, nil
 }

@@ -18,11 +18,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/modrun/modrun"
+	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/examples/refresh-token/authserver"
 	"github.com/modrun/modrun/internal/redact"
 	"github.com/modrun/modrun/modules/js"
@@ -73,18 +73,17 @@ func serveOnly(ctx context.Context, port int, ttl time.Duration, stdout, stderr 
 	return 0
 }
 
-// packageFiles returns the embedded package's files.
-func packageFiles() (map[string][]byte, error) {
-	files := map[string][]byte{}
-	err := fs.WalkDir(packageFS, "package", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := packageFS.ReadFile(p)
-		files[strings.TrimPrefix(p, "package/")] = data
-		return err
-	})
-	return files, err
+// loadPackage loads the embedded package with eng's module kinds.
+func loadPackage(eng *modrun.Engine) (*engine.Package, error) {
+	sub, err := fs.Sub(packageFS, "package")
+	if err != nil {
+		return nil, err
+	}
+	files, err := packages.ReadFS(sub, eng.Kinds()...)
+	if err != nil {
+		return nil, err
+	}
+	return packages.Load(files, eng.Kinds()...)
 }
 
 func walkThrough(ctx context.Context, port int, ttl time.Duration, out io.Writer) error {
@@ -113,11 +112,7 @@ func walkThrough(ctx context.Context, port int, ttl time.Duration, out io.Writer
 	defer db.Close()
 
 	eng := modrun.New(modrun.Options{Store: db, Timeout: 30 * time.Second})
-	files, err := packageFiles()
-	if err != nil {
-		return err
-	}
-	pkg, err := packages.Load(files, eng.Kinds()...)
+	pkg, err := loadPackage(eng)
 	if err != nil {
 		return err
 	}

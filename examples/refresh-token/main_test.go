@@ -17,7 +17,6 @@ import (
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/examples/refresh-token/authserver"
 	"github.com/modrun/modrun/modules/js"
-	"github.com/modrun/modrun/packages"
 	"github.com/modrun/modrun/store"
 )
 
@@ -79,11 +78,7 @@ func newFixture(t *testing.T, opts authserver.Options) *fixture {
 // single-flight calls are its own.
 func (f *fixture) engine(t *testing.T) (*modrun.Engine, *engine.Package) {
 	eng := modrun.New(modrun.Options{Store: f.db, Timeout: 20 * time.Second})
-	files, err := packageFiles()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkg, err := packages.Load(files, eng.Kinds()...)
+	pkg, err := loadPackage(eng)
 	if err != nil {
 		t.Fatal(err)
 	}
