@@ -66,6 +66,11 @@ func (c *compiler) errorf(n *yaml.Node, format string, args ...any) {
 	c.errs = append(c.errs, yamlfile.NodeError(c.path, n, format, args...))
 }
 
+// fileErrorf records a problem of the file as a whole (no node to point at).
+func (c *compiler) fileErrorf(format string, args ...any) {
+	c.errs = append(c.errs, engine.Errorf(c.path, 0, 0, format, args...))
+}
+
 // template compiles a scalar node that may hold bindings.
 func (c *compiler) template(n *yaml.Node, what string) *binding.Template {
 	if n.Kind != yaml.ScalarNode {
@@ -167,10 +172,10 @@ func (c *compiler) compile(f *file, name string) *Module {
 		m.method = http.MethodGet
 	}
 	if !methods[m.method] {
-		c.errs = append(c.errs, engine.Errorf(c.path, 0, 0, "method %q: want one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS", f.Method))
+		c.fileErrorf("method %q: want one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS", f.Method)
 	}
 	if f.URL.Kind == 0 {
-		c.errs = append(c.errs, engine.Errorf(c.path, 0, 0, "url is required"))
+		c.fileErrorf("url is required")
 	} else {
 		m.url = c.template(&f.URL, "url")
 	}
@@ -179,18 +184,18 @@ func (c *compiler) compile(f *file, name string) *Module {
 	if f.Timeout != "" {
 		d, err := time.ParseDuration(f.Timeout)
 		if err != nil || d <= 0 {
-			c.errs = append(c.errs, engine.Errorf(c.path, 0, 0, "timeout %q: want a positive duration such as 10s or 500ms", f.Timeout))
+			c.fileErrorf("timeout %q: want a positive duration such as 10s or 500ms", f.Timeout)
 		}
 		m.timeout = d
 	}
 	if f.MaxResponseBytes < 0 {
-		c.errs = append(c.errs, engine.Errorf(c.path, 0, 0, "maxResponseBytes must be positive"))
+		c.fileErrorf("maxResponseBytes must be positive")
 	} else if f.MaxResponseBytes > 0 {
 		m.maxBytes = f.MaxResponseBytes
 	}
 	if f.MaxRedirects != nil {
 		if *f.MaxRedirects < 0 {
-			c.errs = append(c.errs, engine.Errorf(c.path, 0, 0, "maxRedirects must be 0 or more"))
+			c.fileErrorf("maxRedirects must be 0 or more")
 		}
 		m.maxRedirects = *f.MaxRedirects
 	}
@@ -209,7 +214,7 @@ func (c *compiler) compileAuth(a *authFile, m *Module) {
 		c.errorf(&a.Bearer, "auth: basic and bearer are exclusive; give one")
 	case a.Basic != nil:
 		if a.Basic.Username.Kind == 0 {
-			c.errs = append(c.errs, engine.Errorf(c.path, 0, 0, "auth.basic.username is required"))
+			c.fileErrorf("auth.basic.username is required")
 			return
 		}
 		m.basicUser = c.template(&a.Basic.Username, "auth.basic.username")
@@ -232,11 +237,11 @@ func (c *compiler) compileBody(b *bodyFile, m *Module) {
 		}
 	}
 	if len(given) > 1 {
-		c.errs = append(c.errs, engine.Errorf(c.path, 0, 0, "body: give at most one of json, form, multipart, raw (found %s)", strings.Join(given, ", ")))
+		c.fileErrorf("body: give at most one of json, form, multipart, raw (found %s)", strings.Join(given, ", "))
 		return
 	}
 	if b.ContentType != "" && (len(given) == 0 || given[0] != "raw") {
-		c.errs = append(c.errs, engine.Errorf(c.path, 0, 0, "body.contentType goes with body.raw"))
+		c.fileErrorf("body.contentType goes with body.raw")
 	}
 	switch {
 	case b.JSON.Kind == yaml.ScalarNode && b.JSON.Tag == "!!str":
