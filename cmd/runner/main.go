@@ -14,31 +14,32 @@ import (
 )
 
 func main() {
-	if err := heapFloor(); err != nil {
+	floor, err := heapFloor(os.Getenv("MODRUN_HEAP_FLOOR"))
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "runner:", err)
 		os.Exit(2)
 	}
+	// Set here, not in run: tests call run in-process.
+	modrun.SetHeapFloor(floor)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-// heapFloor keeps the GC from collecting before the heap reaches
-// $MODRUN_HEAP_FLOOR MB (default 32; 0 turns it off). A runner's live heap
-// is a few MB and almost all it allocates is short-lived JS machinery, so
-// under GOGC=100 it collected every ~150 runs and spent 13% of its CPU on
-// it. GOGC or GOMEMLIMIT in the environment take precedence. It is set
-// here, not in run: tests call run in-process.
-func heapFloor() error {
-	mb := uint64(modrun.DefaultHeapFloor >> 20)
-	if s := os.Getenv("MODRUN_HEAP_FLOOR"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 32)
-		if err != nil {
-			return fmt.Errorf("MODRUN_HEAP_FLOOR=%q: want a number of MB (0: off)", s)
-		}
-		mb = n
+// heapFloor is the heap in bytes the GC lets the runner reach before it
+// collects, from $MODRUN_HEAP_FLOOR in MB (empty: modrun.DefaultHeapFloor;
+// 0: off). A runner's live heap is a few MB and almost all it allocates is
+// short-lived JS machinery, so under GOGC=100 it collected every ~150 runs
+// and spent 13% of its CPU on it. GOGC or GOMEMLIMIT in the environment
+// take precedence (see modrun.SetHeapFloor).
+func heapFloor(env string) (uint64, error) {
+	if env == "" {
+		return modrun.DefaultHeapFloor, nil
 	}
-	modrun.SetHeapFloor(mb << 20)
-	return nil
+	mb, err := strconv.ParseUint(env, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("MODRUN_HEAP_FLOOR=%q: want a number of MB (0: off)", env)
+	}
+	return mb << 20, nil
 }

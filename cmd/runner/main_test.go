@@ -90,3 +90,16 @@ func TestHeapFloorSetting(t *testing.T) {
 		t.Fatalf("MODRUN_HEAP_FLOOR=lots: exit %d, stderr %q", code, errOut)
 	}
 }
+
+func TestHeapFloorFromEnvironment(t *testing.T) {
+	for env, want := range map[string]uint64{"": 32 << 20, "0": 0, "64": 64 << 20} {
+		if got, err := heapFloor(env); err != nil || got != want {
+			t.Errorf("MODRUN_HEAP_FLOOR=%q: %d, %v; want %d", env, got, err, want)
+		}
+	}
+	for _, env := range []string{"lots", "-1", "1.5", "99999999999"} {
+		if _, err := heapFloor(env); err == nil || !strings.Contains(err.Error(), "MODRUN_HEAP_FLOOR") {
+			t.Errorf("MODRUN_HEAP_FLOOR=%q: err = %v", env, err)
+		}
+	}
+}
