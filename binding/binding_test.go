@@ -12,46 +12,21 @@ import (
 
 	"github.com/modrun/modrun/binding"
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/engine/enginetest"
 )
 
-// scope resolves params natively and evaluates everything else with goja,
-// as the JS instance does.
+// scope resolves plain paths natively (enginetest.MapScope) and
+// evaluates everything else with goja, as the JS instance does.
 type scope struct {
-	store  map[string]any
-	inputs map[string]any
-	evals  int
-}
-
-func (s *scope) Lookup(root string, keys []string, params any) (any, bool, error) {
-	var v any
-	switch root {
-	case "params":
-		v = params
-	case "inputs":
-		v = s.inputs
-	case "appsmith":
-		if len(keys) == 0 || keys[0] != "store" {
-			return nil, false, nil
-		}
-		v, keys = s.store, keys[1:]
-	default:
-		return nil, false, nil
-	}
-	for _, k := range keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, true, nil
-		}
-		v = m[k]
-	}
-	return v, true, nil
+	enginetest.MapScope
+	evals int
 }
 
 func (s *scope) Eval(e engine.Expr, params any) (any, error) {
 	s.evals++
 	rt := goja.New()
-	rt.Set("inputs", s.inputs)
-	rt.Set("appsmith", map[string]any{"store": s.store})
+	rt.Set("inputs", s.Inputs)
+	rt.Set("appsmith", map[string]any{"store": s.Store})
 	rt.Set("params", params)
 	fn, err := rt.RunProgram(e.(*binding.Expr).Program())
 	if err != nil {
@@ -141,7 +116,7 @@ func TestBindingsMayDeclareTheirOwnNames(t *testing.T) {
 }
 
 func TestFastPathSkipsJS(t *testing.T) {
-	s := &scope{store: map[string]any{"tok": "abc"}, inputs: map[string]any{"u": "x"}}
+	s := &scope{MapScope: enginetest.MapScope{Store: map[string]any{"tok": "abc"}, Inputs: map[string]any{"u": "x"}}}
 	params := map[string]any{"a": map[string]any{"b": 1.5}}
 	for _, tc := range []struct {
 		src  string

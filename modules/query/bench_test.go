@@ -22,7 +22,7 @@ func tokenHandler(w http.ResponseWriter, r *http.Request) {
 func BenchmarkQuery(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(tokenHandler))
 	defer srv.Close()
-	sc := scope{inputs: map[string]any{"baseUrl": srv.URL}, store: map[string]any{"refreshtoken": "rt-1"}}
+	sc := scope{Inputs: map[string]any{"baseUrl": srv.URL}, Store: map[string]any{"refreshtoken": "rt-1"}}
 	m := compile(b, "refreshAPI", `method: POST
 url: <<inputs.baseUrl>>/api/user/token-refresh/
 headers: {Accept: application/json}

@@ -28,7 +28,7 @@ func ExampleKind_Compile() {
 		fmt.Println(err)
 		return
 	}
-	req, _ := mod.(engine.Query).Bind(scope{inputs: map[string]any{"baseUrl": srv.URL}}, map[string]any{"rt": `quote " inside`})
+	req, _ := mod.(engine.Query).Bind(scope{Inputs: map[string]any{"baseUrl": srv.URL}}, map[string]any{"rt": `quote " inside`})
 	resp, _ := req.Send(context.Background())
 	fmt.Println(resp.StatusCode, string(resp.Body))
 	// Output: 200 {"got": {"refresh_token":"quote \" inside"}}

@@ -68,7 +68,7 @@ func TestFailures(t *testing.T) {
 			w.Write([]byte{0x89, 'P', 'N', 'G', 0, 1, 2})
 		}
 	})
-	sc := scope{inputs: map[string]any{"baseUrl": rec.URL, "token": "secret-token-value"}}
+	sc := scope{Inputs: map[string]any{"baseUrl": rec.URL, "token": "secret-token-value"}}
 
 	t.Run("4xx names the module and the OAuth error", func(t *testing.T) {
 		_, err := send(t, "url: <<inputs.baseUrl>>/oauth-error\n", sc, nil)
@@ -158,7 +158,7 @@ func TestFailures(t *testing.T) {
 
 func TestHeaderInjection(t *testing.T) {
 	rec := newRecorder(t, nil)
-	sc := scope{inputs: map[string]any{"baseUrl": rec.URL}, store: map[string]any{"token": "abc\r\nX-Evil: 1"}}
+	sc := scope{Inputs: map[string]any{"baseUrl": rec.URL}, Store: map[string]any{"token": "abc\r\nX-Evil: 1"}}
 	for _, src := range []string{
 		"url: <<inputs.baseUrl>>/h\nheaders: {X-Value: <<this.params.v>>}\n",
 		"url: <<inputs.baseUrl>>/h\nauth: {bearer: <<appsmith.store.token>>}\n",
@@ -178,7 +178,7 @@ func TestHeaderInjection(t *testing.T) {
 
 func TestDotSegmentsCannotWalkThePath(t *testing.T) {
 	rec := newRecorder(t, nil)
-	sc := scope{inputs: map[string]any{"baseUrl": rec.URL}}
+	sc := scope{Inputs: map[string]any{"baseUrl": rec.URL}}
 	for _, v := range []string{"..", ".", "../admin"} {
 		if _, err := send(t, "url: <<inputs.baseUrl>>/items/<<this.params.v>>/x\n", sc, map[string]any{"v": v}); err != nil {
 			t.Fatal(err)
@@ -244,7 +244,7 @@ func TestRedirectDropsBoundHeadersAcrossHosts(t *testing.T) {
 		}
 	}))
 	defer origin.Close()
-	sc := scope{inputs: map[string]any{"baseUrl": origin.URL, "token": "key-123456"}}
+	sc := scope{Inputs: map[string]any{"baseUrl": origin.URL, "token": "key-123456"}}
 	for path, wantKey := range map[string]string{"/here": "key-123456", "/away": ""} {
 		src := "url: <<inputs.baseUrl>>" + path + "\nheaders: {X-Api-Key: <<inputs.token>>, Accept: application/json}\n"
 		if _, err := send(t, src, sc, nil); err != nil {
@@ -292,7 +292,7 @@ func TestRedirectFromHTTPSToHTTPDropsCredentials(t *testing.T) {
 	defer tls.Close()
 	kind := &query.Kind{Transport: tls.Client().Transport}
 	pkg := &engine.PackageInfo{Name: "t", Inputs: map[string]engine.Input{"baseUrl": {}, "token": {}}, Modules: map[string]string{"api": "api.query.yaml"}}
-	sc := scope{inputs: map[string]any{"baseUrl": tls.URL, "token": "key-123456"}}
+	sc := scope{Inputs: map[string]any{"baseUrl": tls.URL, "token": "key-123456"}}
 	sendTLS := func(src string) error {
 		m, err := kind.Compile(engine.Source{Name: "api", Path: "api.query.yaml", Data: []byte(src), Pkg: pkg})
 		if err != nil {

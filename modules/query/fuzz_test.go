@@ -34,7 +34,7 @@ query: {v: <<this.params.v>>}
 body:
   form: {v: <<this.params.v>>, w: "[<<this.params.v>>]"}
 `)
-	sc := scope{inputs: map[string]any{"baseUrl": srv.URL}}
+	sc := scope{Inputs: map[string]any{"baseUrl": srv.URL}}
 	f.Fuzz(func(t *testing.T, v string) {
 		if !utf8.ValidString(v) {
 			t.Skip("JavaScript strings reach Go as valid UTF-8")

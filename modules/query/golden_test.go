@@ -74,7 +74,7 @@ var values = []struct{ name, json string }{
 
 func TestGoldenRequests(t *testing.T) {
 	rec := newRecorder(t, nil)
-	sc := scope{inputs: map[string]any{"baseUrl": rec.URL}, store: map[string]any{"token": "tok-123"}}
+	sc := scope{Inputs: map[string]any{"baseUrl": rec.URL}, Store: map[string]any{"token": "tok-123"}}
 	var got strings.Builder
 	for _, tp := range templates {
 		m := compile(t, "q", tp.src)
@@ -126,7 +126,7 @@ func TestGoldenRequests(t *testing.T) {
 // parses and gives the value back exactly.
 func TestJSONBodiesRoundTrip(t *testing.T) {
 	rec := newRecorder(t, nil)
-	sc := scope{inputs: map[string]any{"baseUrl": rec.URL}}
+	sc := scope{Inputs: map[string]any{"baseUrl": rec.URL}}
 	big := strings.Repeat(`"\}}>>{{x}}</script>😀`, 1<<20/24)
 	for _, tp := range templates[:2] {
 		m := compile(t, "q", tp.src)

@@ -11,38 +11,13 @@ import (
 	"testing"
 
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/engine/enginetest"
 	"github.com/modrun/modrun/modules/query"
 )
 
 // scope resolves params, inputs and appsmith.store natively; the golden
 // and failure tests need no JavaScript.
-type scope struct {
-	inputs map[string]any
-	store  map[string]any
-}
-
-func (s scope) Lookup(root string, keys []string, params any) (any, bool, error) {
-	var v any
-	switch root {
-	case "params":
-		v = params
-	case "inputs":
-		v = s.inputs
-	case "appsmith":
-		v, keys = s.store, keys[1:]
-	default:
-		return nil, false, nil
-	}
-	for _, k := range keys {
-		m, _ := v.(map[string]any)
-		v = m[k]
-	}
-	return v, true, nil
-}
-
-func (s scope) Eval(e engine.Expr, params any) (any, error) {
-	panic("the query tests use plain paths only: " + e.String())
-}
+type scope = enginetest.MapScope
 
 func compile(t testing.TB, name, src string) *query.Module {
 	t.Helper()
