@@ -49,8 +49,8 @@ func ExampleLoad() {
 	// package.yaml: onLoad "auth.start": no module "auth"
 }
 
-// ExampleReadFS loads a package from any fs.FS, such as one embedded with
-// go:embed: files no kind claims (notes.txt here) are left out.
+// ExampleReadFS loads a package from any fs.FS, such as an embedded one:
+// files no kind claims (notes.txt here) are left out.
 func ExampleReadFS() {
 	fsys := fstest.MapFS{
 		"package.yaml":   {Data: []byte("name: demo\nversion: 1.0.0\n")},
