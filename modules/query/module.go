@@ -158,18 +158,9 @@ func (m *Module) Bind(scope engine.Scope, params any) (engine.Request, error) {
 		return nil, m.bindError(err)
 	}
 	if len(m.query) > 0 {
-		q := []byte(u.RawQuery)
-		for _, f := range m.query {
-			v, err := f.tmpl.Text(scope, params)
-			if err != nil {
-				return nil, m.bindError(err)
-			}
-			if len(q) > 0 {
-				q = append(q, '&')
-			}
-			q = append(q, url.QueryEscape(f.name)...)
-			q = append(q, '=')
-			q = append(q, url.QueryEscape(v)...)
+		q, err := appendForm([]byte(u.RawQuery), m.query, scope, params)
+		if err != nil {
+			return nil, m.bindError(err)
 		}
 		u.RawQuery = string(q)
 	}
@@ -422,8 +413,7 @@ func (n *jsonNode) append(dst []byte, scope engine.Scope, params any) ([]byte, e
 		if err != nil {
 			return nil, err
 		}
-		b, _ := binding.JSON(s)
-		return append(dst, b...), nil
+		return append(dst, binding.StringJSON(s)...), nil
 	case jsonObject:
 		dst = append(dst, '{')
 		for i, k := range n.keys {
@@ -434,8 +424,7 @@ func (n *jsonNode) append(dst []byte, scope engine.Scope, params any) ([]byte, e
 			if err != nil {
 				return nil, err
 			}
-			kb, _ := binding.JSON(ks)
-			dst = append(append(dst, kb...), ':')
+			dst = append(append(dst, binding.StringJSON(ks)...), ':')
 			if dst, err = n.kids[i].append(dst, scope, params); err != nil {
 				return nil, err
 			}
@@ -459,20 +448,26 @@ func (n *jsonNode) append(dst []byte, scope engine.Scope, params any) ([]byte, e
 type formBody struct{ fields []field }
 
 func (b *formBody) render(scope engine.Scope, params any) ([]byte, string, error) {
-	var out []byte
-	for i, f := range b.fields {
+	out, err := appendForm(nil, b.fields, scope, params)
+	return out, "application/x-www-form-urlencoded", err
+}
+
+// appendForm appends fields to dst as name=value pairs joined by '&',
+// query-escaped: a form body, or the query string after dst's own.
+func appendForm(dst []byte, fields []field, scope engine.Scope, params any) ([]byte, error) {
+	for _, f := range fields {
 		v, err := f.tmpl.Text(scope, params)
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
-		if i > 0 {
-			out = append(out, '&')
+		if len(dst) > 0 {
+			dst = append(dst, '&')
 		}
-		out = append(out, url.QueryEscape(f.name)...)
-		out = append(out, '=')
-		out = append(out, url.QueryEscape(v)...)
+		dst = append(dst, url.QueryEscape(f.name)...)
+		dst = append(dst, '=')
+		dst = append(dst, url.QueryEscape(v)...)
 	}
-	return out, "application/x-www-form-urlencoded", nil
+	return dst, nil
 }
 
 type multipartBody struct{ fields []field }
