@@ -162,7 +162,7 @@ func (v *vm) storeValue(call goja.FunctionCall) goja.Value {
 	if counted {
 		r.writes.Add(1)
 	}
-	in, gen := v.in, v.gen
+	in, gen := v.in, v.in.gen
 	in.loop.Hold()
 	in.goWork(func() {
 		err := wait()
@@ -320,7 +320,7 @@ type asyncWork interface {
 // await runs w's work off the loop — on the waiting caller of the current
 // run if it is free — and delivers its result on the loop.
 func (v *vm) await(w asyncWork) {
-	t := &task{in: v.in, r: v.in.cur, gen: v.gen, w: w}
+	t := &task{in: v.in, r: v.in.cur, gen: v.in.gen, w: w}
 	t.ctx, t.cancel = v.in.workContext(t.r)
 	v.in.loop.Hold()
 	v.in.spawn(t.r, t.run)
@@ -388,7 +388,7 @@ func (v *vm) setTimer(call goja.FunctionCall, repeat bool) goja.Value {
 }
 
 func (v *vm) arm(id int64, fn goja.Callable, args []goja.Value, delay time.Duration, repeat bool) {
-	in, r, gen := v.in, v.in.cur, v.gen
+	in, r, gen := v.in, v.in.cur, v.in.gen
 	tm := &timer{}
 	v.timers[id] = tm
 	in.loop.Hold()

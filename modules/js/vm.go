@@ -27,7 +27,6 @@ var _ engine.Scope = (*vm)(nil)
 type vm struct {
 	in      *Instance
 	rt      *goja.Runtime
-	gen     int
 	modules map[string]*goja.Object // JS modules and query modules by name
 	queries map[string]*queryState
 	evals   map[*goja.Program]goja.Callable
@@ -60,7 +59,6 @@ func newVM(in *Instance) (*vm, error) {
 	v := &vm{
 		in:      in,
 		rt:      rt,
-		gen:     in.gen,
 		modules: map[string]*goja.Object{},
 		queries: map[string]*queryState{},
 		evals:   map[*goja.Program]goja.Callable{},
