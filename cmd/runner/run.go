@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/modrun/modrun"
 	"github.com/modrun/modrun/store"
@@ -18,9 +19,11 @@ type storeFlags struct {
 	app  string
 }
 
-func (f *storeFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.path, "store", "", "store file (default $MODRUN_STORE, else $XDG_DATA_HOME/modrun/store.db)")
-	cmd.Flags().StringVar(&f.app, "app", "", "store namespace (default: the package's name; for runner store, $MODRUN_APP)")
+// add defines --store and --app in flags (a command's own, or persistent
+// ones shared with its subcommands).
+func (f *storeFlags) add(flags *pflag.FlagSet) {
+	flags.StringVar(&f.path, "store", "", "store file (default $MODRUN_STORE, else $XDG_DATA_HOME/modrun/store.db)")
+	flags.StringVar(&f.app, "app", "", "store namespace (default: the package's name; for runner store, $MODRUN_APP, else the store's only app)")
 }
 
 func (f *storeFlags) open() (*store.DB, error) {
@@ -88,7 +91,7 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 			return nil
 		},
 	}
-	sf.add(cmd)
+	sf.add(cmd.Flags())
 	cf.add(cmd)
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "deadline of the run (default 60s)")
 	return cmd

@@ -31,8 +31,7 @@ are shown as "[REDACTED]" unless --reveal is given.`,
   runner store set --app refresh-token refreshtoken '"abc"'
   runner store get --app refresh-token expiresAt`,
 	}
-	cmd.PersistentFlags().StringVar(&sf.path, "store", "", "store file (default $MODRUN_STORE, else $XDG_DATA_HOME/modrun/store.db)")
-	cmd.PersistentFlags().StringVar(&sf.app, "app", "", "store namespace (default $MODRUN_APP)")
+	sf.add(cmd.PersistentFlags())
 	cmd.PersistentFlags().BoolVar(&reveal, "reveal", false, "show the values of secret-looking keys")
 
 	withStore := func(fn func(ctx context.Context, st engine.Store, app string, args []string) error) func(*cobra.Command, []string) error {
