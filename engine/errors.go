@@ -35,6 +35,10 @@ var (
 
 	// ErrDeadline is returned when a run exceeded its deadline.
 	ErrDeadline = errors.New("run exceeded its deadline")
+
+	// ErrMemoryLimit is the cause of a run's context when the process
+	// hosting it passed its memory limit (see internal/memlimit).
+	ErrMemoryLimit = errors.New("run exceeded its memory limit")
 )
 
 // SourceError is a problem in a package's source, located by file, line and

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dlclark/regexp2/v2"
 	"github.com/dop251/goja"
 
 	"github.com/modrun/modrun/engine"
@@ -124,6 +125,7 @@ func (in *Instance) worker(f func()) {
 // compiled) and does no I/O; the runtime is built on the first call, when
 // the package's onLoad functions run.
 func NewInstance(pkg *engine.Package, opts Options) *Instance {
+	boundRegexps()
 	if opts.App == "" {
 		opts.App = pkg.Manifest.Name
 	}
@@ -172,19 +174,21 @@ type run struct {
 	ctx     context.Context
 	target  string // the step running now
 	args    []json.RawMessage
-	steps   []string // targets still to call after this one (onLoad)
-	res     chan result
+	steps   []string                     // targets still to call after this one (onLoad)
+	res     chan result                  // finish's result, for the driver
+	out     chan result                  // the result, from the driver to the caller
 	onDone  func(json.RawMessage, error) // instead of res, for internal runs
 	waiters []*run                       // calls waiting for onLoad
 	promise *goja.Promise                // the current step's promise, if it returned one
 	done    bool
 	// work takes blocking work (an HTTP request) of this run to its
-	// caller's goroutine, which would otherwise sit idle waiting: no hop to
+	// driver goroutine, which would otherwise sit idle waiting: no hop to
 	// another goroutine and back. Nil for runs without a caller.
 	work chan func()
 
+	gone     chan struct{}      // closed when the caller has left
 	cancel   context.CancelFunc // of ctx; nil for internal runs
-	mu       sync.Mutex         // guards ended and inflight
+	mu       sync.Mutex         // guards ended, inflight and sends on work
 	ended    bool               // the caller has left
 	inflight int                // blocking work using ctx
 	writes   sync.WaitGroup     // durable writes not yet on disk
@@ -211,9 +215,16 @@ func (r *run) finish(val json.RawMessage, err error) {
 // args (JSON values: positional arguments of a function, or the single
 // params object of a query) and returns its resolved value as JSON
 // (undefined is null).
+//
+// The run's JavaScript never runs on the calling goroutine: a driver
+// goroutine posts it and does its blocking work, so Call returns by the
+// deadline whatever the JS is doing, even inside a native call goja
+// cannot interrupt (a runaway RegExp, a huge String.repeat), and however
+// busy timers keep the loop.
 func (in *Instance) Call(ctx context.Context, target string, args ...json.RawMessage) (json.RawMessage, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, in.opts.Timeout, engine.ErrDeadline)
-	r := &run{ctx: ctx, cancel: cancel, target: target, args: args, res: make(chan result, 1), work: make(chan func(), 1)}
+	r := &run{ctx: ctx, cancel: cancel, target: target, args: args, res: make(chan result, 1),
+		out: make(chan result), work: make(chan func(), 1), gone: make(chan struct{})}
 	closedErr := func() error { return fmt.Errorf("%s: instance %w", target, engine.ErrClosed) }
 	// Close cancels the calls in progress: their requests end at once,
 	// and so do the calls, instead of at their deadlines.
@@ -230,27 +241,54 @@ func (in *Instance) Call(ctx context.Context, target string, args ...json.RawMes
 		delete(in.calls, r)
 		in.mu.Unlock()
 	}()
-	if err := in.loop.Post(func() { in.do(r, func() { in.start(r) }) }); err != nil {
-		cancel()
-		return nil, closedErr()
+	in.goWork(func() { in.drive(r) })
+	select {
+	case res := <-r.out:
+		// Every storeValue the run made is durable before it returns.
+		r.writes.Wait()
+		r.end(false)
+		return res.val, res.err
+	case <-ctx.Done(): // the caller's, the deadline, or Close
+		r.end(true)
+		if in.isClosed() {
+			return nil, closedErr()
+		}
+		// Queued behind a job that may never end: the loop drops r when
+		// it gets there.
+		in.loop.Post(func() { in.do(nil, func() { in.abandon(r) }) })
+		return nil, in.deadlineError(r, ctx)
 	}
-	defer in.handOff(r)
+}
+
+// drive runs on a goroutine of its own for run r: it posts r's first job
+// (running the loop if it is idle), does r's blocking work — its requests
+// — and hands r's result to the caller. It is back among the idle workers
+// before the caller runs again, so that the next call reuses it, with the
+// stack it has grown, instead of starting a goroutine. Work r started
+// after the caller has gone goes to workers.
+func (in *Instance) drive(r *run) {
+	if err := in.loop.Post(func() { in.do(r, func() { in.start(r) }) }); err != nil {
+		r.finish(nil, fmt.Errorf("%s: instance %w", r.target, engine.ErrClosed))
+	}
 	for {
 		select {
-		case res := <-r.res:
-			// Every storeValue the run made is durable before it returns.
-			r.writes.Wait()
-			r.end(false)
-			return res.val, res.err
 		case f := <-r.work:
 			f()
-		case <-ctx.Done(): // the caller's, the deadline, or Close
-			r.end(true)
-			if in.isClosed() {
-				return nil, closedErr()
+		case res := <-r.res:
+			select {
+			case r.out <- res:
+				return
+			case <-r.gone:
 			}
-			in.loop.Post(func() { in.do(nil, func() { in.abandon(r) }) })
-			return nil, in.deadlineError(r, ctx)
+		case <-r.gone:
+			for {
+				select {
+				case f := <-r.work:
+					in.goWork(f)
+				default:
+					return
+				}
+			}
 		}
 	}
 }
@@ -259,20 +297,6 @@ func (in *Instance) isClosed() bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return in.closed
-}
-
-// handOff gives work the caller of r did not get to to a worker: it must
-// still run (its request is cancelled if r was abandoned) to end its hold
-// on the loop.
-func (in *Instance) handOff(r *run) {
-	for {
-		select {
-		case f := <-r.work:
-			in.goWork(f)
-		default:
-			return
-		}
-	}
 }
 
 // hold counts one piece of blocking work that uses r's context. It
@@ -307,6 +331,7 @@ func (r *run) end(abandon bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ended = true
+	close(r.gone)
 	if abandon || r.inflight == 0 {
 		r.cancel()
 	}
@@ -322,14 +347,23 @@ func (in *Instance) workContext(r *run) (ctx context.Context, cancel context.Can
 	return context.WithTimeoutCause(context.Background(), in.opts.Timeout, engine.ErrDeadline)
 }
 
-// spawn runs blocking work of run r: on r's caller if it is free, else on
-// a worker.
+// spawn runs blocking work of run r: on r's driver if it is free, else on
+// a worker. Work offered once r's caller has gone goes to a worker, so
+// none is left in a channel no one reads.
 func (in *Instance) spawn(r *run, f func()) {
 	if r != nil && r.work != nil && !r.done {
-		select {
-		case r.work <- f:
+		r.mu.Lock()
+		sent := false
+		if !r.ended {
+			select {
+			case r.work <- f:
+				sent = true
+			default:
+			}
+		}
+		r.mu.Unlock()
+		if sent {
 			return
-		default:
 		}
 	}
 	in.goWork(f)
@@ -613,11 +647,45 @@ func (in *Instance) Close() error {
 		r.cancel()
 	}
 	in.mu.Unlock()
-	in.loop.Close()
+	// Interruptible JS has stopped; a native call goja cannot interrupt
+	// (a runaway RegExp, a huge repeat) may go on. Close does not wait
+	// for it past closeGrace: it ends on its own, finds the loop closed
+	// and its runtime unused.
+	closed := make(chan struct{})
+	go func() {
+		in.loop.Close()
+		close(closed)
+	}()
+	grace := time.NewTimer(closeGrace)
+	select {
+	case <-closed:
+	case <-grace.C:
+		in.log.Warn("closed while a native call (RegExp, repeat, JSON) was still running; it is abandoned")
+	}
+	grace.Stop()
 	in.watchdog.Stop()
 	close(in.quit)
 	return nil
 }
+
+// maxMatch bounds one regular-expression match. goja runs RegExps that Go's
+// regexp cannot (backreferences, lookaround) on regexp2, which backtracks
+// and is not interrupted by Runtime.Interrupt; its match timeout is the
+// one brake. A call still returns at its deadline (Call), but the match
+// would go on burning a core: past maxMatch it gives up (goja then
+// reports no match, and the interrupted runtime throws at its next
+// instruction). regexp2 reads the timeout when it compiles a pattern, from
+// a package variable, so it is set once for the process.
+const maxMatch = DefaultTimeout
+
+var regexpsBounded sync.Once
+
+func boundRegexps() {
+	regexpsBounded.Do(func() { regexp2.DefaultMatchTimeout = maxMatch })
+}
+
+// closeGrace is how long Close waits for a job that ignores Interrupt.
+const closeGrace = 200 * time.Millisecond
 
 // Redact hides in s every secret the instance knows: secret inputs and the
 // token-like values it has seen in the store and in responses.

@@ -1,0 +1,131 @@
+// Package memlimit ends runs when the process's Go heap passes a limit.
+//
+// goja has no memory limit of its own: `new Array(1e8).fill(0)` or
+// `'x'.repeat(2**31)` allocate until the Go runtime dies with a fatal
+// "out of memory" that nothing can recover. A process that hosts one run
+// (runner run, a worker) watches its heap instead: Watch polls it, and
+// once live data passes the limit it cancels the run's context with an
+// error wrapping engine.ErrMemoryLimit, so the run fails with
+// "run exceeded its memory limit (256 MiB)" and the process can exit
+// cleanly. The allocating goroutine itself cannot be stopped; the process
+// that watched is expected to end (or, for a worker, be replaced).
+//
+// The check reads runtime/metrics (a few hundred nanoseconds) every
+// interval; only when the heap, garbage included, is over the limit does
+// it force a collection to tell live data from garbage, so a process
+// that merely produces garbage quickly is never stopped.
+package memlimit
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/modrun/modrun/engine"
+)
+
+// DefaultLimit is the memory limit of a run when none is given.
+const DefaultLimit = 256 << 20
+
+// Interval is how often Watch samples the heap.
+const Interval = 5 * time.Millisecond
+
+// Watch returns a context derived from ctx that is cancelled with an
+// error wrapping engine.ErrMemoryLimit once the live Go heap exceeds
+// limit bytes. stop ends the watch. A limit of 0 watches nothing.
+func Watch(ctx context.Context, limit uint64) (_ context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	if limit == 0 {
+		return ctx, func() { cancel(nil) }
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(Interval)
+		defer t.Stop()
+		heap := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			metrics.Read(heap)
+			if heap[0].Value.Kind() != metrics.KindUint64 || heap[0].Value.Uint64() <= limit {
+				continue
+			}
+			if live := Live(); live > limit {
+				cancel(fmt.Errorf("%w (%s)", engine.ErrMemoryLimit, Format(limit)))
+				return
+			}
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		cancel(nil)
+	}
+}
+
+// Live collects garbage and returns the bytes of live heap objects.
+func Live() uint64 {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
+// Format writes n bytes as the largest whole unit: "256 MiB", "1 GiB",
+// "1536 KiB", "100 B".
+func Format(n uint64) string {
+	for _, u := range []struct {
+		name string
+		size uint64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return strconv.FormatUint(n/u.size, 10) + " " + u.name
+		}
+	}
+	return strconv.FormatUint(n, 10) + " B"
+}
+
+// Parse reads a size: a whole number of bytes with an optional unit, KiB,
+// MiB or GiB (also K, M, G, KB, MB, GB, all binary), such as 256MiB or
+// "1 GiB". "0" means no limit.
+func Parse(s string) (uint64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return 0, fmt.Errorf("size %q: want a number with an optional unit, such as 256MiB or 1GiB", s)
+	}
+	n, err := strconv.ParseUint(t[:i], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: %w", s, err)
+	}
+	var shift uint
+	switch strings.ToUpper(strings.TrimSpace(t[i:])) {
+	case "", "B":
+	case "K", "KB", "KIB":
+		shift = 10
+	case "M", "MB", "MIB":
+		shift = 20
+	case "G", "GB", "GIB":
+		shift = 30
+	default:
+		return 0, fmt.Errorf("size %q: unknown unit %q; use KiB, MiB or GiB", s, strings.TrimSpace(t[i:]))
+	}
+	if n > (1<<64-1)>>shift {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return n << shift, nil
+}

@@ -1,0 +1,89 @@
+package memlimit
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/modrun/modrun/engine"
+)
+
+var sink [][]byte
+
+func TestWatchCancelsPastTheLimit(t *testing.T) {
+	ctx, stop := Watch(context.Background(), 64<<20)
+	defer stop()
+	deadline := time.After(10 * time.Second)
+	for ctx.Err() == nil {
+		select {
+		case <-deadline:
+			t.Fatal("the watch did not trip with 1 GiB live")
+		default:
+		}
+		if len(sink) < 1024 {
+			sink = append(sink, make([]byte, 1<<20))
+		} else {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	sink = nil
+	err := context.Cause(ctx)
+	if !errors.Is(err, engine.ErrMemoryLimit) || err.Error() != "run exceeded its memory limit (64 MiB)" {
+		t.Fatalf("cause = %v", err)
+	}
+}
+
+func TestWatchIgnoresGarbage(t *testing.T) {
+	ctx, stop := Watch(context.Background(), 64<<20)
+	defer stop()
+	// 2 GiB allocated in all, never more than 1 MiB of it live.
+	for range 2048 {
+		b := make([]byte, 1<<20)
+		b[0] = 1
+	}
+	time.Sleep(3 * Interval)
+	if err := context.Cause(ctx); err != nil {
+		t.Fatalf("tripped on garbage: %v", err)
+	}
+}
+
+func TestParseAndFormat(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want uint64
+		fmt  string
+	}{
+		{"256MiB", 256 << 20, "256 MiB"}, {"1 GiB", 1 << 30, "1 GiB"}, {"512M", 512 << 20, "512 MiB"},
+		{"1536k", 1536 << 10, "1536 KiB"}, {"100", 100, "100 B"}, {"0", 0, "0 B"},
+	} {
+		got, err := Parse(c.in)
+		if err != nil || got != c.want {
+			t.Errorf("Parse(%q) = %d, %v; want %d", c.in, got, err, c.want)
+		}
+		if f := Format(got); f != c.fmt {
+			t.Errorf("Format(%d) = %q, want %q", got, f, c.fmt)
+		}
+	}
+	for _, bad := range []string{"", "MiB", "-1", "12 parsecs", "99999999999999999999", "17179869184GiB"} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q): no error", bad)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"256MiB", "1 GiB", "0", "12kb", "x", "18446744073709551615"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := Parse(s)
+		if err != nil {
+			return
+		}
+		// What Format writes, Parse reads back.
+		if back, err := Parse(Format(n)); err != nil || back != n {
+			t.Fatalf("Parse(Format(%d)) = %d, %v", n, back, err)
+		}
+	})
+}
