@@ -3,6 +3,7 @@ package binding
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -314,17 +315,16 @@ func (t *Template) URL(scope engine.Scope, params any) (*url.URL, error) {
 	}
 	u, err := url.Parse(b.String())
 	if err != nil {
-		return nil, err
+		// url.Error quotes the whole URL, query string (tokens) and all:
+		// name the template and the cause only.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("URL %q is not valid once bound: %v", t.Src, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("URL %q: want an http or https URL (is the base URL input set?)", redactURL(u))
+		return nil, fmt.Errorf("URL %q: want an http or https URL once bound (is the base URL input set?)", t.Src)
 	}
 	return u, nil
-}
-
-func redactURL(u *url.URL) string {
-	c := *u
-	c.User = nil
-	c.RawQuery = ""
-	return c.String()
 }

@@ -61,11 +61,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return exitFail
 }
 
-// isCobraUsage recognises cobra's own usage errors, which are plain.
+// isCobraUsage recognises cobra's own usage errors, which are plain: an
+// unknown command or a wrong argument count. (Flag errors come through
+// SetFlagErrorFunc as usageError.) Only messages that start so count: an
+// OS error inside a run ("open /dev/null/x: invalid argument") is not a
+// usage error.
 func isCobraUsage(err error) bool {
 	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "invalid argument", "flag needs an argument", "required flag"} {
-		if strings.HasPrefix(msg, p) || strings.Contains(msg, " "+p) {
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "invalid argument \"", "flag needs an argument", "required flag"} {
+		if strings.HasPrefix(msg, p) {
 			return true
 		}
 	}

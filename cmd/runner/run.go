@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/modrun/modrun"
+	"github.com/modrun/modrun/internal/memlimit"
 	"github.com/modrun/modrun/store"
 )
 
@@ -45,9 +46,10 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 
 func (c *cli) runCmd() *cobra.Command {
 	var (
-		sf      storeFlags
-		cf      callFlags
-		timeout time.Duration
+		sf        storeFlags
+		cf        callFlags
+		timeout   time.Duration
+		maxMemory string
 	)
 	cmd := &cobra.Command{
 		Use:   "run PACKAGE TARGET",
@@ -67,6 +69,10 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 			if err != nil {
 				return err
 			}
+			limit, err := memlimit.Parse(maxMemory)
+			if err != nil {
+				return usagef("--max-memory: %v", err)
+			}
 			db, err := sf.open()
 			if err != nil {
 				return err
@@ -83,7 +89,11 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 			}
 			defer inst.Close()
 			c.log.Debug("run", "package", pkg.Ref(), "target", target)
-			out, err := inst.Call(cmd.Context(), target, callArgs...)
+			// This process hosts one run: past the limit, the run fails
+			// and the process exits instead of dying of a Go fatal error.
+			ctx, stop := memlimit.Watch(cmd.Context(), limit)
+			defer stop()
+			out, err := inst.Call(ctx, target, callArgs...)
 			if err != nil {
 				return fmt.Errorf("%s", inst.Redact(err.Error()))
 			}
@@ -94,6 +104,7 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 	sf.add(cmd.Flags())
 	cf.add(cmd)
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "deadline of the run (default 60s)")
+	cmd.Flags().StringVar(&maxMemory, "max-memory", "256MiB", "memory limit of the run (KiB, MiB, GiB; 0: none): past it the run fails")
 	return cmd
 }
 

@@ -126,7 +126,7 @@ are shown as "[REDACTED]" unless --reveal is given.`,
 		Args:  exactArgs(2, "KEY JSON"),
 		RunE: withStore(func(ctx context.Context, st engine.Store, app string, args []string) error {
 			if !json.Valid([]byte(args[1])) {
-				return usagef("set %s: the value must be JSON: a string needs quotes, as in '\"%s\"'; numbers, true, false, null, objects and arrays as they are", args[0], args[1])
+				return usagef("set %s: the value is not JSON (it is not repeated here: it may be a secret); a string needs quotes, as in '\"text\"'; numbers, true, false, null, objects and arrays go as they are", args[0])
 			}
 			return st.Set(ctx, app, args[0], json.RawMessage(args[1]))
 		}),

@@ -37,7 +37,15 @@ func (p *partial) Unwrap() error { return p.err }
 // Decode decodes data, the contents of file, into v. Unknown fields and
 // type mismatches are returned as *engine.SourceError values, joined; see
 // Fatal.
+//
+// Aliases are bounded first (see Limits): the fields of v that are
+// yaml.Node values keep aliases unexpanded, so a caller walking them
+// would otherwise follow a cycle or a bomb that yaml.v3's own limits
+// never see.
 func Decode(file string, data []byte, v any) error {
+	if err := checkAliases(file, data); err != nil {
+		return err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	err := dec.Decode(v)
@@ -107,4 +115,74 @@ const QuoteHint = ` (in YAML a value that starts with {{ must be quoted: "{{ exp
 // NodeError returns a *engine.SourceError at n's position.
 func NodeError(file string, n *yaml.Node, format string, args ...any) *engine.SourceError {
 	return engine.Errorf(file, n.Line, n.Column, format, args...)
+}
+
+// Limits on a YAML file's structure, aliases expanded.
+const (
+	MaxNodes = 100_000 // nodes, counting each alias as the nodes it stands for
+	MaxDepth = 1000    // nesting of mappings and lists
+)
+
+// checkAliases refuses a file whose aliases form a cycle or expand past
+// MaxNodes, or that nests deeper than MaxDepth. Files without an alias or
+// deep nesting cost one walk of the node tree.
+func checkAliases(file string, data []byte) error {
+	if !bytes.ContainsAny(data, "*[{-:") {
+		return nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil // Decode reports it, with its position
+	}
+	w := aliasWalk{file: file, size: map[*yaml.Node]int{}, open: map[*yaml.Node]bool{}}
+	w.count(&doc, 0)
+	return w.err
+}
+
+type aliasWalk struct {
+	file string
+	size map[*yaml.Node]int  // expanded size of anchored nodes already walked
+	open map[*yaml.Node]bool // anchored nodes being walked: an alias to one is a cycle
+	err  error
+}
+
+// count returns the expanded size of n, or stops at the first problem.
+func (w *aliasWalk) count(n *yaml.Node, depth int) int {
+	if w.err != nil {
+		return 0
+	}
+	if depth > MaxDepth {
+		w.err = NodeError(w.file, n, "nested deeper than %d levels", MaxDepth)
+		return 0
+	}
+	if n.Kind == yaml.AliasNode {
+		t := n.Alias
+		if w.open[t] {
+			w.err = NodeError(w.file, n, "alias *%s refers to a value that contains it (an alias cycle)", n.Value)
+			return 0
+		}
+		if s, ok := w.size[t]; ok {
+			return s
+		}
+		return w.count(t, depth)
+	}
+	anchored := n.Anchor != ""
+	if anchored {
+		w.open[n] = true
+	}
+	total := 1
+	for _, c := range n.Content {
+		total += w.count(c, depth+1)
+		if total > MaxNodes && w.err == nil {
+			w.err = NodeError(w.file, n, "expands to more than %d values (aliases count as what they repeat)", MaxNodes)
+		}
+		if w.err != nil {
+			return 0
+		}
+	}
+	if anchored {
+		delete(w.open, n)
+		w.size[n] = total
+	}
+	return total
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -315,5 +316,86 @@ func TestRedirectFromHTTPSToHTTPDropsCredentials(t *testing.T) {
 	err := sendTLS("method: POST\nurl: <<inputs.baseUrl>>/x\nbody:\n  form: {refresh_token: <<inputs.token>>}\n")
 	if err == nil || !strings.Contains(err.Error(), "would resend the request body there") {
 		t.Fatalf("307 from https to http: err = %v", err)
+	}
+}
+
+// TestRedirectsNeverSendReferer: the original URL, query-string secret and
+// all, never reaches the next host as a Referer.
+func TestRedirectsNeverSendReferer(t *testing.T) {
+	got := make(chan http.Header, 1)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Clone()
+	}))
+	defer other.Close()
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/landing", http.StatusFound)
+	}))
+	defer origin.Close()
+	sc := scope{Inputs: map[string]any{"baseUrl": origin.URL, "token": "key-123456"}}
+	if _, err := send(t, "url: <<inputs.baseUrl>>/start?access_token=<<inputs.token>>\n", sc, nil); err != nil {
+		t.Fatal(err)
+	}
+	if h := <-got; h.Get("Referer") != "" {
+		t.Fatalf("Referer sent: %q", h.Get("Referer"))
+	}
+}
+
+// TestRedirectToAnotherPortIsAnotherOrigin: same host, other port — bound
+// headers are dropped and a 307 does not resend the body.
+func TestRedirectToAnotherPortIsAnotherOrigin(t *testing.T) {
+	got := make(chan http.Header, 1)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Clone()
+	}))
+	defer other.Close()
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code := http.StatusFound
+		if r.Method == http.MethodPost {
+			code = http.StatusTemporaryRedirect
+		}
+		http.Redirect(w, r, other.URL+"/landing", code) // 127.0.0.1, another port
+	}))
+	defer origin.Close()
+	sc := scope{Inputs: map[string]any{"baseUrl": origin.URL, "token": "key-123456"}}
+	if _, err := send(t, "url: <<inputs.baseUrl>>/x\nheaders: {X-Api-Key: <<inputs.token>>}\n", sc, nil); err != nil {
+		t.Fatal(err)
+	}
+	if h := <-got; h.Get("X-Api-Key") != "" {
+		t.Fatalf("X-Api-Key followed the redirect to another port")
+	}
+	_, err := send(t, "method: POST\nurl: <<inputs.baseUrl>>/x\nbody:\n  form: {refresh_token: <<inputs.token>>}\n", sc, nil)
+	if err == nil || !strings.Contains(err.Error(), "would resend the request body there") {
+		t.Fatalf("307 to another port: err = %v", err)
+	}
+}
+
+// TestLyingContentLength: a response announcing 5 GB allocates only what
+// arrives.
+func TestLyingContentLength(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "5000000000")
+		w.Write([]byte(`{"ok": true}`))
+	}))
+	defer srv.Close()
+	sc := scope{Inputs: map[string]any{"baseUrl": srv.URL}}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := send(t, "url: <<inputs.baseUrl>>/x\nmaxResponseBytes: 10000000000\n", sc, nil)
+	runtime.ReadMemStats(&after)
+	if err == nil || strings.Contains(err.Error(), "5000000000") {
+		t.Fatalf("err = %v; want a short-body error", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+		t.Fatalf("allocated %d bytes for a 12-byte body", grew)
+	}
+}
+
+// TestURLErrorsCarryNoQuery: a URL that does not parse once bound is named
+// by its template, never by its bound text (which holds the token).
+func TestURLErrorsCarryNoQuery(t *testing.T) {
+	sc := scope{Inputs: map[string]any{"baseUrl": "http://127.0.0.1:port", "token": "tok-abcdef123"}}
+	_, err := send(t, "url: <<inputs.baseUrl>>/x?access_token=<<inputs.token>>\n", sc, nil)
+	if err == nil || strings.Contains(err.Error(), "tok-abcdef123") || !strings.Contains(err.Error(), "invalid port") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -128,8 +128,14 @@ func (c *compiler) fields(n *yaml.Node, what string) []field {
 		return nil
 	}
 	var out []field
+	seen := make(map[string]bool, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			c.errorf(k, "%s: duplicate key %q", what, k.Value)
+			continue
+		}
+		seen[k.Value] = true
 		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 			v = &yaml.Node{Kind: yaml.ScalarNode, Value: "", Line: v.Line, Column: v.Column}
 		}
@@ -274,12 +280,18 @@ func (c *compiler) jsonNode(n *yaml.Node) *jsonNode {
 		return c.jsonNode(n.Alias)
 	case yaml.MappingNode:
 		out := &jsonNode{kind: jsonObject}
+		seen := make(map[string]bool, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if k.Kind != yaml.ScalarNode {
 				c.errorf(k, "body.json: object keys must be strings")
 				continue
 			}
+			if seen[k.Value] {
+				c.errorf(k, "body.json: duplicate key %q", k.Value)
+				continue
+			}
+			seen[k.Value] = true
 			kt, err := binding.Parse(k.Value, c.pos(k), c.names)
 			if err != nil {
 				c.errs = append(c.errs, err)

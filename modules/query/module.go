@@ -79,13 +79,14 @@ func (k *Kind) Compile(src engine.Source) (engine.Module, error) {
 			if len(via) > m.maxRedirects {
 				return fmt.Errorf("stopped after %d redirects", m.maxRedirects)
 			}
-			// Credentials stay with the host they were meant for, and off
-			// plain HTTP once they went over HTTPS. net/http drops
-			// Authorization and cookies when the host changes, but not
-			// other headers, nor anything when only the scheme does.
-			from := via[0].URL
-			leaving := !sameOrSubdomain(req.URL.Hostname(), from.Hostname()) ||
-				(from.Scheme == "https" && req.URL.Scheme != "https")
+			// Never a Referer: the original URL's query string may carry
+			// a token (net/http sets one on every redirect).
+			req.Header.Del("Referer")
+			// Credentials stay with the origin they were meant for
+			// (scheme, host and port), and so off plain HTTP once they
+			// went over HTTPS. net/http drops Authorization and cookies
+			// only when the host changes, and keeps every other header.
+			leaving := !sameOrigin(req.URL, via[0].URL)
 			if !leaving {
 				return nil
 			}
@@ -106,16 +107,25 @@ func (k *Kind) Compile(src engine.Source) (engine.Module, error) {
 	return m, nil
 }
 
-// sameOrSubdomain reports whether host is origin or a subdomain of it: the
-// rule by which net/http keeps credentials across a redirect.
-func sameOrSubdomain(host, origin string) bool {
-	host, origin = strings.ToLower(host), strings.ToLower(origin)
-	if host == origin {
-		return true
+// sameOrigin reports whether a and b have the same origin (RFC 6454):
+// scheme, host and port, a missing port being the scheme's default.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) &&
+		strings.EqualFold(a.Hostname(), b.Hostname()) &&
+		port(a) == port(b)
+}
+
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
 	}
-	// An IPv6 address (or one with a zone, "::1%.example.com") is no
-	// subdomain of anything.
-	return !strings.ContainsAny(host, ":%") && strings.HasSuffix(host, "."+origin)
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
 }
 
 // Module is a compiled query module.
@@ -271,11 +281,13 @@ func (r *request) Send(ctx context.Context) (*engine.Response, error) {
 }
 
 // readBody reads up to max+1 bytes of resp's body: one more than max
-// tells the caller it was too large. A body of announced length is read
-// into a buffer of that size, not grown from 512 bytes.
+// tells the caller it was too large. Memory follows what has arrived, not
+// what the server announced: a buffer of the announced length is taken
+// only up to preallocMax (a lying Content-Length of 5 GB must not
+// allocate 5 GB); past that the buffer grows as data comes.
 func readBody(resp *http.Response, max int64) ([]byte, error) {
 	n := resp.ContentLength
-	if n < 0 || n > max {
+	if n < 0 || n > max || n > preallocMax {
 		return io.ReadAll(io.LimitReader(resp.Body, max+1))
 	}
 	// net/http stops a body at its Content-Length, and reports a shorter
@@ -289,6 +301,10 @@ func readBody(resp *http.Response, max int64) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// preallocMax is the largest announced body read into a buffer of its
+// size up front.
+const preallocMax = 1 << 20
 
 // transportError names the module, the method and the host, and the
 // cause; never the URL's path or query, which may carry tokens.

@@ -1,25 +1,29 @@
 package query
 
-import "testing"
+import (
+	"net/url"
+	"testing"
+)
 
-func TestSameOrSubdomain(t *testing.T) {
+func TestSameOrigin(t *testing.T) {
 	for _, c := range []struct {
-		host, origin string
-		want         bool
+		a, b string
+		want bool
 	}{
-		{"api.example.com", "api.example.com", true},
-		{"API.Example.com", "api.example.com", true},
-		{"auth.api.example.com", "api.example.com", true},
-		{"example.com", "api.example.com", false},
-		{"evilexample.com", "example.com", false},
-		{"example.com.evil.net", "example.com", false},
-		{"127.0.0.1", "127.0.0.1", true},
-		{"localhost", "127.0.0.1", false},
-		{"::1%.example.com", "example.com", false},
-		{"::1", "::1", true},
+		{"http://api.example.com/x", "http://api.example.com/y", true},
+		{"http://API.Example.com/x", "http://api.example.com", true},
+		{"http://api.example.com:80/x", "http://api.example.com/y", true},
+		{"https://api.example.com:443/", "https://api.example.com", true},
+		{"http://127.0.0.1:8080/", "http://127.0.0.1:8081/", false}, // another port
+		{"https://api.example.com/", "http://api.example.com/", false},
+		{"http://auth.api.example.com/", "http://api.example.com/", false}, // a subdomain is another origin
+		{"http://evilexample.com/", "http://example.com/", false},
+		{"http://[::1]:8080/", "http://[::1]:8080/", true},
 	} {
-		if got := sameOrSubdomain(c.host, c.origin); got != c.want {
-			t.Errorf("sameOrSubdomain(%q, %q) = %v, want %v", c.host, c.origin, got, c.want)
+		a, _ := url.Parse(c.a)
+		b, _ := url.Parse(c.b)
+		if got := sameOrigin(a, b); got != c.want {
+			t.Errorf("sameOrigin(%q, %q) = %v, want %v", c.a, c.b, got, c.want)
 		}
 	}
 }

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// writePackage writes a package directory from files; package.yaml is
+// added when missing.
+func writePackage(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, ok := files["package.yaml"]; !ok {
+		files["package.yaml"] = "name: hostile\nversion: 1.0.0\n"
+	}
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestMemoryBombExitsCleanly: a run that allocates without bound fails
+// with the memory-limit error and exit 1, not a Go fatal error.
+func TestMemoryBombExitsCleanly(t *testing.T) {
+	pkg := writePackage(t, map[string]string{"m.js": `export default {
+		grow() { const a = []; for (;;) a.push(new Array(1e6).fill(0)); },
+		fill() { return new Array(1e8).fill(0).length },
+	}`})
+	for _, target := range []string{"m.grow", "m.fill"} {
+		start := time.Now()
+		_, stderr, code := runBinary(t, nil, "run", pkg, target, "--store", filepath.Join(t.TempDir(), "s.db"), "--max-memory", "128MiB")
+		if code != 1 || !strings.Contains(stderr, target+": run exceeded its memory limit (128 MiB)") || strings.Contains(stderr, "fatal error") {
+			t.Fatalf("%s: exit %d, stderr:\n%s", target, code, stderr)
+		}
+		if d := time.Since(start); d > 20*time.Second {
+			t.Errorf("%s took %v", target, d)
+		}
+	}
+}
+
+// TestSignalEndsABusyRun: SIGTERM ends runner run promptly whatever its
+// JS is doing, here 10,000 intervals keeping the loop busy.
+func TestSignalEndsABusyRun(t *testing.T) {
+	pkg := writePackage(t, map[string]string{"m.js": `export default {
+		async spin() { for (let i = 0; i < 10000; i++) setInterval(() => {}, 1); await new Promise(() => setTimeout(() => {}, 1e9)); },
+	}`})
+	cmd := exec.Command(runnerBinary(t), "run", pkg, "m.spin", "--store", filepath.Join(t.TempDir(), "s.db"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // let the intervals start
+	sent := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if took := time.Since(sent); took > 3*time.Second {
+			t.Errorf("exited %v after SIGTERM", took)
+		}
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			t.Errorf("exit: %v; stderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("still running 10 s after SIGTERM")
+	}
+}
+
+// TestOSErrorsAreNotUsageErrors: an OS error that happens to say
+// "invalid argument" exits 1, not 2.
+func TestOSErrorsAreNotUsageErrors(t *testing.T) {
+	pkg := writePackage(t, map[string]string{"m.js": `export default { f() { return 1 } }`})
+	_, stderr, code := runCLI(t, "", "run", pkg, "m.f", "--store", "/dev/null/x.db")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr: %s", code, stderr)
+	}
+	_, _, code = runCLI(t, "", "run", pkg, "m.f", "--bogus")
+	if code != 2 {
+		t.Fatalf("unknown flag: exit %d, want 2", code)
+	}
+}
+
+// TestStoreSetDoesNotEchoTheValue: a value that is not JSON may be a
+// secret; the usage error does not repeat it.
+func TestStoreSetDoesNotEchoTheValue(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "s.db")
+	_, stderr, code := runCLI(t, "", "store", "set", "--store", db, "--app", "a", "apitoken", "sk-live-not-json")
+	if code != 2 || strings.Contains(stderr, "sk-live") || !strings.Contains(stderr, "not JSON") {
+		t.Fatalf("exit %d, stderr: %s", code, stderr)
+	}
+}
