@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -49,6 +50,12 @@ type DB struct {
 	mu     sync.RWMutex // guards closed against in-flight sends
 	closed bool
 	done   chan struct{}
+
+	// broken is the error of a fault (a page past the end of a file cut
+	// short under us) that bbolt could not unwind: its rollback faulted
+	// too, leaving its writer lock held, so every later transaction — and
+	// Close — would wait for ever. Once set, the store answers only this.
+	broken atomic.Pointer[error]
 }
 
 type write struct {
@@ -184,13 +191,26 @@ func (db *DB) commit(group []*write) {
 // update runs fn in a read-write transaction, turning a bbolt panic on a
 // damaged file into an error.
 func (db *DB) update(fn func(*bolt.Tx) error) (err error) {
+	if err := db.brokenErr(); err != nil {
+		return err
+	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("store %s: %w (%v)", db.path, engine.ErrCorrupt, r)
+			err = fmt.Errorf("store %s: %w (%v): the file changed under the store (truncated or overwritten?); restart with a good copy", db.path, engine.ErrCorrupt, r)
+			// bbolt rolls back from a deferred function; a fault there
+			// skips the unlock. Never enter bbolt again.
+			db.broken.CompareAndSwap(nil, &err)
 		}
 	}()
 	return db.bolt.Update(fn)
+}
+
+func (db *DB) brokenErr() error {
+	if e := db.broken.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 func (db *DB) view(fn func(*bolt.Tx) error) (err error) {
@@ -198,6 +218,9 @@ func (db *DB) view(fn func(*bolt.Tx) error) (err error) {
 	defer db.mu.RUnlock()
 	if db.closed {
 		return engine.ErrClosed
+	}
+	if err := db.brokenErr(); err != nil {
+		return err
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -374,6 +397,12 @@ func (db *DB) Close() error {
 	close(db.writes)
 	db.mu.Unlock()
 	<-db.done
+	if err := db.brokenErr(); err != nil {
+		// bbolt's lock is held by the transaction that faulted: its Close
+		// would wait for ever. The file stays open (and locked) until the
+		// process exits.
+		return err
+	}
 	return db.bolt.Close()
 }
 

@@ -362,3 +362,42 @@ func TestSessionSetAsync(t *testing.T) {
 		t.Fatalf("a rejected value is visible: %v", err)
 	}
 }
+
+// TestTruncatedWhileOpen: the file cut short under a running store makes
+// writes and reads fail with ErrCorrupt, and Close return, instead of a
+// hang in Close (a fault during rollback used to leave bbolt's lock held).
+func TestTruncatedWhileOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	db, err := store.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	big := json.RawMessage(`"` + strings.Repeat("x", 60000) + `"`)
+	for i := range 50 {
+		if err := db.Set(ctx, "a", fmt.Sprintf("k%d", i), big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Truncate(path, 8192); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 20 {
+			db.Set(ctx, "a", fmt.Sprintf("n%d", i), big)
+			db.Get(ctx, "a", fmt.Sprintf("k%d", i))
+		}
+		err := db.Set(ctx, "a", "last", big)
+		if !errors.Is(err, engine.ErrCorrupt) {
+			t.Errorf("Set after truncation: %v, want ErrCorrupt", err)
+		}
+		db.Close()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("hung after the file was truncated")
+	}
+}
