@@ -63,6 +63,14 @@ type Scope interface {
 	Eval(expr Expr, params any) (any, error)
 }
 
+// Learner is an optional ability of a Scope: the values a query sends as
+// credentials (a bearer token, a Basic credential, fields named like
+// secrets) are told to it, so that they are redacted from all output
+// from then on — an error that echoes the request, say.
+type Learner interface {
+	Learn(secret string)
+}
+
 // Query is a module that sends one HTTP request.
 type Query interface {
 	Module

@@ -104,3 +104,24 @@ func TestStoreSetDoesNotEchoTheValue(t *testing.T) {
 		t.Fatalf("exit %d, stderr: %s", code, stderr)
 	}
 }
+
+// TestStoreListHidesNestedTokens: token-like fields inside a stored
+// object print redacted unless --reveal.
+func TestStoreListHidesNestedTokens(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "s.db")
+	if _, stderr, code := runCLI(t, "", "store", "set", "--store", db, "--app", "a", "session", `{"user":"ann","access_token":"at-123456789","inner":{"refresh_token":"rt-987654321"}}`); code != 0 {
+		t.Fatal(stderr)
+	}
+	out, _, code := runCLI(t, "", "store", "list", "--store", db, "--app", "a")
+	if code != 0 || strings.Contains(out, "at-123456789") || strings.Contains(out, "rt-987654321") || !strings.Contains(out, "ann") {
+		t.Fatalf("list: %s", out)
+	}
+	out, _, _ = runCLI(t, "", "store", "get", "--store", db, "--app", "a", "session")
+	if strings.Contains(out, "at-123456789") {
+		t.Fatalf("get: %s", out)
+	}
+	out, _, _ = runCLI(t, "", "store", "list", "--store", db, "--app", "a", "--reveal")
+	if !strings.Contains(out, "at-123456789") {
+		t.Fatalf("list --reveal: %s", out)
+	}
+}

@@ -67,10 +67,13 @@ are shown as "[REDACTED]" unless --reveal is given.`,
 		}
 	}
 	show := func(key string, v json.RawMessage) json.RawMessage {
-		if !reveal && redact.SecretKey(key) {
+		switch {
+		case reveal:
+			return v
+		case redact.SecretKey(key):
 			return json.RawMessage(`"` + redact.Mask + `"`)
 		}
-		return v
+		return redact.JSON(v) // {"session": {"access_token": …}}
 	}
 
 	list := &cobra.Command{

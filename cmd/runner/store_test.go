@@ -22,7 +22,7 @@ func TestStoreCommandsInProcess(t *testing.T) {
 		{[]string{"get", "--app", "a", "n"}, 0, `{"x":[1,2]}` + "\n", ""},
 		{[]string{"get", "--app", "b", "greeting"}, 1, "", "no such key"},
 		{[]string{"get", "--app", "a", "missing"}, 1, "", "no such key"},
-		{[]string{"set", "--app", "a", "k", "word"}, 2, "", `'"word"'`},
+		{[]string{"set", "--app", "a", "k", "word"}, 2, "", `a string needs quotes`},
 		{[]string{"set", "--app", "a", "refreshtoken", `"rt-secret-value"`}, 0, "", ""},
 		{[]string{"list", "--app", "a"}, 0, "{\n  \"greeting\": \"hi\",\n  \"n\": {\"x\":[1,2]},\n  \"refreshtoken\": \"[REDACTED]\"\n}\n", ""},
 		{[]string{"get", "--app", "a", "refreshtoken"}, 0, `"[REDACTED]"` + "\n", ""},
@@ -98,7 +98,7 @@ func TestStoreThroughTheBinary(t *testing.T) {
 		t.Fatalf("missing key: %d %q", code, errOut)
 	}
 	_, errOut, code = runBinary(t, env, "store", "set", "--app", "x", "k", "word")
-	if code != 2 || !strings.Contains(errOut, `'"word"'`) {
+	if code != 2 || !strings.Contains(errOut, `a string needs quotes`) {
 		t.Fatalf("invalid JSON: %d %q", code, errOut)
 	}
 }

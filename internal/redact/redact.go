@@ -2,18 +2,24 @@ package redact
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"log/slog"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/tidwall/gjson"
 )
 
 // Mask replaces every secret.
 const Mask = "[REDACTED]"
 
-// minLen is the shortest value hidden: shorter ones would mask ordinary
-// words and digits everywhere.
-const minLen = 6
+// MinLearned is the shortest value Learn takes: a token shorter than this
+// is no real token, and hiding it would mask ordinary words and digits.
+// Secrets given to Add are hidden at any length.
+const MinLearned = 6
 
 // MaxLearned bounds the secrets a Redactor learns at run time (Learn):
 // past it, the oldest learned are forgotten. Tokens rotate; without a
@@ -22,12 +28,13 @@ const minLen = 6
 const MaxLearned = 1024
 
 // Redactor holds the secrets to hide: the ones it was given (Add), kept
-// for good, and the last MaxLearned ones it learned (Learn). It is safe
-// for concurrent use; the zero value hides nothing.
+// for good, and the last MaxLearned ones it learned (Learn). Each is
+// hidden in every form it takes in text (see Forms). It is safe for
+// concurrent use; the zero value hides nothing.
 type Redactor struct {
 	mu      sync.RWMutex
-	pinned  map[string]bool
-	learned map[string]bool
+	pinned  map[string][]string // secret → its forms
+	learned map[string][]string
 	order   []string // learned, oldest first
 	r       *strings.Replacer
 }
@@ -35,8 +42,8 @@ type Redactor struct {
 // New returns an empty Redactor.
 func New() *Redactor { return &Redactor{} }
 
-// Add registers secrets for good (a package's secret inputs). Values
-// shorter than six bytes are ignored.
+// Add registers secrets for good (a package's secret inputs), at any
+// length but the empty string.
 func (r *Redactor) Add(secrets ...string) {
 	if r == nil {
 		return
@@ -45,13 +52,13 @@ func (r *Redactor) Add(secrets ...string) {
 	defer r.mu.Unlock()
 	changed := false
 	for _, s := range secrets {
-		if len(s) < minLen || r.pinned[s] {
+		if _, ok := r.pinned[s]; s == "" || ok {
 			continue
 		}
 		if r.pinned == nil {
-			r.pinned = map[string]bool{}
+			r.pinned = map[string][]string{}
 		}
-		r.pinned[s] = true
+		r.pinned[s] = Forms(s, true)
 		changed = true
 	}
 	if changed {
@@ -59,48 +66,120 @@ func (r *Redactor) Add(secrets ...string) {
 	}
 }
 
-// Learn registers a secret seen at run time (a token in a response or the
-// store). It is cheap for a secret already known, which is the common
-// case: the same token passes many times.
+// Learn registers a secret seen at run time (a token in a response, the
+// store or a request). It is cheap for a secret already known, which is
+// the common case: the same token passes many times. Values shorter than
+// MinLearned are ignored.
 func (r *Redactor) Learn(s string) {
-	if r == nil || len(s) < minLen {
+	if r == nil || len(s) < MinLearned {
 		return
 	}
 	r.mu.RLock()
-	known := r.pinned[s] || r.learned[s]
+	known := r.known(s)
 	r.mu.RUnlock()
 	if known {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.pinned[s] || r.learned[s] {
+	if r.known(s) {
 		return
 	}
 	if r.learned == nil {
-		r.learned = map[string]bool{}
+		r.learned = map[string][]string{}
 	}
 	if len(r.order) >= MaxLearned {
 		delete(r.learned, r.order[0])
 		r.order = append(r.order[:0], r.order[1:]...)
 	}
-	r.learned[s] = true
+	r.learned[s] = Forms(s, false)
 	r.order = append(r.order, s)
 	r.rebuild()
 }
 
-// rebuild makes the replacer of every secret, longest first, so that a
-// secret containing another is hidden whole. r.mu is held.
-func (r *Redactor) rebuild() {
-	all := make([]string, 0, len(r.pinned)+len(r.learned))
-	for s := range r.pinned {
-		all = append(all, s)
+// known reports whether s is held already. r.mu is held.
+func (r *Redactor) known(s string) bool {
+	if _, ok := r.pinned[s]; ok {
+		return true
 	}
-	for s := range r.learned {
-		if !r.pinned[s] {
-			all = append(all, s)
+	_, ok := r.learned[s]
+	return ok
+}
+
+// LearnJSON learns the string values of secret-named fields (SecretKey)
+// anywhere in the JSON value raw: {"session": {"access_token": "…"}}.
+func (r *Redactor) LearnJSON(raw []byte) {
+	if r == nil || len(raw) == 0 || (raw[0] != '{' && raw[0] != '[') {
+		return
+	}
+	learnJSON(r, gjson.ParseBytes(raw), 0)
+}
+
+func learnJSON(r *Redactor, v gjson.Result, depth int) {
+	if depth > 64 { // values deeper than this are not searched (see doc.go)
+		return
+	}
+	v.ForEach(func(k, el gjson.Result) bool {
+		switch {
+		case el.Type == gjson.String && k.Type == gjson.String && SecretKey(k.Str):
+			r.Learn(el.Str)
+		case el.IsObject() || el.IsArray():
+			learnJSON(r, el, depth+1)
 		}
+		return true
+	})
+}
+
+// Forms returns the ways secret s appears in text: as it is; escaped
+// inside a JSON string (as JSON.stringify and encoding/json write it);
+// escaped in a URL's query or path; and, with b64, in base64 (standard and
+// URL alphabets, as in a Basic credential or a JWT part). Forms equal to
+// an earlier one are left out: for a token of URL-safe characters, the
+// escaped forms are the token itself.
+func Forms(s string, b64 bool) []string {
+	forms := []string{s}
+	add := func(f string) {
+		for _, g := range forms {
+			if g == f {
+				return
+			}
+		}
+		forms = append(forms, f)
 	}
+	js, _ := json.Marshal(s) // escapes <, > and & as \u003c…: encoding/json's form
+	add(string(js[1 : len(js)-1]))
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // JSON.stringify's form
+	enc.Encode(s)
+	js = []byte(strings.TrimSuffix(b.String(), "\n"))
+	add(string(js[1 : len(js)-1]))
+	add(url.QueryEscape(s))
+	add(url.PathEscape(s))
+	if b64 {
+		add(base64.StdEncoding.EncodeToString([]byte(s)))
+		add(base64.RawURLEncoding.EncodeToString([]byte(s)))
+	}
+	return forms
+}
+
+// rebuild makes the replacer of every form of every secret, longest
+// first, so that a secret containing another is hidden whole. r.mu is
+// held.
+func (r *Redactor) rebuild() {
+	var all []string
+	// Learned tokens are not base64'd: that would triple the patterns
+	// and the cost of each rebuild, and a token travels as it is (a
+	// Basic credential is learned whole, as sent).
+	for _, forms := range r.pinned {
+		all = append(all, forms...)
+	}
+	for _, forms := range r.learned {
+		all = append(all, forms...)
+	}
+	// By length only: comparing the text of equal-length tokens made a
+	// rebuild four times slower. Two secrets may share a form: NewReplacer
+	// keeps the first of equal patterns, and every one maps to Mask.
 	sort.Slice(all, func(i, j int) bool { return len(all[i]) > len(all[j]) })
 	pairs := make([]string, 0, 2*len(all))
 	for _, s := range all {
@@ -195,4 +274,50 @@ func SecretKey(k string) bool {
 		}
 	}
 	return false
+}
+
+// JSON returns raw with the value of every secret-named field (SecretKey),
+// at any depth, replaced by "[REDACTED]"; a top-level value under a
+// secret-named key is the caller's to hide. raw that is not JSON comes
+// back as it is.
+func JSON(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || (raw[0] != '{' && raw[0] != '[') || !gjson.ValidBytes(raw) {
+		return raw
+	}
+	out, changed := maskJSON(nil, gjson.ParseBytes(raw))
+	if !changed {
+		return raw
+	}
+	return out
+}
+
+func maskJSON(dst []byte, v gjson.Result) ([]byte, bool) {
+	if !v.IsObject() && !v.IsArray() {
+		return append(dst, v.Raw...), false
+	}
+	open, close := byte('['), byte(']')
+	if v.IsObject() {
+		open, close = '{', '}'
+	}
+	dst = append(dst, open)
+	changed, first := false, true
+	v.ForEach(func(k, el gjson.Result) bool {
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		if v.IsObject() {
+			dst = append(append(dst, k.Raw...), ':')
+			if k.Type == gjson.String && SecretKey(k.Str) && el.Type != gjson.Null {
+				dst = append(dst, `"`+Mask+`"`...)
+				changed = true
+				return true
+			}
+		}
+		var c bool
+		dst, c = maskJSON(dst, el)
+		changed = changed || c
+		return true
+	})
+	return append(dst, close), changed
 }

@@ -8,14 +8,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/modrun/modrun/internal/redact"
 )
+
+func gjsonValid(b []byte) bool { return gjson.ValidBytes(b) }
 
 func TestRedactor(t *testing.T) {
 	r := redact.New()
 	r.Add("tok-123456", "tok-123456-longer", "short")
 	got := r.String("a tok-123456-longer and tok-123456 and short")
-	if got != "a [REDACTED] and [REDACTED] and short" {
+	if got != "a [REDACTED] and [REDACTED] and [REDACTED]" {
 		t.Fatalf("String = %q", got)
 	}
 	var nilR *redact.Redactor
@@ -103,4 +107,65 @@ func BenchmarkStringFull(b *testing.B) {
 	for b.Loop() {
 		r.String(line)
 	}
+}
+
+// TestEveryForm: a declared secret is hidden at any length, and in its
+// JSON-escaped, URL-escaped and base64 forms.
+func TestEveryForm(t *testing.T) {
+	r := redact.New()
+	r.Add("4711", `pa"ss\w<rd>`, "password")
+	r.Learn("tok/with+plus=")
+	for _, text := range []string{
+		"pin 4711",
+		`{"password":"pa\"ss\\w<rd>"}`,           // JSON.stringify
+		`{"password":"pa\"ss\\w\u003crd\u003e"}`, // encoding/json
+		"?p=pa%22ss%5Cw%3Crd%3E",                 // query
+		"/tok%2Fwith+plus=",                      // path
+		"?t=tok%2Fwith%2Bplus%3D",                // query
+		"basic NDcxMQ==",                         // base64 of the PIN
+		"cGFzc3dvcmQ",                            // base64url, no padding
+	} {
+		got := r.String(text)
+		if !strings.Contains(got, redact.Mask) || strings.Contains(got, "4711") || strings.Contains(got, `ss\`) || strings.Contains(got, "%5C") || strings.Contains(got, "plus") ||
+			strings.Contains(got, "NDcx") || strings.Contains(got, "cGFz") {
+			t.Errorf("%s -> %s", text, got)
+		}
+	}
+	r.Learn("abc") // too short to learn
+	if got := r.String("abc"); got != "abc" {
+		t.Errorf("a 3-byte learned value was hidden: %s", got)
+	}
+}
+
+func TestJSONMasksNestedSecretFields(t *testing.T) {
+	in := `{"user":"ann","session":{"access_token":"a1","refresh_token":"r1","n":[{"apiKey":"k"}]},"expires_in":3600,"password":null}`
+	got := string(redact.JSON([]byte(in)))
+	want := `{"user":"ann","session":{"access_token":"[REDACTED]","refresh_token":"[REDACTED]","n":[{"apiKey":"[REDACTED]"}]},"expires_in":3600,"password":null}`
+	if got != want {
+		t.Fatalf("JSON:\n got %s\nwant %s", got, want)
+	}
+	if got := string(redact.JSON([]byte(`"plain"`))); got != `"plain"` {
+		t.Fatalf("a string: %s", got)
+	}
+	r := redact.New()
+	r.LearnJSON([]byte(in))
+	if got := r.String("a1 r1 k ann"); got != "a1 r1 k ann" {
+		t.Fatalf("short values were learned: %s", got)
+	}
+	r.LearnJSON([]byte(`{"session":{"access_token":"at-123456","deep":[{"client_secret":"cs-654321"}]}}`))
+	if got := r.String("at-123456 cs-654321"); got != redact.Mask+" "+redact.Mask {
+		t.Fatalf("nested secrets not learned: %s", got)
+	}
+}
+
+func FuzzJSON(f *testing.F) {
+	for _, s := range []string{`{"token":"x"}`, `[{"a":{"password":1}}]`, `{"a":"b"}`, `{`, `[1,2`, `"s"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		out := redact.JSON(raw)
+		if gjsonValid(raw) && !gjsonValid(out) {
+			t.Fatalf("JSON(%q) = %q: no longer valid", raw, out)
+		}
+	})
 }

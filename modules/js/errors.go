@@ -61,9 +61,9 @@ func (in *Instance) jsError(target string, err error) error {
 func (in *Instance) rejection(target string, val goja.Value) error {
 	e := &Error{Target: target}
 	if obj, ok := val.(*goja.Object); ok && in.vm != nil {
-		if gv := obj.Get("value"); gv != nil {
-			if ge, ok := gv.Export().(error); ok {
-				e.Cause = ge
+		if gv := obj.Get(causeKey); gv != nil {
+			if box, ok := gv.Export().(*causeBox); ok {
+				e.Cause = box.err
 			}
 		}
 		if st := obj.Get("stack"); st != nil && !goja.IsUndefined(st) {
@@ -108,7 +108,10 @@ func (v *vm) newError(cause error, stack []goja.StackFrame) *goja.Object {
 	if err != nil {
 		return v.rt.NewGoError(cause)
 	}
-	obj.DefineDataProperty("value", v.rt.ToValue(cause), goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
+	// The Go cause rides along for rejection, in a box JS can see but
+	// not open: goja would expose a Go value's exported fields and
+	// methods (e.value.Response.Header.Write(null) panicked inside).
+	obj.DefineDataProperty(causeKey, v.rt.ToValue(&causeBox{cause}), goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
 	if len(stack) > 0 {
 		var b bytes.Buffer
 		b.WriteString("Error: " + msg)
@@ -120,3 +123,11 @@ func (v *vm) newError(cause error, stack []goja.StackFrame) *goja.Object {
 	}
 	return obj
 }
+
+// causeKey names the hidden property of an error object made by newError
+// that holds its Go cause.
+const causeKey = "__modrunCause"
+
+// causeBox holds a Go error for JS without showing it: no exported field
+// or method for goja to wrap.
+type causeBox struct{ err error }

@@ -116,7 +116,7 @@ func (v *vm) resolved(val goja.Value) goja.Value {
 
 func (v *vm) storeKey(call goja.FunctionCall, fn string) string {
 	k := call.Argument(0)
-	if !isString(k) {
+	if _, sym := k.(*goja.Symbol); sym || !isString(k) {
 		v.throw(fmt.Errorf("%s: the key must be a string, got %s", fn, k.String()))
 	}
 	key := k.String()
@@ -138,9 +138,7 @@ func (v *vm) storeValue(call goja.FunctionCall) goja.Value {
 	if p := call.Argument(2); !goja.IsUndefined(p) {
 		persist = p.ToBoolean()
 	}
-	if val := call.Argument(1); isString(val) && redact.SecretKey(key) {
-		v.in.redact.Learn(val.String())
-	}
+	v.learnStored(key, call.Argument(1), raw)
 	if v.in.debug {
 		v.in.log.Debug("storeValue", "key", key, "persist", persist, "bytes", len(raw))
 	}
@@ -182,6 +180,15 @@ func (v *vm) storeValue(call goja.FunctionCall) goja.Value {
 	return v.rt.ToValue(promise)
 }
 
+// learnStored learns the secrets in a value stored under key: the value
+// itself under a secret-named key, and secret-named fields within it.
+func (v *vm) learnStored(key string, val goja.Value, raw json.RawMessage) {
+	if isString(val) && redact.SecretKey(key) {
+		v.in.redact.Learn(val.String())
+	}
+	v.in.redact.LearnJSON(raw)
+}
+
 func (v *vm) removeValue(call goja.FunctionCall) goja.Value {
 	key := v.storeKey(call, "removeValue")
 	if err := v.in.session.Delete(v.ctx(), key); err != nil {
@@ -213,9 +220,7 @@ func (v *vm) compareAndSwapValue(call goja.FunctionCall) goja.Value {
 		if new, err = v.storable(key, a); err != nil {
 			v.throw(err)
 		}
-		if isString(a) && redact.SecretKey(key) {
-			v.in.redact.Learn(a.String())
-		}
+		v.learnStored(key, a, new)
 	}
 	ok, err := v.in.session.CompareAndSwap(v.ctx(), key, old, new)
 	if err != nil {
@@ -455,6 +460,7 @@ func (s *storeView) Get(key string) goja.Value {
 	if isString(val) && redact.SecretKey(key) {
 		s.v.in.redact.Learn(val.String())
 	}
+	s.v.in.redact.LearnJSON(raw)
 	return val
 }
 

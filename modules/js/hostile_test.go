@@ -1,14 +1,22 @@
 package js_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/modules/js"
+	"github.com/modrun/modrun/store"
 )
 
 // TestCallReturnsByItsDeadline: whatever the JS does — native calls goja
@@ -59,7 +67,7 @@ func TestCallReturnsByItsDeadline(t *testing.T) {
 func TestRuntimeAfterANativeOverrun(t *testing.T) {
 	pkg := load(t, map[string]string{"m.js": `export default {
 		n: 0,
-		slow() { this.n++; return 'x'.repeat(2**27).length },
+		slow() { this.n++; return /^(a+)+(?!x)b/.test("a".repeat(22)) },
 		count() { return this.n },
 	}`})
 	inst := js.NewInstance(pkg, js.Options{Timeout: 5 * time.Millisecond})
@@ -79,4 +87,153 @@ func TestRuntimeAfterANativeOverrun(t *testing.T) {
 	if err != nil || string(out) != "0" {
 		t.Fatalf("count after the overrun: %s, %v; want 0 from a fresh runtime", out, err)
 	}
+}
+
+// TestSecretsNeverPrint: declared secrets at any length and with quotes,
+// tokens read through bindings or nested in stored objects, and values a
+// server echoes back stay out of logs, results and errors.
+func TestSecretsNeverPrint(t *testing.T) {
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(400)
+		json.NewEncoder(w).Encode(map[string]string{"error": "bad request: " + string(body)})
+	}))
+	defer echo.Close()
+	fs := map[string]string{
+		"package.yaml":       "name: test\nversion: 1.0.0\ninputs:\n  baseUrl: {}\n  pin: {secret: true}\n  pass: {secret: true}\n",
+		"refresh.query.yaml": "method: POST\nurl: <<inputs.baseUrl>>/token\nbody:\n  json: {grant: refresh, rt: <<this.params.rt>>}\n",
+		"m.js": `export default {
+			show() { console.log(inputs); showAlert(JSON.stringify(inputs)); return inputs },
+			async nested() {
+				await storeValue("session", {access_token: "nested-at-123456", refresh_token: "nested-rt-654321"});
+				console.log(appsmith.store.session);
+				return appsmith.store.session;
+			},
+			async echo() {
+				await storeValue("refreshtoken", "echoed-rt-999999");
+				return refresh.run({rt: appsmith.store.refreshtoken});
+			},
+			async goValue() {
+				try { await refresh.run({rt: "x"}) } catch (e) { return [typeof e.value, Object.keys(e.value || {}).length, e.statusCode] }
+			},
+		}`,
+	}
+	var log bytes.Buffer
+	pkg := load(t, fs)
+	in, err := pkg.ResolveInputs(map[string]any{"baseUrl": echo.URL, "pin": "4711", "pass": `pa"ss\word`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := js.NewInstance(pkg, js.Options{Store: store.NewMemory(), Inputs: in, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	defer inst.Close()
+	var outputs []string
+	for _, target := range []string{"m.show", "m.nested", "m.echo"} {
+		out, err := inst.Call(context.Background(), target)
+		outputs = append(outputs, inst.Redact(string(out)))
+		if err != nil {
+			outputs = append(outputs, inst.Redact(err.Error()))
+		}
+	}
+	all := log.String() + strings.Join(outputs, "\n")
+	for _, secret := range []string{"4711", `pa\"ss`, `pa"ss`, "nested-at-123456", "nested-rt-654321", "echoed-rt-999999"} {
+		if strings.Contains(all, secret) {
+			t.Errorf("%s printed:\n%s", secret, all)
+		}
+	}
+	if !strings.Contains(all, "HTTP 400") {
+		t.Errorf("the echo's error is missing:\n%s", all)
+	}
+	// The error a failed query rejects with carries no live Go value.
+	out := call(t, inst, "m.goValue")
+	if out != `["undefined",0,400]` {
+		t.Errorf("e.value: %s", out)
+	}
+}
+
+func TestStoreKeysMustBeStrings(t *testing.T) {
+	pkg := load(t, map[string]string{"m.js": `export default { async f() { await storeValue(Symbol("s"), 1) } }`})
+	inst := newInstance(t, pkg, store.NewMemory(), nil)
+	_, err := inst.Call(context.Background(), "m.f")
+	if err == nil || !strings.Contains(err.Error(), "the key must be a string") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestDeepJSON: deeply nested responses and arguments convert in linear
+// time, or fail with a limit error past js.MaxJSONDepth.
+func TestDeepJSON(t *testing.T) {
+	deep := func(n int) string { return strings.Repeat(`{"a":`, n) + "1" + strings.Repeat("}", n) }
+	var body string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	pkg := load(t, map[string]string{
+		"get.query.yaml": "url: <<inputs.baseUrl>>/x\n",
+		"m.js": `export default {
+			async depth() { let d = 0; for (let v = await get.run(); typeof v === "object"; v = v.a) d++; return d },
+			arg(v) { let d = 0; for (; typeof v === "object"; v = v.a) d++; return d },
+		}`,
+	})
+	inst := newInstance(t, pkg, nil, map[string]any{"baseUrl": srv.URL})
+	for _, n := range []int{10, 900, 1000} {
+		body = deep(n)
+		start := time.Now()
+		if got := call(t, inst, "m.depth"); got != fmt.Sprint(n) {
+			t.Fatalf("depth %d: got %s", n, got)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("depth %d took %v", n, d)
+		}
+		if got := call(t, inst, "m.arg", body); got != fmt.Sprint(n) {
+			t.Fatalf("argument of depth %d: got %s", n, got)
+		}
+	}
+	// 200 KB of nesting once took 40 s; now it is refused at once.
+	body = strings.Repeat("[", 100000) + strings.Repeat("]", 100000)
+	start := time.Now()
+	_, err := inst.Call(context.Background(), "m.depth")
+	if err == nil || !strings.Contains(err.Error(), "get: response body: JSON nested deeper than 1000 levels") {
+		t.Fatalf("err = %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("refusing took %v", d)
+	}
+	// Linear: 4000 levels of 2 KB strings each convert like a flat body.
+	wide := strings.Repeat(`{"s":"`+strings.Repeat("x", 2000)+`","a":`, 900) + "1" + strings.Repeat("}", 900)
+	body = wide
+	start = time.Now()
+	call(t, inst, "m.depth")
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("1.8 MB at depth 900 took %v", d)
+	}
+}
+
+// FuzzJSONToJS: any valid JSON converts to the value JSON.parse gives, at
+// any depth the limit allows; invalid JSON is an error.
+func FuzzJSONToJS(f *testing.F) {
+	for _, s := range []string{`{"a":[1,2,{"b":null}]}`, `[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`, `"x\"y"`, `1e400`, `{"__proto__":1}`, `[`, `-0`, `9007199254740993`} {
+		f.Add(s)
+	}
+	pkg := load(f, map[string]string{"m.js": `export default { same(v, text) { let want; try { want = JSON.parse(text) } catch (e) { return true } return JSON.stringify(v) === JSON.stringify(want) } }`})
+	inst := js.NewInstance(pkg, js.Options{})
+	defer inst.Close()
+	f.Fuzz(func(t *testing.T, s string) {
+		text, _ := json.Marshal(s)
+		out, err := inst.Call(context.Background(), "m.same", json.RawMessage(s), text)
+		if !json.Valid([]byte(s)) {
+			return // an error, or undefined for empty text
+		}
+		if err != nil {
+			if strings.Contains(err.Error(), "nested deeper") {
+				return
+			}
+			t.Fatalf("%q: %v", s, err)
+		}
+		if string(out) != "true" {
+			t.Fatalf("%q converts unlike JSON.parse", s)
+		}
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 
 	"github.com/dop251/goja"
-	"github.com/tidwall/gjson"
 
 	"github.com/modrun/modrun/engine"
 )
@@ -103,7 +102,15 @@ func (q *queryCall) deliver(err error) {
 		qs.last = resp
 		switch resp.Kind {
 		case engine.BodyJSON:
-			data = v.value(gjson.ParseBytes(resp.Body), true)
+			var perr error
+			if len(resp.Body) == 0 {
+				data = goja.Null()
+			} else if data, perr = v.parse(resp.Body, true); perr != nil {
+				data = goja.Undefined()
+				if err == nil {
+					err = &engine.ResponseError{Module: qs.mod.Name(), Response: resp, Cause: "response body: " + perr.Error()}
+				}
+			}
 		case engine.BodyText:
 			data = v.rt.ToValue(string(resp.Body))
 		default:

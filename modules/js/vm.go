@@ -1,6 +1,7 @@
 package js
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,7 +21,10 @@ import (
 	"github.com/modrun/modrun/internal/redact"
 )
 
-var _ engine.Scope = (*vm)(nil)
+var (
+	_ engine.Scope   = (*vm)(nil)
+	_ engine.Learner = (*vm)(nil)
+)
 
 // vm is one goja runtime with a package's modules and the globals. It is
 // touched only on the instance's loop.
@@ -158,16 +162,129 @@ func (v *vm) ctx() context.Context {
 
 // fromJSON converts JSON text to a JS value without JSON.parse.
 func (v *vm) fromJSON(raw []byte) (goja.Value, error) {
+	return v.parse(raw, false)
+}
+
+// MaxJSONDepth is the deepest nesting of arrays and objects converted to
+// JS (a response body, a store value, an argument); deeper is an error.
+const MaxJSONDepth = 1000
+
+// shallow is the nesting up to which JSON is converted by walking gjson
+// results. That walk rescans a nested value once for each level above it,
+// so it is linear only for bounded depth; deeper JSON goes through
+// encoding/json's decoder, linear at any depth.
+const shallow = 32
+
+// parse converts JSON text to a JS value in time linear in its size, or
+// fails past MaxJSONDepth. With learn set, secret-named string fields are
+// given to the redactor on the way.
+func (v *vm) parse(raw []byte, learn bool) (goja.Value, error) {
 	if len(raw) == 0 {
 		return goja.Undefined(), nil
 	}
 	if !gjson.ValidBytes(raw) {
 		return nil, errors.New("not valid JSON")
 	}
-	return v.value(gjson.ParseBytes(raw), false), nil
+	depth := jsonDepth(raw)
+	switch {
+	case depth > MaxJSONDepth:
+		return nil, fmt.Errorf("JSON nested deeper than %d levels", MaxJSONDepth)
+	case depth > shallow:
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		return v.decode(dec, learn)
+	}
+	return v.value(gjson.ParseBytes(raw), learn), nil
 }
 
-// value converts a gjson result straight into JS values. With learn set
+// jsonDepth returns the deepest nesting of arrays and objects in valid
+// JSON, in one pass.
+func jsonDepth(raw []byte) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '"':
+			for i++; i < len(raw) && raw[i] != '"'; i++ {
+				if raw[i] == '\\' {
+					i++
+				}
+			}
+		case '[', '{':
+			depth++
+			deepest = max(deepest, depth)
+		case ']', '}':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// decode converts the next JSON value of dec (valid, at most
+// MaxJSONDepth deep) to JS.
+func (v *vm) decode(dec *json.Decoder, learn bool) (goja.Value, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case nil:
+		return goja.Null(), nil
+	case bool:
+		return v.rt.ToValue(t), nil
+	case string:
+		return v.rt.ToValue(t), nil
+	case json.Number:
+		if i, err := t.Int64(); err == nil && i > -1<<53 && i < 1<<53 {
+			return v.rt.ToValue(i), nil
+		}
+		f, _ := t.Float64()
+		return v.rt.ToValue(f), nil
+	case json.Delim:
+		if t == '[' {
+			var items []any
+			for dec.More() {
+				el, err := v.decode(dec, learn)
+				if err != nil {
+					return nil, err
+				}
+				items = append(items, el)
+			}
+			_, err := dec.Token()
+			return v.rt.NewArray(items...), err
+		}
+		obj := v.rt.NewObject()
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			key, _ := kt.(string)
+			el, err := v.decode(dec, learn)
+			if err != nil {
+				return nil, err
+			}
+			if learn && isString(el) && redact.SecretKey(key) {
+				v.in.redact.Learn(el.String())
+			}
+			v.setField(obj, key, el)
+		}
+		_, err := dec.Token()
+		return obj, err
+	}
+	return nil, fmt.Errorf("unexpected JSON token %v", tok)
+}
+
+// setField sets obj[key] = val as JSON.parse would: "__proto__" is data,
+// not the prototype.
+func (v *vm) setField(obj *goja.Object, key string, val goja.Value) {
+	if key == "__proto__" {
+		obj.DefineDataProperty(key, val, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE)
+		return
+	}
+	obj.Set(key, val)
+}
+
+// value converts a gjson result straight into JS values; see parse. With learn set
 // (a response body), the string values of secret-looking fields are given
 // to the redactor on the way, so the body is walked once.
 func (v *vm) value(r gjson.Result, learn bool) goja.Value {
@@ -200,12 +317,7 @@ func (v *vm) value(r gjson.Result, learn bool) goja.Value {
 		if learn && el.Type == gjson.String && redact.SecretKey(key) {
 			v.in.redact.Learn(el.Str)
 		}
-		if key == "__proto__" {
-			// Data, as with JSON.parse, not the prototype.
-			obj.DefineDataProperty(key, v.value(el, learn), goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE)
-		} else {
-			obj.Set(key, v.value(el, learn))
-		}
+		v.setField(obj, key, v.value(el, learn))
 		return true
 	})
 	return obj
@@ -294,9 +406,41 @@ var (
 
 // --- engine.Scope ---
 
+// Learn implements engine.Learner.
+func (v *vm) Learn(secret string) { v.in.redact.Learn(secret) }
+
 // Lookup implements engine.Scope: params, inputs, appsmith.store.KEY… and
-// QUERY.data… resolve without running JavaScript.
+// QUERY.data… resolve without running JavaScript. A value read through a
+// secret-named key (<<appsmith.store.accesstoken>>), or nested under a
+// secret-named field, is learned by the redactor: it is about to be sent,
+// and an error that echoes the request must not print it.
 func (v *vm) Lookup(root string, keys []string, params any) (any, bool, error) {
+	val, ok, err := v.lookup(root, keys, params)
+	if ok && err == nil && val != nil {
+		v.learnRead(keys, val)
+	}
+	return val, ok, err
+}
+
+func (v *vm) learnRead(keys []string, val any) {
+	secret := len(keys) > 0 && redact.SecretKey(keys[len(keys)-1])
+	switch x := val.(type) {
+	case string:
+		if secret {
+			v.in.redact.Learn(x)
+		}
+	case json.RawMessage:
+		if secret && len(x) > 0 && x[0] == '"' {
+			var s string
+			if json.Unmarshal(x, &s) == nil {
+				v.in.redact.Learn(s)
+			}
+		}
+		v.in.redact.LearnJSON(x)
+	}
+}
+
+func (v *vm) lookup(root string, keys []string, params any) (any, bool, error) {
 	switch root {
 	case "params":
 		if jp, ok := params.(goja.Value); ok {

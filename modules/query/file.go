@@ -9,6 +9,7 @@ import (
 
 	"github.com/modrun/modrun/binding"
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/redact"
 	"github.com/modrun/modrun/internal/yamlfile"
 )
 
@@ -50,8 +51,9 @@ type authFile struct {
 
 // field is one name: template pair of a map (headers, query, form).
 type field struct {
-	name string
-	tmpl *binding.Template
+	name   string
+	tmpl   *binding.Template
+	secret bool // named like a secret and bound: learned when sent
 }
 
 // compiler turns a parsed file into a Module, collecting every problem.
@@ -141,7 +143,7 @@ func (c *compiler) fields(n *yaml.Node, what string) []field {
 		}
 		t := c.template(v, what+"."+k.Value)
 		if t != nil {
-			out = append(out, field{name: k.Value, tmpl: t})
+			out = append(out, field{name: k.Value, tmpl: t, secret: !t.Static() && redact.SecretKey(k.Value)})
 		}
 	}
 	return out
@@ -297,8 +299,10 @@ func (c *compiler) jsonNode(n *yaml.Node) *jsonNode {
 				c.errs = append(c.errs, err)
 				continue
 			}
+			kid := c.jsonNode(n.Content[i+1])
+			kid.secret = kt.Static() && redact.SecretKey(k.Value)
 			out.keys = append(out.keys, kt)
-			out.kids = append(out.kids, c.jsonNode(n.Content[i+1]))
+			out.kids = append(out.kids, kid)
 		}
 		return out
 	case yaml.SequenceNode:

@@ -161,14 +161,24 @@ type request struct {
 }
 
 // Bind implements engine.Query.
+//
+// Credentials it binds — the bearer token, the Basic credential and
+// password, headers and body fields named like secrets — are told to the
+// scope if it is an engine.Learner, so that they never reach output.
 func (m *Module) Bind(scope engine.Scope, params any) (engine.Request, error) {
 	r := &request{m: m, header: http.Header{}}
+	learner, _ := scope.(engine.Learner)
+	learn := func(s string) {
+		if learner != nil && s != "" {
+			learner.Learn(s)
+		}
+	}
 	u, err := m.url.URL(scope, params)
 	if err != nil {
 		return nil, m.bindError(err)
 	}
 	if len(m.query) > 0 {
-		q, err := appendForm([]byte(u.RawQuery), m.query, scope, params)
+		q, err := appendForm([]byte(u.RawQuery), m.query, scope, params, learn)
 		if err != nil {
 			return nil, m.bindError(err)
 		}
@@ -183,6 +193,9 @@ func (m *Module) Bind(scope engine.Scope, params any) (engine.Request, error) {
 		if err := checkHeader(f.name, v); err != nil {
 			return nil, m.bindError(err)
 		}
+		if f.secret {
+			learn(v)
+		}
 		r.header.Add(f.name, v)
 	}
 	switch {
@@ -194,6 +207,7 @@ func (m *Module) Bind(scope engine.Scope, params any) (engine.Request, error) {
 		if err := checkHeader("Authorization", tok); err != nil {
 			return nil, m.bindError(err)
 		}
+		learn(tok)
 		r.header.Set("Authorization", "Bearer "+tok)
 	case m.basicUser != nil:
 		user, err := m.basicUser.Text(scope, params)
@@ -209,10 +223,13 @@ func (m *Module) Bind(scope engine.Scope, params any) (engine.Request, error) {
 		// RFC 6749 §2.3.1: client credentials are form-encoded before Basic.
 		req := http.Request{Header: http.Header{}}
 		req.SetBasicAuth(user, pass)
-		r.header.Set("Authorization", req.Header.Get("Authorization"))
+		cred := req.Header.Get("Authorization")
+		learn(pass)
+		learn(strings.TrimPrefix(cred, "Basic "))
+		r.header.Set("Authorization", cred)
 	}
 	if m.body != nil {
-		if r.body, r.contentType, err = m.body.render(scope, params); err != nil {
+		if r.body, r.contentType, err = m.body.render(scope, params, learn); err != nil {
 			return nil, m.bindError(err)
 		}
 		if r.header.Get("Content-Type") == "" {
@@ -373,13 +390,14 @@ func bodyKind(contentType string, data []byte) engine.BodyKind {
 }
 
 // body renders a request body.
+// learn is told the values bound to secret-named fields.
 type body interface {
-	render(scope engine.Scope, params any) (data []byte, contentType string, err error)
+	render(scope engine.Scope, params any, learn func(string)) (data []byte, contentType string, err error)
 }
 
 type jsonText struct{ t *binding.JSONTemplate }
 
-func (b *jsonText) render(scope engine.Scope, params any) ([]byte, string, error) {
+func (b *jsonText) render(scope engine.Scope, params any, _ func(string)) ([]byte, string, error) {
 	out, err := b.t.Render(scope, params)
 	return out, "application/json", err
 }
@@ -395,22 +413,23 @@ const (
 )
 
 type jsonNode struct {
-	kind jsonKind
-	lit  []byte
-	expr *binding.Expr
-	tmpl *binding.Template
-	keys []*binding.Template
-	kids []*jsonNode
+	kind   jsonKind
+	secret bool // the value of a secret-named field: learned when bound
+	lit    []byte
+	expr   *binding.Expr
+	tmpl   *binding.Template
+	keys   []*binding.Template
+	kids   []*jsonNode
 }
 
 type jsonTree struct{ root *jsonNode }
 
-func (b *jsonTree) render(scope engine.Scope, params any) ([]byte, string, error) {
-	out, err := b.root.append(nil, scope, params)
+func (b *jsonTree) render(scope engine.Scope, params any, learn func(string)) ([]byte, string, error) {
+	out, err := b.root.append(nil, scope, params, learn)
 	return out, "application/json", err
 }
 
-func (n *jsonNode) append(dst []byte, scope engine.Scope, params any) ([]byte, error) {
+func (n *jsonNode) append(dst []byte, scope engine.Scope, params any, learn func(string)) ([]byte, error) {
 	switch n.kind {
 	case jsonLiteral:
 		return append(dst, n.lit...), nil
@@ -418,6 +437,9 @@ func (n *jsonNode) append(dst []byte, scope engine.Scope, params any) ([]byte, e
 		v, err := n.expr.Eval(scope, params)
 		if err != nil {
 			return nil, err
+		}
+		if s, ok := v.(string); ok && n.secret {
+			learn(s)
 		}
 		b, err := binding.JSON(v)
 		if err != nil {
@@ -428,6 +450,9 @@ func (n *jsonNode) append(dst []byte, scope engine.Scope, params any) ([]byte, e
 		s, err := n.tmpl.Text(scope, params)
 		if err != nil {
 			return nil, err
+		}
+		if n.secret {
+			learn(s)
 		}
 		return append(dst, binding.StringJSON(s)...), nil
 	case jsonObject:
@@ -441,7 +466,7 @@ func (n *jsonNode) append(dst []byte, scope engine.Scope, params any) ([]byte, e
 				return nil, err
 			}
 			dst = append(append(dst, binding.StringJSON(ks)...), ':')
-			if dst, err = n.kids[i].append(dst, scope, params); err != nil {
+			if dst, err = n.kids[i].append(dst, scope, params, learn); err != nil {
 				return nil, err
 			}
 		}
@@ -453,7 +478,7 @@ func (n *jsonNode) append(dst []byte, scope engine.Scope, params any) ([]byte, e
 				dst = append(dst, ',')
 			}
 			var err error
-			if dst, err = k.append(dst, scope, params); err != nil {
+			if dst, err = k.append(dst, scope, params, learn); err != nil {
 				return nil, err
 			}
 		}
@@ -463,18 +488,21 @@ func (n *jsonNode) append(dst []byte, scope engine.Scope, params any) ([]byte, e
 
 type formBody struct{ fields []field }
 
-func (b *formBody) render(scope engine.Scope, params any) ([]byte, string, error) {
-	out, err := appendForm(nil, b.fields, scope, params)
+func (b *formBody) render(scope engine.Scope, params any, learn func(string)) ([]byte, string, error) {
+	out, err := appendForm(nil, b.fields, scope, params, learn)
 	return out, "application/x-www-form-urlencoded", err
 }
 
 // appendForm appends fields to dst as name=value pairs joined by '&',
 // query-escaped: a form body, or the query string after dst's own.
-func appendForm(dst []byte, fields []field, scope engine.Scope, params any) ([]byte, error) {
+func appendForm(dst []byte, fields []field, scope engine.Scope, params any, learn func(string)) ([]byte, error) {
 	for _, f := range fields {
 		v, err := f.tmpl.Text(scope, params)
 		if err != nil {
 			return nil, err
+		}
+		if f.secret {
+			learn(v)
 		}
 		if len(dst) > 0 {
 			dst = append(dst, '&')
@@ -488,7 +516,7 @@ func appendForm(dst []byte, fields []field, scope engine.Scope, params any) ([]b
 
 type multipartBody struct{ fields []field }
 
-func (b *multipartBody) render(scope engine.Scope, params any) ([]byte, string, error) {
+func (b *multipartBody) render(scope engine.Scope, params any, learn func(string)) ([]byte, string, error) {
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
 	var rnd [16]byte
@@ -500,6 +528,9 @@ func (b *multipartBody) render(scope engine.Scope, params any) ([]byte, string, 
 		v, err := f.tmpl.Text(scope, params)
 		if err != nil {
 			return nil, "", err
+		}
+		if f.secret {
+			learn(v)
 		}
 		if err := w.WriteField(f.name, v); err != nil {
 			return nil, "", err
@@ -516,7 +547,7 @@ type rawBody struct {
 	contentType string
 }
 
-func (b *rawBody) render(scope engine.Scope, params any) ([]byte, string, error) {
+func (b *rawBody) render(scope engine.Scope, params any, _ func(string)) ([]byte, string, error) {
 	s, err := b.t.Text(scope, params)
 	return []byte(s), b.contentType, err
 }
