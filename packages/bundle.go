@@ -69,8 +69,13 @@ func ReadBundle(data []byte) (map[string][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle: not a gzip file: %w", err)
 	}
-	tr := tar.NewReader(zr)
+	// Every decompressed byte counts — headers, padding and whatever
+	// follows the tar's end — not only the entries' announced sizes: 8 GiB
+	// of zeros after the end compress to a few MB.
+	unpacked := &io.LimitedReader{R: zr, N: maxUnpacked + 1}
+	tr := tar.NewReader(unpacked)
 	files := map[string][]byte{}
+	entries := 0
 	total := int64(0)
 	for {
 		hdr, err := tr.Next()
@@ -78,9 +83,12 @@ func ReadBundle(data []byte) (map[string][]byte, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("bundle: %w", err)
+			return nil, unpackedErr(unpacked, fmt.Errorf("bundle: %w", err))
 		}
 		name := hdr.Name
+		if entries++; entries > MaxFiles {
+			return nil, fmt.Errorf("bundle: more than %d entries (directories count)", MaxFiles)
+		}
 		switch hdr.Typeflag {
 		case tar.TypeDir:
 			continue
@@ -94,9 +102,6 @@ func ReadBundle(data []byte) (map[string][]byte, error) {
 		if _, dup := files[name]; dup {
 			return nil, fmt.Errorf("bundle: entry %q appears twice", name)
 		}
-		if len(files) >= MaxFiles {
-			return nil, fmt.Errorf("bundle: more than %d files", MaxFiles)
-		}
 		if hdr.Size < 0 || hdr.Size > MaxFileSize {
 			return nil, fmt.Errorf("bundle: entry %q is %d bytes, the limit is %d", name, hdr.Size, MaxFileSize)
 		}
@@ -106,7 +111,7 @@ func ReadBundle(data []byte) (map[string][]byte, error) {
 		}
 		b, err := io.ReadAll(io.LimitReader(tr, MaxFileSize+1))
 		if err != nil {
-			return nil, fmt.Errorf("bundle: entry %q: %w", name, err)
+			return nil, unpackedErr(unpacked, fmt.Errorf("bundle: entry %q: %w", name, err))
 		}
 		if int64(len(b)) != hdr.Size {
 			return nil, fmt.Errorf("bundle: entry %q: size mismatch", name)
@@ -114,13 +119,31 @@ func ReadBundle(data []byte) (map[string][]byte, error) {
 		files[name] = b
 	}
 	// The gzip stream's checksum is verified only at its end.
-	if _, err := io.Copy(io.Discard, zr); err != nil {
+	if _, err := io.Copy(io.Discard, unpacked); err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	if unpacked.N <= 0 {
+		return nil, errUnpacked
 	}
 	if _, ok := files[ManifestFile]; !ok {
 		return nil, fmt.Errorf("bundle: no %s", ManifestFile)
 	}
 	return files, nil
+}
+
+// maxUnpacked bounds a bundle's decompressed stream: the contents' limit
+// plus room for a tar header and padding per entry.
+const maxUnpacked = MaxBundleSize + MaxFiles*2048
+
+var errUnpacked = fmt.Errorf("bundle: decompresses to more than %d bytes", maxUnpacked)
+
+// unpackedErr is errUnpacked once the decompression limit was reached
+// (the tar reader then sees a truncated stream), else err.
+func unpackedErr(r *io.LimitedReader, err error) error {
+	if r.N <= 0 {
+		return errUnpacked
+	}
+	return err
 }
 
 func checkEntryName(name string) error {

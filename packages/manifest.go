@@ -58,6 +58,10 @@ func ParseManifest(data []byte) (*engine.Manifest, error) {
 		bad("version is required (semver, such as 1.0.0)")
 	} else if v, err := semver.StrictNewVersion(f.Version); err != nil {
 		bad("version %q is not semver (such as 1.2.0): %v", f.Version, err)
+	} else if v.Metadata() != "" {
+		// Build metadata does not order versions (semver §10): 1.0.0+b1
+		// beside 1.0.0 with other content would make one version two.
+		bad("version %q: build metadata (+%s) does not make another version; drop it or bump the version", f.Version, v.Metadata())
 	} else {
 		f.Version = v.String()
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -280,4 +281,60 @@ func FuzzParseManifest(f *testing.F) {
 			t.Fatalf("error does not name the file: %v", err)
 		}
 	})
+}
+
+// TestBundleLimitsCountEverything: bytes after the tar's end and
+// directory entries count against the limits.
+func TestBundleLimitsCountEverything(t *testing.T) {
+	good, _, err := packages.Bundle(files("1.0.0", "export default {};"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1 GiB of zeros after the tar's end: a few MB compressed.
+	raw := gunzip(t, good)
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	zw.Write(raw)
+	zeros := make([]byte, 1<<20)
+	for range 1024 {
+		zw.Write(zeros)
+	}
+	zw.Close()
+	start := time.Now()
+	_, err = packages.ReadBundle(buf.Bytes())
+	if err == nil || !strings.Contains(err.Error(), "decompresses to more than") {
+		t.Fatalf("trailing zeros: err = %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %v to refuse", d)
+	}
+	// More directory entries than MaxFiles.
+	manifest := &tar.Header{Name: "package.yaml", Typeflag: tar.TypeReg, Size: 1, Mode: 0o644}
+	hdrs := []*tar.Header{manifest}
+	for i := range packages.MaxFiles + 1 {
+		hdrs = append(hdrs, &tar.Header{Name: fmt.Sprintf("d%d/", i), Typeflag: tar.TypeDir, Mode: 0o755})
+	}
+	if _, err := packages.ReadBundle(tgz(t, hdrs...)); err == nil || !strings.Contains(err.Error(), "directories count") {
+		t.Fatalf("directories: err = %v", err)
+	}
+}
+
+func gunzip(t *testing.T, data []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func TestBuildMetadataIsNoVersion(t *testing.T) {
+	_, err := packages.ParseManifest([]byte("name: a\nversion: 1.0.0+build.1\n"))
+	if err == nil || !strings.Contains(err.Error(), "build metadata (+build.1) does not make another version") {
+		t.Fatalf("err = %v", err)
+	}
 }
