@@ -5,6 +5,7 @@ package docs
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,10 @@ import (
 	"testing"
 
 	"github.com/modrun/modrun"
+	"github.com/modrun/modrun/internal/memlimit"
+	"github.com/modrun/modrun/internal/yamlfile"
+	"github.com/modrun/modrun/modules/js"
+	"github.com/modrun/modrun/modules/query"
 	"github.com/modrun/modrun/packages"
 	"github.com/modrun/modrun/store"
 )
@@ -95,6 +100,32 @@ func TestAuthoringGuide(t *testing.T) {
 		inst.Close()
 		if err != nil || string(out) != want {
 			t.Errorf("run %s %s %s:\n got %s (%v)\nwant %s", name, target, args, out, err, want)
+		}
+	}
+}
+
+// TestLimitsTable: the guide's limits are the code's.
+func TestLimitsTable(t *testing.T) {
+	guide, err := os.ReadFile("authoring.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, _ := strings.Cut(string(guide), "## Limits")
+	for _, want := range []string{
+		fmt.Sprintf("default %ds", int(js.DefaultTimeout.Seconds())),
+		fmt.Sprintf("default %s", strings.ReplaceAll(memlimit.Format(memlimit.DefaultLimit), " ", "")),
+		fmt.Sprintf("%d levels", js.MaxJSONDepth),
+		fmt.Sprintf("%d frames", js.DefaultMaxCallStack),
+		fmt.Sprintf("%s,%03d values", fmt.Sprint(yamlfile.MaxNodes/1000), yamlfile.MaxNodes%1000),
+		fmt.Sprintf("nesting to %d", yamlfile.MaxDepth),
+		fmt.Sprintf("%d entries", packages.MaxFiles),
+		fmt.Sprintf("%d MiB of contents", packages.MaxBundleSize>>20),
+		fmt.Sprintf("default %d MiB", query.DefaultMaxResponseBytes>>20),
+		fmt.Sprintf("default %ds", int(query.DefaultTimeout.Seconds())),
+		fmt.Sprintf("default %d)", query.DefaultMaxRedirects),
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("the Limits table does not say %q", want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -96,7 +97,11 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 				inst := insts[i%len(insts)]
 				return func(ctx context.Context) error {
 					_, err := inst.Call(ctx, target, callArgs...)
-					return err
+					if err != nil {
+						// first_error is output like any other.
+						return errors.New(inst.Redact(err.Error()))
+					}
+					return nil
 				}, nil
 			})
 			if err != nil {
