@@ -3,6 +3,7 @@ package js_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,12 +98,13 @@ func TestSecretsNeverPrint(t *testing.T) {
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(400)
-		json.NewEncoder(w).Encode(map[string]string{"error": "bad request: " + string(body)})
+		json.NewEncoder(w).Encode(map[string]string{"error": "bad request: " + string(body) + " " + r.Header.Get("Authorization")})
 	}))
 	defer echo.Close()
 	fs := map[string]string{
 		"package.yaml":       "name: test\nversion: 1.0.0\ninputs:\n  baseUrl: {}\n  pin: {secret: true}\n  pass: {secret: true}\n",
 		"refresh.query.yaml": "method: POST\nurl: <<inputs.baseUrl>>/token\nbody:\n  json: {grant: refresh, rt: <<this.params.rt>>}\n",
+		"basic.query.yaml":   "method: POST\nurl: <<inputs.baseUrl>>/token\nauth: {basic: {username: client-id, password: <<inputs.pass>>}}\n",
 		"m.js": `export default {
 			show() { console.log(inputs); showAlert(JSON.stringify(inputs)); return inputs },
 			async nested() {
@@ -128,7 +130,7 @@ func TestSecretsNeverPrint(t *testing.T) {
 	inst := js.NewInstance(pkg, js.Options{Store: store.NewMemory(), Inputs: in, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	defer inst.Close()
 	var outputs []string
-	for _, target := range []string{"m.show", "m.nested", "m.echo"} {
+	for _, target := range []string{"m.show", "m.nested", "m.echo", "basic"} {
 		out, err := inst.Call(context.Background(), target)
 		outputs = append(outputs, inst.Redact(string(out)))
 		if err != nil {
@@ -136,7 +138,8 @@ func TestSecretsNeverPrint(t *testing.T) {
 		}
 	}
 	all := log.String() + strings.Join(outputs, "\n")
-	for _, secret := range []string{"4711", `pa\"ss`, `pa"ss`, "nested-at-123456", "nested-rt-654321", "echoed-rt-999999"} {
+	basic := base64.StdEncoding.EncodeToString([]byte(`client-id:pa"ss\word`))
+	for _, secret := range []string{"4711", `pa\"ss`, `pa"ss`, "nested-at-123456", "nested-rt-654321", "echoed-rt-999999", basic} {
 		if strings.Contains(all, secret) {
 			t.Errorf("%s printed:\n%s", secret, all)
 		}
