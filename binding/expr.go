@@ -3,7 +3,6 @@ package binding
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/dop251/goja/parser"
 
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/jsscan"
 )
 
 // Roots are the fixed names a binding may start from.
@@ -59,8 +59,9 @@ func compile(src, file string, line, col int, names Names) (*Expr, error) {
 	if len(prog.Body) != 1 {
 		return nil, engine.Errorf(file, line, col, "binding %q must be one expression", src)
 	}
+	scan := jsscan.Node(prog)
 	var unknown []string
-	for _, id := range freeIdentifiers(prog) {
+	for _, id := range freeIdentifiers(scan) {
 		if !builtins[id] && !names.Modules[id] && !isRoot(id) {
 			unknown = append(unknown, id)
 		}
@@ -68,6 +69,15 @@ func compile(src, file string, line, col int, names Names) (*Expr, error) {
 	if len(unknown) > 0 {
 		return nil, engine.Errorf(file, line, col, "binding %q refers to unknown %s; a binding may use appsmith.store, inputs, this.params (or params), the package's modules and JavaScript built-ins",
 			src, plural(unknown))
+	}
+	if root, name, idx, ok := closedMember(scan); ok {
+		// idx is 1-based in "(" + src: column col+idx-2 on the first line.
+		l, c := line, col+idx-2
+		if nl := strings.LastIndexByte(src[:max(0, min(len(src), idx-2))], '\n'); nl >= 0 {
+			l, c = line+strings.Count(src[:idx-2], "\n"), idx-2-nl
+		}
+		want := map[string]string{"this": "this.params", "appsmith": "appsmith.store"}[root]
+		return nil, engine.Errorf(file, l, c, "binding %q: %s has no %q; a binding reads %s", src, root, name, want)
 	}
 	if root, keys, ok := parsePath(src); ok {
 		e.root, e.keys = root, keys
@@ -102,125 +112,33 @@ func plural(ids []string) string {
 
 // freeIdentifiers returns the names an expression reads that it does not
 // declare itself (as a parameter or variable), sorted.
-func freeIdentifiers(prog *ast.Program) []string {
-	w := &walker{bound: map[string]bool{}, refs: map[string]bool{}}
-	w.walk(reflect.ValueOf(prog), false)
+func freeIdentifiers(scan *jsscan.Scan) []string {
 	var out []string
-	for id := range w.refs {
-		if !w.bound[id] {
-			out = append(out, id)
-		}
+	for _, id := range scan.Free() {
+		out = append(out, id.Name.String())
 	}
 	sort.Strings(out)
 	return out
 }
 
-type walker struct {
-	bound map[string]bool
-	refs  map[string]bool
-}
-
-var (
-	identType    = reflect.TypeOf(ast.Identifier{})
-	identPtrType = reflect.TypeOf(&ast.Identifier{})
-)
-
-// walk visits every node below v. Inside a declaration (declaring true)
-// identifiers are bound names; elsewhere they are references. Property
-// names (a.b, {b: 1}, labels) are neither.
-func (w *walker) walk(v reflect.Value, declaring bool) {
-	if !v.IsValid() {
-		return
-	}
-	switch v.Kind() {
-	case reflect.Pointer, reflect.Interface:
-		if v.IsNil() {
-			return
-		}
-		if v.Type() == identPtrType {
-			w.ident(v.Elem().Interface().(ast.Identifier), declaring)
-			return
-		}
-		switch n := v.Interface().(type) {
-		case *ast.DotExpression:
-			w.walk(reflect.ValueOf(n.Left), declaring)
-			return
-		case *ast.PrivateDotExpression:
-			w.walk(reflect.ValueOf(n.Left), declaring)
-			return
-		case *ast.PropertyKeyed:
-			if n.Computed {
-				w.walk(reflect.ValueOf(n.Key), false)
+// closedMember finds a member of a closed root that does not exist:
+// this.X other than this.params, appsmith.X other than appsmith.store. It
+// returns the name and its offset in the parsed text.
+func closedMember(scan *jsscan.Scan) (root, name string, idx int, ok bool) {
+	for _, m := range scan.Members {
+		name := m.Identifier.Name.String()
+		switch l := m.Left.(type) {
+		case *ast.ThisExpression:
+			if name != "params" {
+				return "this", name, int(m.Identifier.Idx), true
 			}
-			w.walk(reflect.ValueOf(n.Value), declaring)
-			return
-		case *ast.MetaProperty, *ast.BranchStatement:
-			return
-		case *ast.LabelledStatement:
-			w.walk(reflect.ValueOf(n.Statement), false)
-			return
-		case *ast.Binding:
-			w.walk(reflect.ValueOf(n.Target), true)
-			w.walk(reflect.ValueOf(n.Initializer), false)
-			return
-		case *ast.ParameterList:
-			for _, b := range n.List {
-				w.walk(reflect.ValueOf(b), false)
+		case *ast.Identifier:
+			if l.Name == "appsmith" && !scan.Declared["appsmith"] && name != "store" {
+				return "appsmith", name, int(m.Identifier.Idx), true
 			}
-			w.walk(reflect.ValueOf(n.Rest), true)
-			return
-		case *ast.CatchStatement:
-			w.walk(reflect.ValueOf(n.Parameter), true)
-			w.walk(reflect.ValueOf(n.Body), false)
-			return
-		case *ast.FunctionLiteral:
-			if n.Name != nil {
-				w.bound[string(n.Name.Name)] = true
-			}
-			w.walk(reflect.ValueOf(n.ParameterList), false)
-			w.walk(reflect.ValueOf(n.Body), false)
-			return
-		case *ast.ClassLiteral:
-			if n.Name != nil {
-				w.bound[string(n.Name.Name)] = true
-			}
-			w.walk(reflect.ValueOf(n.SuperClass), false)
-			w.walk(reflect.ValueOf(n.Body), false)
-			return
-		case *ast.MethodDefinition:
-			if n.Computed {
-				w.walk(reflect.ValueOf(n.Key), false)
-			}
-			w.walk(reflect.ValueOf(n.Body), false)
-			return
-		case *ast.FieldDefinition:
-			w.walk(reflect.ValueOf(n.Initializer), false)
-			return
-		}
-		w.walk(v.Elem(), declaring)
-	case reflect.Struct:
-		if v.Type() == identType {
-			w.ident(v.Interface().(ast.Identifier), declaring)
-			return
-		}
-		for i := 0; i < v.NumField(); i++ {
-			if v.Type().Field(i).IsExported() {
-				w.walk(v.Field(i), declaring)
-			}
-		}
-	case reflect.Slice:
-		for i := 0; i < v.Len(); i++ {
-			w.walk(v.Index(i), declaring)
 		}
 	}
-}
-
-func (w *walker) ident(id ast.Identifier, declaring bool) {
-	if declaring {
-		w.bound[string(id.Name)] = true
-	} else {
-		w.refs[string(id.Name)] = true
-	}
+	return "", "", 0, false
 }
 
 // parsePath recognises root(.name | [number] | ["string"])* with root one of

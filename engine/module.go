@@ -16,6 +16,13 @@ type Module interface {
 	File() string
 }
 
+// FunctionLister is an optional ability of a Module: the functions it
+// exports, known at load (a JS module's default export). Load checks
+// onLoad and schedule targets against it; a server lists them.
+type FunctionLister interface {
+	Functions() []string
+}
+
 // Source is one module file handed to a Kind for compilation.
 type Source struct {
 	Name string       // module name

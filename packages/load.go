@@ -175,10 +175,34 @@ func Load(files map[string][]byte, kinds ...engine.Kind) (*engine.Package, error
 			errs = append(errs, engine.Errorf(ManifestFile, 0, 0, "onLoad %q: %s is not a JS module", t, mod))
 		case fn == "":
 			errs = append(errs, engine.Errorf(ManifestFile, 0, 0, "onLoad %q: name a function", t))
+		default:
+			if err := checkFunction(pkg, mod, fn); err != nil {
+				errs = append(errs, engine.Errorf(ManifestFile, 0, 0, "onLoad %q: %v", t, err))
+			}
 		}
 	}
 	if len(errs) > 0 {
 		return nil, joinErrors(errs)
 	}
 	return pkg, nil
+}
+
+// checkFunction reports whether module mod of pkg (compiled, or absent
+// because it failed to) exports function fn, when its kind can tell.
+func checkFunction(pkg *engine.Package, mod, fn string) error {
+	m := pkg.Module(mod)
+	if m == nil {
+		return nil // its compile error is reported already
+	}
+	fl, ok := m.(engine.FunctionLister)
+	if !ok {
+		return nil
+	}
+	fns := fl.Functions()
+	for _, f := range fns {
+		if f == fn {
+			return nil
+		}
+	}
+	return fmt.Errorf("module %s has no function %q (functions: %s)", mod, fn, strings.Join(fns, ", "))
 }

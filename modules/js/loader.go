@@ -15,8 +15,9 @@ import (
 )
 
 var (
-	_ engine.Kind   = Kind{}
-	_ engine.Module = (*Module)(nil)
+	_ engine.Kind           = Kind{}
+	_ engine.Module         = (*Module)(nil)
+	_ engine.FunctionLister = (*Module)(nil)
 )
 
 // Kind compiles NAME.js files.
@@ -32,6 +33,7 @@ func (Kind) Match(p string) (string, bool) {
 type Module struct {
 	name, path string
 	prog       *goja.Program
+	functions  []string
 }
 
 // Name implements engine.Module.
@@ -63,8 +65,16 @@ func (Kind) Compile(src engine.Source) (engine.Module, error) {
 	if err != nil {
 		return nil, syntaxError(src.Path, err)
 	}
-	return &Module{name: src.Name, path: src.Path, prog: prog}, nil
+	functions, errs := check(src, code)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &Module{name: src.Name, path: src.Path, prog: prog, functions: functions}, nil
 }
+
+// Functions implements engine.FunctionLister: the default export's
+// members that are functions, sorted.
+func (m *Module) Functions() []string { return m.functions }
 
 // rewrite replaces the one "export default" of a module by an assignment of
 // the same length, using the parser to find the real keyword: strings,

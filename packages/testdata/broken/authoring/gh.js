@@ -1,0 +1,5 @@
+export default {
+  async stats() {
+    return repo.run();
+  },
+};
