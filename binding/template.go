@@ -69,7 +69,11 @@ func (e *Expr) Eval(scope engine.Scope, params any) (any, error) {
 			return v, err
 		}
 	}
-	return scope.Eval(e, params)
+	v, err := scope.Eval(e, params)
+	if err != nil {
+		return nil, e.Error(err)
+	}
+	return v, nil
 }
 
 // Names is what a binding may refer to beyond the fixed roots and

@@ -1,12 +1,25 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
+	"strings"
+)
+
+// Input types (Input.Type).
+const (
+	TypeString  = "string"
+	TypeNumber  = "number"
+	TypeBoolean = "boolean"
+	TypeJSON    = "json"
 )
 
 // Input is a package-level setting the host supplies.
 type Input struct {
+	Type        string // TypeString, TypeNumber, TypeBoolean or TypeJSON; empty means string
 	Default     any    // the value when the host gives none; nil means none
 	HasDefault  bool   // whether Default was set (a default may be null)
 	Required    bool   // the host must give a value when there is no default
@@ -45,19 +58,28 @@ func (p *Package) Module(name string) Module {
 func (p *Package) Ref() string { return p.Manifest.Name + "@" + p.Manifest.Version }
 
 // ResolveInputs merges the host's values over the manifest's defaults. A
-// required input without a value is an error naming it and the flag that
-// sets it. Unknown names are an error too: a typo should not pass silently.
+// string given for an input of another type is parsed as that type (the
+// command line and the environment give text): "5" for a number input is
+// 5. Every problem is reported in one error: unknown names (a typo should
+// not pass silently), values that do not parse, and every required input
+// without a value, each named with the flag that sets it.
 func (p *Package) ResolveInputs(given map[string]any) (map[string]any, error) {
 	out := make(map[string]any, len(p.Manifest.Inputs))
-	for name := range given {
+	var problems, missing []string
+	for _, name := range sortedKeys(given) {
 		if _, ok := p.Manifest.Inputs[name]; !ok {
-			return nil, fmt.Errorf("package %s has no input %q (inputs: %v)", p.Manifest.Name, name, p.InputNames())
+			problems = append(problems, fmt.Sprintf("no input %q (inputs: %v)", name, p.InputNames()))
 		}
 	}
 	for _, name := range p.InputNames() {
 		in := p.Manifest.Inputs[name]
 		if v, ok := given[name]; ok {
-			out[name] = v
+			typed, err := in.Parse(v)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("input %s: %v", name, err))
+				continue
+			}
+			out[name] = typed
 			continue
 		}
 		if in.HasDefault {
@@ -65,11 +87,109 @@ func (p *Package) ResolveInputs(given map[string]any) (map[string]any, error) {
 			continue
 		}
 		if in.Required {
-			return nil, fmt.Errorf("package %s: input %q is required: set it with --input %s=VALUE", p.Manifest.Name, name, name)
+			missing = append(missing, name)
 		}
 		out[name] = nil
 	}
+	if len(missing) > 0 {
+		flags := make([]string, len(missing))
+		envs := make([]string, len(missing))
+		for i, n := range missing {
+			flags[i] = "--input " + n + "=VALUE"
+			envs[i] = "$" + InputEnv(n)
+		}
+		verb := "input %s is"
+		if len(missing) > 1 {
+			verb = "inputs %s are"
+		}
+		problems = append(problems, fmt.Sprintf("required "+verb+" not set: give %s (or %s)", quoteAll(missing), strings.Join(flags, " "), strings.Join(envs, ", ")))
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("package %s: %s", p.Manifest.Name, strings.Join(problems, "; "))
+	}
 	return out, nil
+}
+
+// InputEnv is the environment variable that sets input name for the
+// runner: MODRUN_INPUT_ and the name upper-cased (apiKey: MODRUN_INPUT_APIKEY).
+func InputEnv(name string) string { return "MODRUN_INPUT_" + strings.ToUpper(name) }
+
+// Parse converts v, a value given for the input, to the input's type: a
+// string is parsed (a number, true or false, JSON text); other values
+// must have the type already.
+func (in Input) Parse(v any) (any, error) {
+	s, isText := v.(string)
+	switch in.Type {
+	case "", TypeString:
+		if !isText && v != nil {
+			return nil, fmt.Errorf("want a string, got %T", v)
+		}
+		return v, nil
+	case TypeNumber:
+		if !isText {
+			if _, ok := v.(float64); ok {
+				return v, nil
+			}
+			if i, ok := v.(int); ok {
+				return float64(i), nil
+			}
+			return nil, fmt.Errorf("want a number, got %T", v)
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			return nil, fmt.Errorf("%q is not a number", truncate(s))
+		}
+		return f, nil
+	case TypeBoolean:
+		if !isText {
+			if _, ok := v.(bool); ok {
+				return v, nil
+			}
+			return nil, fmt.Errorf("want true or false, got %T", v)
+		}
+		switch strings.TrimSpace(s) {
+		case "true":
+			return true, nil
+		case "false":
+			return false, nil
+		}
+		return nil, fmt.Errorf("%q is not true or false", truncate(s))
+	case TypeJSON:
+		if !isText {
+			return v, nil
+		}
+		var out any
+		if err := json.Unmarshal([]byte(s), &out); err != nil {
+			return nil, fmt.Errorf("not JSON: %v", err)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unknown type %q", in.Type)
+}
+
+// truncate shortens a value quoted in an error: it may be long (a file).
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+func quoteAll(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, ", ")
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // InputNames returns the names of the package's inputs, sorted.
@@ -89,8 +209,18 @@ func (p *Package) Secrets(inputs map[string]any) []string {
 		if !in.Secret {
 			continue
 		}
-		if s, ok := inputs[name].(string); ok && s != "" {
-			out = append(out, s)
+		switch v := inputs[name].(type) {
+		case string:
+			if v != "" {
+				out = append(out, v)
+			}
+		case float64:
+			out = append(out, strconv.FormatFloat(v, 'f', -1, 64))
+		case nil:
+		default:
+			if b, err := json.Marshal(v); err == nil {
+				out = append(out, string(b))
+			}
 		}
 	}
 	return out

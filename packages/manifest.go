@@ -1,6 +1,7 @@
 package packages
 
 import (
+	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -29,6 +30,7 @@ type manifestFile struct {
 }
 
 type inputFile struct {
+	Type        string    `yaml:"type"`
 	Default     yaml.Node `yaml:"default"`
 	Required    bool      `yaml:"required"`
 	Secret      bool      `yaml:"secret"`
@@ -76,15 +78,28 @@ func ParseManifest(data []byte) (*engine.Manifest, error) {
 		if !identRe.MatchString(n) {
 			bad("input %q: the name must be a JS identifier", n)
 		}
-		ei := engine.Input{Required: in.Required, Secret: in.Secret, Description: in.Description}
+		ei := engine.Input{Type: in.Type, Required: in.Required, Secret: in.Secret, Description: in.Description}
+		switch in.Type {
+		case "", engine.TypeString, engine.TypeNumber, engine.TypeBoolean, engine.TypeJSON:
+		default:
+			bad("input %s: type %q: want string, number, boolean or json", n, in.Type)
+			ei.Type = ""
+		}
 		if in.Default.Kind != 0 {
 			if err := in.Default.Decode(&ei.Default); err != nil {
 				errs = append(errs, yamlfile.NodeError(ManifestFile, &in.Default, "input %s: default: %v", n, err))
 			}
 			ei.HasDefault = true
+			var err error
+			if ei.Default, ei.Type, err = typedDefault(ei); err != nil {
+				errs = append(errs, yamlfile.NodeError(ManifestFile, &in.Default, "input %s: default: %v", n, err))
+			}
 			if in.Secret {
 				errs = append(errs, yamlfile.NodeError(ManifestFile, &in.Default, "input %s is secret: a default would publish the secret in the bundle; give it at run time", n))
 			}
+		}
+		if ei.Type == "" {
+			ei.Type = engine.TypeString
 		}
 		m.Inputs[n] = ei
 	}
@@ -101,6 +116,39 @@ func ParseManifest(data []byte) (*engine.Manifest, error) {
 		return m, joinErrors(errs)
 	}
 	return m, nil
+}
+
+// typedDefault returns an input's default and its type: the declared type
+// (the default must have it; a JSON input takes any value), else the
+// default's own. YAML integers become float64, as JSON numbers do.
+func typedDefault(in engine.Input) (any, string, error) {
+	d := in.Default
+	if i, ok := d.(int); ok {
+		d = float64(i)
+	}
+	var own string
+	switch d.(type) {
+	case nil:
+		own = in.Type
+	case string:
+		own = engine.TypeString
+	case float64:
+		own = engine.TypeNumber
+	case bool:
+		own = engine.TypeBoolean
+	default:
+		own = engine.TypeJSON
+	}
+	switch {
+	case in.Type == "":
+		if own == "" {
+			own = engine.TypeString
+		}
+		return d, own, nil
+	case in.Type == engine.TypeJSON || d == nil || own == in.Type:
+		return d, in.Type, nil
+	}
+	return d, in.Type, fmt.Errorf("a %s default for an input of type %s", own, in.Type)
 }
 
 func joinErrors(errs []error) error {

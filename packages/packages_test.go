@@ -71,7 +71,7 @@ func TestGoodPackageLoads(t *testing.T) {
 	if pkg.Ref() != "refresh-token@1.0.0" || len(pkg.Modules) != 4 || pkg.Module("auth") == nil {
 		t.Fatalf("loaded %s with %d modules", pkg.Ref(), len(pkg.Modules))
 	}
-	if _, err := pkg.ResolveInputs(map[string]any{"username": "u"}); err == nil || !strings.Contains(err.Error(), `input "password" is required: set it with --input password=VALUE`) {
+	if _, err := pkg.ResolveInputs(map[string]any{"username": "u"}); err == nil || !strings.Contains(err.Error(), `required input "password" is not set: give --input password=VALUE (or $MODRUN_INPUT_PASSWORD)`) {
 		t.Fatalf("missing required input: %v", err)
 	}
 }
@@ -336,5 +336,29 @@ func TestBuildMetadataIsNoVersion(t *testing.T) {
 	_, err := packages.ParseManifest([]byte("name: a\nversion: 1.0.0+build.1\n"))
 	if err == nil || !strings.Contains(err.Error(), "build metadata (+build.1) does not make another version") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestInputTypes(t *testing.T) {
+	m, err := packages.ParseManifest([]byte("name: a\nversion: 1.0.0\ninputs:\n  n: {default: 5}\n  b: {default: true}\n  s: {}\n  j: {type: json, default: [1]}\n  t: {type: number}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"n": "number", "b": "boolean", "s": "string", "j": "json", "t": "number"} {
+		if got := m.Inputs[name].Type; got != want {
+			t.Errorf("input %s: type %q, want %q", name, got, want)
+		}
+	}
+	if m.Inputs["n"].Default != 5.0 {
+		t.Errorf("a YAML integer default is %T %v, want float64 5", m.Inputs["n"].Default, m.Inputs["n"].Default)
+	}
+	for src, want := range map[string]string{
+		"  x: {type: number, default: five}\n": `input x: default: a string default for an input of type number`,
+		"  x: {type: integer}\n":               `input x: type "integer": want string, number, boolean or json`,
+	} {
+		_, err := packages.ParseManifest([]byte("name: a\nversion: 1.0.0\ninputs:\n" + src))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", src, err, want)
+		}
 	}
 }

@@ -61,6 +61,7 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 			if err != nil {
 				return err
 			}
+			in = envInputs(pkg, in)
 			var closers []func() error
 			defer func() {
 				for _, cl := range closers {

@@ -34,7 +34,7 @@ func TestNewValidatesAndRuns(t *testing.T) {
 		t.Fatalf("the run did not store: %d %s", code, out)
 	}
 	_, errOut, code = runCLI(t, "", "run", dir, "main.fetchAndRemember", "--store", db)
-	if code != 1 || !strings.Contains(errOut, `input "baseUrl" is required: set it with --input baseUrl=VALUE`) {
+	if code != 1 || !strings.Contains(errOut, `required input "baseUrl" is not set: give --input baseUrl=VALUE (or $MODRUN_INPUT_BASEURL)`) {
 		t.Fatalf("missing input: %d %s", code, errOut)
 	}
 	if _, errOut, code := runCLI(t, "", "new", dir); code != 1 || !strings.Contains(errOut, "not empty") {

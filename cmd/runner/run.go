@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/modrun/modrun"
+	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/memlimit"
 	"github.com/modrun/modrun/store"
 )
@@ -83,7 +85,7 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 			if err != nil {
 				return err
 			}
-			inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{App: sf.app, Inputs: in})
+			inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{App: sf.app, Inputs: envInputs(pkg, in)})
 			if err != nil {
 				return err
 			}
@@ -152,8 +154,9 @@ func (f *callFlags) parse(target string) (map[string]any, []json.RawMessage, err
 	case !isQuery && f.params != "":
 		return nil, nil, usagef("--params is for query targets; a function takes --args '[...]'")
 	case f.params != "":
-		if !json.Valid([]byte(f.params)) {
-			return nil, nil, usagef("--params: not valid JSON; want an object such as '{\"id\": 1}'")
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(f.params), &obj); err != nil || obj == nil {
+			return nil, nil, usagef("--params: want a JSON object such as '{\"id\": 1}' (this.params is an object)")
 		}
 		return in, []json.RawMessage{json.RawMessage(f.params)}, nil
 	case f.args != "":
@@ -166,14 +169,52 @@ func (f *callFlags) parse(target string) (map[string]any, []json.RawMessage, err
 	return in, nil, nil
 }
 
+// parseInputs reads --input flags: name=value, or name=@FILE for the
+// contents of a file (one trailing newline dropped: secrets stay off the
+// command line, out of ps and shell history). @@ starts a value with a
+// literal @.
 func parseInputs(kvs []string) (map[string]any, error) {
 	out := map[string]any{}
 	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, usagef("--input %q: want name=value", kv)
+			return nil, usagef("--input %q: want name=value or name=@FILE", truncate(kv))
+		}
+		switch {
+		case strings.HasPrefix(v, "@@"):
+			v = v[1:]
+		case strings.HasPrefix(v, "@"):
+			data, err := os.ReadFile(v[1:])
+			if err != nil {
+				return nil, usagef("--input %s=@FILE: %v", k, err)
+			}
+			v = strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
 		}
 		out[k] = v
 	}
 	return out, nil
+}
+
+// envInputs adds to given, for each input of pkg it lacks, the value of
+// $MODRUN_INPUT_<NAME> if set. --input wins over the environment, which
+// wins over the default.
+func envInputs(pkg *engine.Package, given map[string]any) map[string]any {
+	for _, name := range pkg.InputNames() {
+		if _, ok := given[name]; ok {
+			continue
+		}
+		if v, ok := os.LookupEnv(engine.InputEnv(name)); ok {
+			given[name] = v
+		}
+	}
+	return given
+}
+
+// truncate shortens what a usage error quotes: it may be long, or a
+// secret typed in the wrong place.
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
 }

@@ -494,15 +494,26 @@ func (v *vm) Eval(expr engine.Expr, params any) (any, error) {
 		v.evals[prog] = fn
 	}
 	var pv goja.Value
-	if jp, ok := params.(goja.Value); ok {
-		pv = jp
-	} else {
+	switch p := params.(type) {
+	case goja.Value:
+		pv = p
+	case nil:
+		// this.params is an object even when the query got none, so that
+		// <<this.params.scope ?? 'read'>> works.
+		pv = v.rt.NewObject()
+	default:
 		pv = v.rt.ToValue(params)
 	}
 	this := v.rt.NewObject()
 	this.Set("params", pv)
 	res, err := fn(this, pv)
 	if err != nil {
+		// The binding's own position is added by binding.Expr; goja's
+		// (inside our wrapper) would only mislead.
+		var ex *goja.Exception
+		if errors.As(err, &ex) {
+			return nil, errors.New(v.in.redact.String(ex.Value().String()))
+		}
 		return nil, v.in.jsError("binding "+strconv.Quote(expr.String()), err)
 	}
 	return res.Export(), nil
