@@ -240,3 +240,28 @@ func FuzzJSONToJS(f *testing.F) {
 		}
 	})
 }
+
+// TestBindingsWithoutParams: this.params is an object when a query runs
+// without params, and a binding that throws is reported at its own
+// position, once.
+func TestBindingsWithoutParams(t *testing.T) {
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.URL.RawQuery
+	}))
+	defer srv.Close()
+	pkg := load(t, map[string]string{
+		"scoped.query.yaml": "url: <<inputs.baseUrl>>/x\nquery: {scope: \"<<this.params.scope ?? 'read'>>\"}\n",
+		"org.query.yaml":    "url: <<inputs.baseUrl>>/x\nheaders:\n  X-Org: <<this.params.org.toUpperCase()>>\n",
+	})
+	inst := newInstance(t, pkg, nil, map[string]any{"baseUrl": srv.URL})
+	call(t, inst, "scoped")
+	if q := <-got; q != "scope=read" {
+		t.Fatalf("query string %q", q)
+	}
+	_, err := inst.Call(context.Background(), "org")
+	want := `org.query.yaml:3:12: binding "this.params.org.toUpperCase()": TypeError: Cannot read property 'toUpperCase' of undefined or null`
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Count(err.Error(), "org.query.yaml") != 1 {
+		t.Fatalf("err = %v\nwant %s", err, want)
+	}
+}
