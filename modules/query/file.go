@@ -22,15 +22,22 @@ const (
 
 // file is NAME.query.yaml as written.
 type file struct {
-	Method           string    `yaml:"method"`
-	URL              yaml.Node `yaml:"url"`
-	Headers          yaml.Node `yaml:"headers"`
-	Query            yaml.Node `yaml:"query"`
-	Body             *bodyFile `yaml:"body"`
-	Auth             *authFile `yaml:"auth"`
-	Timeout          string    `yaml:"timeout"`
-	MaxResponseBytes int64     `yaml:"maxResponseBytes"`
-	MaxRedirects     *int      `yaml:"maxRedirects"`
+	Method           string     `yaml:"method"`
+	URL              yaml.Node  `yaml:"url"`
+	Headers          yaml.Node  `yaml:"headers"`
+	Query            yaml.Node  `yaml:"query"`
+	Body             *bodyFile  `yaml:"body"`
+	Auth             *authFile  `yaml:"auth"`
+	Timeout          string     `yaml:"timeout"`
+	MaxResponseBytes int64      `yaml:"maxResponseBytes"`
+	MaxRedirects     *int       `yaml:"maxRedirects"`
+	Retry            *retryFile `yaml:"retry"`
+}
+
+type retryFile struct {
+	Attempts int    `yaml:"attempts"`
+	Backoff  string `yaml:"backoff"`
+	On       []int  `yaml:"on"`
 }
 
 type bodyFile struct {
@@ -207,6 +214,9 @@ func (c *compiler) compile(f *file, name string) *Module {
 		}
 		m.maxRedirects = *f.MaxRedirects
 	}
+	if f.Retry != nil {
+		m.retry = c.compileRetry(f.Retry)
+	}
 	if f.Auth != nil {
 		c.compileAuth(f.Auth, m)
 	}
@@ -214,6 +224,41 @@ func (c *compiler) compile(f *file, name string) *Module {
 		c.compileBody(f.Body, m)
 	}
 	return m
+}
+
+// Defaults of retry:.
+var (
+	DefaultRetryAttempts = 3
+	DefaultRetryBackoff  = 200 * time.Millisecond
+	DefaultRetryOn       = []int{429, 502, 503, 504}
+)
+
+func (c *compiler) compileRetry(r *retryFile) *retry {
+	out := &retry{attempts: DefaultRetryAttempts, backoff: DefaultRetryBackoff, on: map[int]bool{}}
+	switch {
+	case r.Attempts < 0 || r.Attempts > 10:
+		c.fileErrorf("retry.attempts %d: want 1 to 10 (the first try counts)", r.Attempts)
+	case r.Attempts > 0:
+		out.attempts = r.Attempts
+	}
+	if r.Backoff != "" {
+		d, err := time.ParseDuration(r.Backoff)
+		if err != nil || d <= 0 {
+			c.fileErrorf("retry.backoff %q: want a positive duration such as 200ms", r.Backoff)
+		}
+		out.backoff = d
+	}
+	on := r.On
+	if len(on) == 0 {
+		on = DefaultRetryOn
+	}
+	for _, code := range on {
+		if code < 400 || code > 599 {
+			c.fileErrorf("retry.on: %d is not an HTTP error status (400-599)", code)
+		}
+		out.on[code] = true
+	}
+	return out
 }
 
 func (c *compiler) compileAuth(a *authFile, m *Module) {

@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"mime"
 	"mime/multipart"
 	"net"
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -142,6 +144,7 @@ type Module struct {
 	timeout      time.Duration
 	maxBytes     int64
 	maxRedirects int
+	retry        *retry // nil: one attempt
 	client       *http.Client
 }
 
@@ -252,8 +255,109 @@ func checkHeader(name, v string) error {
 	return nil
 }
 
-// Send implements engine.Request.
+// Send implements engine.Request. With retry:, a response whose status is
+// listed, or a request that never reached the server, is tried again
+// after an exponential backoff with jitter (or the server's Retry-After),
+// never past ctx's deadline. A request that may have reached the server
+// (a timeout, a dropped connection) is tried again only if its method is
+// idempotent: a token request must never be spent twice.
 func (r *request) Send(ctx context.Context) (*engine.Response, error) {
+	rt := r.m.retry
+	if rt == nil {
+		return r.send(ctx)
+	}
+	for attempt := 1; ; attempt++ {
+		resp, err := r.send(ctx)
+		if err == nil || attempt >= rt.attempts {
+			return resp, retried(err, attempt)
+		}
+		var re *engine.ResponseError
+		errors.As(err, &re)
+		wait, ok := rt.next(r.m.method, re, attempt)
+		if !ok {
+			return resp, retried(err, attempt)
+		}
+		if deadline, has := ctx.Deadline(); has && time.Until(deadline) < wait {
+			return resp, retried(err, attempt) // the wait would outlast the call
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return resp, retried(err, attempt)
+		case <-t.C:
+		}
+	}
+}
+
+// retried notes in err how many attempts were made, if more than one.
+func retried(err error, attempts int) error {
+	var re *engine.ResponseError
+	if attempts > 1 && errors.As(err, &re) {
+		c := *re
+		c.Cause = fmt.Sprintf("%s (after %d attempts)", re.Cause, attempts)
+		return &c
+	}
+	return err
+}
+
+// retry is a query's retry: policy.
+type retry struct {
+	attempts int
+	backoff  time.Duration
+	on       map[int]bool
+}
+
+// maxRetryWait caps one wait between attempts, Retry-After included.
+const maxRetryWait = 30 * time.Second
+
+// next reports whether the failure re of attempt n (1-based) is worth
+// another try, and how long to wait first.
+func (rt *retry) next(method string, re *engine.ResponseError, n int) (time.Duration, bool) {
+	if re == nil {
+		return 0, false
+	}
+	if resp := re.Response; resp != nil {
+		if !rt.on[resp.StatusCode] {
+			return 0, false
+		}
+		if after, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
+			return min(after, maxRetryWait), true
+		}
+	} else if !neverSent(re.Err) && !idempotent[method] {
+		return 0, false
+	}
+	// Exponential, with full jitter in its upper half: backoff × 2^(n-1).
+	d := rt.backoff << (n - 1)
+	d = d/2 + mrand.N(d/2+1)
+	return min(d, maxRetryWait), true
+}
+
+var idempotent = map[string]bool{http.MethodGet: true, http.MethodHead: true, http.MethodOptions: true, http.MethodPut: true, http.MethodDelete: true}
+
+// neverSent reports whether err means the request did not reach the
+// server: the connection was refused or could not be made.
+func neverSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// retryAfter parses a Retry-After header: seconds, or an HTTP date.
+func retryAfter(v string) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, time.Until(t)), true
+	}
+	return 0, false
+}
+
+// send makes one attempt.
+func (r *request) send(ctx context.Context) (*engine.Response, error) {
 	m := r.m
 	ctx, cancel := context.WithTimeoutCause(ctx, m.timeout, errTimeout)
 	defer cancel()
@@ -268,7 +372,12 @@ func (r *request) Send(ctx context.Context) (*engine.Response, error) {
 		return nil, &engine.ResponseError{Module: m.name, Cause: "bad request: " + err.Error()}
 	}
 	req.URL, req.Host = r.url, r.url.Host
-	req.Header = r.header // a bound request is sent once
+	// A bound request may be sent more than once (retry:): each attempt
+	// gets its own copy of the headers, which redirects edit.
+	req.Header = r.header
+	if m.retry != nil {
+		req.Header = r.header.Clone()
+	}
 	start := time.Now()
 	resp, err := m.client.Do(req)
 	if err != nil {
