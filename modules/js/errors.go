@@ -77,6 +77,12 @@ func (in *Instance) rejection(target string, val goja.Value) error {
 		e.Message = e.Cause.Error() // a failed query: "refreshAPI: HTTP 400: invalid_grant"
 	default:
 		e.Message = val.String()
+		// throw {code: 42}: its JSON, not "[object Object]".
+		if obj, ok := val.(*goja.Object); ok && !isError(obj) && in.vm != nil {
+			if raw, err := in.vm.toJSON(obj); err == nil && string(raw) != "null" {
+				e.Message = string(raw)
+			}
+		}
 	}
 	if _, ok := val.(*goja.Object); !ok {
 		e.Message = "uncaught " + e.Message
@@ -131,3 +137,13 @@ const causeKey = "__modrunCause"
 // causeBox holds a Go error for JS without showing it: no exported field
 // or method for goja to wrap.
 type causeBox struct{ err error }
+
+// isError reports whether obj is an Error (or a subclass: TypeError…).
+func isError(obj *goja.Object) bool {
+	for o := obj; o != nil; o = o.Prototype() {
+		if o.ClassName() == "Error" {
+			return true
+		}
+	}
+	return false
+}

@@ -265,3 +265,50 @@ func TestBindingsWithoutParams(t *testing.T) {
 		t.Fatalf("err = %v\nwant %s", err, want)
 	}
 }
+
+// TestRequestResolvesItsOwnMeta: concurrent calls each get their own
+// response's meta from request(), as Link-header pagination needs.
+func TestRequestResolvesItsOwnMeta(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		page := r.URL.Query().Get("page")
+		if page == "1" {
+			time.Sleep(20 * time.Millisecond) // finish after page 2
+		}
+		w.Header().Set("Link", "<next-of-"+page+">; rel=next")
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"page":`+page+`}`)
+	}))
+	defer srv.Close()
+	pkg := load(t, map[string]string{
+		"list.query.yaml": "url: <<inputs.baseUrl>>/items\nquery: {page: <<this.params.page>>}\n",
+		"m.js": `export default {
+			async pages() {
+				const [a, b] = await Promise.all([list.request({page: 1}), list.request({page: 2})]);
+				return [a.data.page, a.responseMeta.headers.Link[0], b.data.page, b.responseMeta.headers.Link[0], a.responseMeta.statusCode];
+			},
+		}`,
+	})
+	inst := newInstance(t, pkg, nil, map[string]any{"baseUrl": srv.URL})
+	if got := call(t, inst, "m.pages"); got != `[1,"<next-of-1>; rel=next",2,"<next-of-2>; rel=next",200]` {
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestThrownValuesPrintAsJSON(t *testing.T) {
+	pkg := load(t, map[string]string{"m.js": `export default {
+		obj() { throw {code: 42, why: "quota"} },
+		async rej() { throw [1, 2] },
+		err() { throw new TypeError("bad type") },
+	}`})
+	inst := newInstance(t, pkg, nil, nil)
+	for target, want := range map[string]string{
+		"m.obj": `m.obj: {"code":42,"why":"quota"}`,
+		"m.rej": `m.rej: [1,2]`,
+		"m.err": `m.err: TypeError: bad type`,
+	} {
+		_, err := inst.Call(context.Background(), target)
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", target, err, want)
+		}
+	}
+}

@@ -29,18 +29,22 @@ func (v *vm) installQuery(q engine.Query) {
 		}
 		return meta
 	}), nil, goja.FLAG_FALSE, goja.FLAG_TRUE)
-	obj.Set("run", func(call goja.FunctionCall) goja.Value { return v.runQuery(qs, call) })
+	obj.Set("run", func(call goja.FunctionCall) goja.Value { return v.runQuery(qs, call, false) })
+	// request(params) resolves to {data, responseMeta} of this call: the
+	// module's data and responseMeta are its last response, shared by
+	// concurrent calls.
+	obj.Set("request", func(call goja.FunctionCall) goja.Value { return v.runQuery(qs, call, true) })
 	v.queries[q.Name()] = qs
 	v.modules[q.Name()] = obj
 	v.rt.Set(q.Name(), obj)
 }
 
 // runQuery is QUERY.run(params), or Appsmith's legacy
-// QUERY.run(onSuccess, onError, params).
-func (v *vm) runQuery(qs *queryState, call goja.FunctionCall) goja.Value {
-	q := &queryCall{v: v, qs: qs}
+// QUERY.run(onSuccess, onError, params); with withMeta, QUERY.request.
+func (v *vm) runQuery(qs *queryState, call goja.FunctionCall, withMeta bool) goja.Value {
+	q := &queryCall{v: v, qs: qs, withMeta: withMeta}
 	params := call.Argument(0)
-	if f, ok := goja.AssertFunction(params); ok {
+	if f, ok := goja.AssertFunction(params); ok && !withMeta {
 		q.onSuccess = f
 		q.onError, _ = goja.AssertFunction(call.Argument(1))
 		params = call.Argument(2)
@@ -72,6 +76,7 @@ type queryCall struct {
 	resp               *engine.Response
 	stack              []goja.StackFrame // where run() was called, for errors
 	onSuccess, onError goja.Callable     // the legacy callbacks, if given
+	withMeta           bool              // request(): resolve to {data, responseMeta}
 	resolve, reject    func(any) error
 }
 
@@ -126,6 +131,13 @@ func (q *queryCall) deliver(err error) {
 		if _, err := q.onSuccess(goja.Undefined(), data, qs.obj.Get("responseMeta")); err != nil {
 			v.in.log.Error("uncaught exception in onSuccess", "query", qs.mod.Name(), "error", v.in.jsError("onSuccess", err))
 		}
+	}
+	if q.withMeta {
+		res := v.rt.NewObject()
+		res.Set("data", data)
+		res.Set("responseMeta", v.meta(resp))
+		v.check(q.resolve(res))
+		return
 	}
 	v.check(q.resolve(data))
 }
