@@ -71,8 +71,23 @@ func IsPath(ref string) bool {
 // Load loads a package directory, or resolves a registry reference (NAME,
 // NAME@1.2.3, NAME@^1, NAME@~1.2), verifies the bundle's digest and loads
 // it. Published versions are compiled once and cached.
+//
+// A bare name that is both a directory holding a package.yaml and a
+// published package means the directory (a warning is logged); NAME@*
+// means the newest published version.
 func (e *Engine) Load(ref string) (*engine.Package, error) {
+	if filepath.Base(ref) == packages.ManifestFile {
+		if fi, err := os.Stat(ref); err == nil && !fi.IsDir() {
+			return nil, fmt.Errorf("%s is a package's manifest: pass its directory, %s", ref, filepath.Dir(ref))
+		}
+	}
 	if IsPath(ref) {
+		if e.opts.Registry != "" && !strings.ContainsAny(ref, "/.@"+string(filepath.Separator)) {
+			if p, err := e.Registry().Resolve(ref); err == nil {
+				e.log().Warn("both a directory and a published package have this name: using the directory (write NAME@* for the published one)",
+					"directory", ref, "published", p.Name+"@"+p.Version)
+			}
+		}
 		return packages.LoadDir(ref, e.kinds...)
 	}
 	if e.opts.Registry == "" {
@@ -105,6 +120,13 @@ func (e *Engine) Load(ref string) (*engine.Package, error) {
 	e.cache[digest] = pkg
 	e.mu.Unlock()
 	return pkg, nil
+}
+
+func (e *Engine) log() *slog.Logger {
+	if e.opts.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.opts.Logger
 }
 
 // InstanceOptions configure one instance.

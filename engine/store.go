@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 )
 
@@ -46,6 +47,15 @@ type AsyncSetter interface {
 	// SetAsync queues the write before it returns; wait blocks until the
 	// write is durable and returns its error.
 	SetAsync(ctx context.Context, app, key string, value json.RawMessage) (wait func() error)
+}
+
+// QuoteKey quotes a key for an error message, shortened past 64 bytes: a
+// key over the limit must not fill the terminal.
+func QuoteKey(key string) string {
+	if len(key) <= 64 {
+		return strconv.Quote(key)
+	}
+	return strconv.Quote(key[:48]) + fmt.Sprintf("… (%d bytes)", len(key))
 }
 
 // CheckKey returns an error wrapping ErrInvalidKey if key is empty or too long.

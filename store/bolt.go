@@ -415,7 +415,7 @@ func (db *DB) check(app, key string, value json.RawMessage) (json.RawMessage, er
 	}
 	v, err := db.canonical(value)
 	if err != nil {
-		return nil, fmt.Errorf("set %q: %w", key, err)
+		return nil, fmt.Errorf("set %s: %w", engine.QuoteKey(key), err)
 	}
 	return v, nil
 }
@@ -436,12 +436,12 @@ func casArgs(app, key string, old, new json.RawMessage, maxValue int) (json.RawM
 	var err error
 	if old != nil {
 		if old, err = engine.CanonicalValue(old, 0); err != nil {
-			return nil, nil, fmt.Errorf("compare-and-swap %q: old: %w", key, err)
+			return nil, nil, fmt.Errorf("compare-and-swap %s: old: %w", engine.QuoteKey(key), err)
 		}
 	}
 	if new != nil {
 		if new, err = engine.CanonicalValue(new, maxValue); err != nil {
-			return nil, nil, fmt.Errorf("compare-and-swap %q: new: %w", key, err)
+			return nil, nil, fmt.Errorf("compare-and-swap %s: new: %w", engine.QuoteKey(key), err)
 		}
 	}
 	return old, new, nil

@@ -60,7 +60,7 @@ func (m *Memory) Set(ctx context.Context, app, key string, value json.RawMessage
 	}
 	v, err := engine.CanonicalValue(value, m.MaxValueLen)
 	if err != nil {
-		return fmt.Errorf("set %q: %w", key, err)
+		return fmt.Errorf("set %s: %w", engine.QuoteKey(key), err)
 	}
 	if err := m.lock(); err != nil {
 		return err

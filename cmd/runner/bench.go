@@ -116,7 +116,7 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 			return res.Print(c.stdout, asJSON)
 		},
 	}
-	sf.add(cmd.Flags())
+	sf.add(cmd.Flags(), appOfRun)
 	cf.add(cmd)
 	cmd.Flags().BoolVar(&memStore, "memory-store", false, "use an in-memory store instead of a file")
 	cmd.Flags().IntVarP(&opts.Runs, "runs", "n", 1000, "measured runs in all")

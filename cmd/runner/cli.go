@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/modrun/modrun/internal/redact"
 )
@@ -85,9 +87,14 @@ func (c *cli) root() *cobra.Command {
 and publishes them as versioned, digest-checked bundles.
 
 Environment:
-  MODRUN_APP         the store app of runner store commands, when --app is not given
-  MODRUN_HEAP_FLOOR  MB the heap may grow to before the garbage collector runs
-                     (default 32; 0: Go's default). GOGC or GOMEMLIMIT, if set, win.`,
+  MODRUN_STORE         the store file (default $XDG_DATA_HOME/modrun/store.db)
+  MODRUN_REGISTRY      the registry directory (default $XDG_DATA_HOME/modrun/registry)
+  MODRUN_APP           the store app of runner store commands, when --app is not given
+  MODRUN_INPUT_<NAME>  a package input, NAME upper-cased (apiKey: MODRUN_INPUT_APIKEY);
+                       --input wins over it, it wins over the default
+  MODRUN_HEAP_FLOOR    MB the heap may grow to before the garbage collector runs
+                       (default 32; 0: Go's default). GOGC or GOMEMLIMIT, if set, win.
+  XDG_DATA_HOME        where the defaults above live (default ~/.local/share)`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -96,8 +103,10 @@ Environment:
 	}
 	root.PersistentFlags().StringVar(&c.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(c.runCmd(), c.storeCmd(), c.publishCmd(), c.listCmd(), c.validateCmd(), c.newCmd(), c.benchCmd())
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{suggestFlag(cmd, err)} })
+	root.Version = version()
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.AddCommand(c.runCmd(), c.storeCmd(), c.publishCmd(), c.listCmd(), c.validateCmd(), c.newCmd(), c.benchCmd(), c.versionCmd())
 	return root
 }
 
@@ -155,4 +164,84 @@ func defaultRegistry() string {
 		return s
 	}
 	return filepath.Join(dataHome(), "modrun", "registry")
+}
+
+// suggestFlag adds the nearest flag's name to an unknown-flag error:
+// "unknown flag: --inputs (did you mean --input?)".
+func suggestFlag(cmd *cobra.Command, err error) error {
+	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
+	if !ok {
+		return err
+	}
+	best, bestD := "", 3 // at most two edits away
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if d := editDistance(name, f.Name); d < bestD {
+			best, bestD = f.Name, d
+		}
+	})
+	if best == "" {
+		return fmt.Errorf("%w; see runner %s --help", err, cmd.Name())
+	}
+	return fmt.Errorf("%w (did you mean --%s?)", err, best)
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// version is the module version, commit and Go version of the binary.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "runner (no build information)"
+	}
+	v := info.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	out := "runner " + v
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "+dirty"
+			}
+		}
+	}
+	if rev != "" {
+		out += " commit " + rev[:min(12, len(rev))] + modified
+	}
+	return out + " " + info.GoVersion
+}
+
+func (c *cli) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the runner's version, commit and Go version",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(c.stdout, version())
+			return nil
+		},
+	}
 }

@@ -23,7 +23,7 @@ description: A new modrun package
 inputs:
   baseUrl: {required: true, description: "the API this package talks to, such as http://127.0.0.1:8080"}
 `,
-	"fetch.query.yaml": `# A query module: one HTTP request template. Bindings: <<expr>> (or "{{expr}}").
+	"getJSON.query.yaml": `# A query module: one HTTP request template. Bindings: <<expr>> (or "{{expr}}").
 method: GET
 url: <<inputs.baseUrl>>/<<this.params.path>>
 headers: {Accept: application/json}
@@ -32,9 +32,10 @@ timeout: 10s
 	"main.js": `export default {
   calls: 0, // a module variable: lives as long as the instance
 
-  // runner run DIR main.fetchAndRemember --input baseUrl=URL --args '["some/path"]'
+  // runner run DIR main.fetchAndRemember --input baseUrl=URL --args '["health"]'
+  // (a path argument is one URL segment: a "/" in it is sent as %2F)
   async fetchAndRemember(path) {
-    const data = await fetch.run({ path: path ?? "" });
+    const data = await getJSON.run({ path: path ?? "" });
     this.calls++;
     await storeValue("lastFetch", { path, at: new Date().toISOString() });
     return { calls: this.calls, data };
@@ -55,7 +56,13 @@ func (c *cli) newCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "new DIR",
 		Short: "Scaffold a package that validates and runs",
-		Args:  exactArgs(1, "DIR"),
+		Long: `Write a new package into DIR (new or empty): package.yaml with a baseUrl input,
+a query module (getJSON.query.yaml), a JS module (main.js) and a README.`,
+		Example: `  runner new ./hello
+  runner validate ./hello
+  runner run ./hello main.fetchAndRemember --input baseUrl=http://127.0.0.1:8080 --args '["health"]'`,
+		Args:              exactArgs(1, "DIR"),
+		ValidArgsFunction: completeDirs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
 			if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {

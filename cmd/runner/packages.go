@@ -16,7 +16,13 @@ func (c *cli) validateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "validate DIR",
 		Short: "Run every load check on a package; print each problem as file:line",
-		Args:  exactArgs(1, "DIR"),
+		Long: `Run every check a load makes — package.yaml, module names, every query file and
+binding, every JS module (syntax, undeclared globals, the default export), onLoad
+targets — and print each problem as file:line:col: message. Exit 1 if any.`,
+		Example: `  runner validate ./my-package
+  runner validate . && runner publish .`,
+		Args:              exactArgs(1, "DIR"),
+		ValidArgsFunction: completeDirs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pkg, err := packages.LoadDir(args[0], modrun.New(modrun.Options{}).Kinds()...)
 			if err != nil {

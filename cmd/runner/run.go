@@ -24,10 +24,18 @@ type storeFlags struct {
 
 // add defines --store and --app in flags (a command's own, or persistent
 // ones shared with its subcommands).
-func (f *storeFlags) add(flags *pflag.FlagSet) {
+//
+// appHelp says what --app defaults to for the command.
+func (f *storeFlags) add(flags *pflag.FlagSet, appHelp string) {
 	flags.StringVar(&f.path, "store", "", "store file (default $MODRUN_STORE, else $XDG_DATA_HOME/modrun/store.db)")
-	flags.StringVar(&f.app, "app", "", "store namespace (default: the package's name; for runner store, $MODRUN_APP, else the store's only app)")
+	flags.StringVar(&f.app, "app", "", appHelp)
 }
+
+// Help texts of --app.
+const (
+	appOfRun   = "store namespace of the run (default: the package's name)"
+	appOfStore = "store namespace (default $MODRUN_APP, else the store's only app)"
+)
 
 func (f *storeFlags) open() (*store.DB, error) {
 	p := f.path
@@ -64,7 +72,8 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 		Example: `  runner run ./my-package profile --input baseUrl=http://127.0.0.1:8080
   runner run refresh-token@^1 auth.refreshAccessToken --store ./tokens.db
   runner run ./my-package main.greet --args '["world"]'`,
-		Args: exactArgs(2, "PACKAGE TARGET"),
+		Args:              exactArgs(2, "PACKAGE TARGET"),
+		ValidArgsFunction: cf.complete,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, target := args[0], args[1]
 			in, callArgs, err := cf.parse(target)
@@ -103,7 +112,7 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 			return nil
 		},
 	}
-	sf.add(cmd.Flags())
+	sf.add(cmd.Flags(), appOfRun)
 	cf.add(cmd)
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "deadline of the run (default 60s)")
 	cmd.Flags().StringVar(&maxMemory, "max-memory", "256MiB", "memory limit of the run (KiB, MiB, GiB; 0: none): past it the run fails")

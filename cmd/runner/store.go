@@ -31,7 +31,8 @@ are shown as "[REDACTED]" unless --reveal is given.`,
   runner store set --app refresh-token refreshtoken '"abc"'
   runner store get --app refresh-token expiresAt`,
 	}
-	sf.add(cmd.PersistentFlags())
+	sf.add(cmd.PersistentFlags(), appOfStore)
+	cmd.RegisterFlagCompletionFunc("app", sf.completeApps)
 	cmd.PersistentFlags().BoolVar(&reveal, "reveal", false, "show the values of secret-looking keys")
 
 	withStore := func(fn func(ctx context.Context, st engine.Store, app string, args []string) error) func(*cobra.Command, []string) error {

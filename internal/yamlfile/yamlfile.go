@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 var (
 	lineRe    = regexp.MustCompile(`^line (\d+): (.*)$`)
 	unknownRe = regexp.MustCompile(`^field (\S+) not found in type .*$`)
+	typeRe    = regexp.MustCompile(`not found in type (\S+)$`)
 	mapRe     = regexp.MustCompile(`^cannot unmarshal !!map into (\S+)$`)
 )
 
@@ -53,7 +55,7 @@ func Decode(file string, data []byte, v any) error {
 		return engine.Errorf(file, 0, 0, "file is empty")
 	}
 	if err != nil {
-		return convert(file, data, err)
+		return convert(file, data, err, v)
 	}
 	// A second document is almost always a mistake (a stray ---).
 	var extra yaml.Node
@@ -63,7 +65,7 @@ func Decode(file string, data []byte, v any) error {
 	return nil
 }
 
-func convert(file string, data []byte, err error) error {
+func convert(file string, data []byte, err error, v any) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		// A syntax error: "yaml: line 3: mapping values are not allowed…"
@@ -89,6 +91,9 @@ func convert(file string, data []byte, err error) error {
 		}
 		if m := unknownRe.FindStringSubmatch(msg); m != nil {
 			msg = fmt.Sprintf("unknown field %q", m[1])
+			if valid := fieldsOf(reflect.TypeOf(v), unknownType(e)); len(valid) > 0 {
+				msg += " (valid fields: " + strings.Join(valid, ", ") + ")"
+			}
 		} else if m := mapRe.FindStringSubmatch(msg); m != nil {
 			msg = "expected a " + m[1] + ", found a mapping" + QuoteHint
 		}
@@ -185,4 +190,48 @@ func (w *aliasWalk) count(n *yaml.Node, depth int) int {
 		w.size[n] = total
 	}
 	return total
+}
+
+// unknownType is the Go type an unknown-field error names.
+func unknownType(msg string) string {
+	if m := typeRe.FindStringSubmatch(msg); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// fieldsOf returns the YAML field names of the struct type called name
+// (as reflect writes it: "query.file") found in t or the types it holds.
+func fieldsOf(t reflect.Type, name string) []string {
+	seen := map[reflect.Type]bool{}
+	var find func(t reflect.Type) []string
+	find = func(t reflect.Type) []string {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t] {
+			return nil
+		}
+		seen[t] = true
+		if t.String() == name {
+			var out []string
+			for i := range t.NumField() {
+				tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+				if tag != "" && tag != "-" {
+					out = append(out, tag)
+				}
+			}
+			return out
+		}
+		for i := range t.NumField() {
+			if out := find(t.Field(i).Type); out != nil {
+				return out
+			}
+		}
+		return nil
+	}
+	if t == nil {
+		return nil
+	}
+	return find(t)
 }

@@ -121,7 +121,7 @@ func (v *vm) storeKey(call goja.FunctionCall, fn string) string {
 	}
 	key := k.String()
 	if err := engine.CheckKey(key); err != nil {
-		v.throw(fmt.Errorf("%s(%q): %w", fn, key, err))
+		v.throw(fmt.Errorf("%s(%s): %w", fn, engine.QuoteKey(key), err))
 	}
 	return key
 }
