@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -88,7 +89,13 @@ func TestAuthoringGuide(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{Inputs: map[string]any{"baseUrl": srv.URL, "apiKey": "key-secret-1"}})
+		inputs := map[string]any{}
+		for k, v := range map[string]any{"baseUrl": srv.URL, "apiKey": "key-secret-1"} {
+			if _, ok := pkg.Manifest.Inputs[k]; ok {
+				inputs[k] = v
+			}
+		}
+		inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{Inputs: inputs})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,6 +133,96 @@ func TestLimitsTable(t *testing.T) {
 	} {
 		if !strings.Contains(table, want) {
 			t.Errorf("the Limits table does not say %q", want)
+		}
+	}
+}
+
+// TestReference holds reference.md to the code: every command and flag of
+// the runner (from its own help), every field of package.yaml and query
+// files (from the load errors that list them), every JS global and every
+// MODRUN_ variable the code reads.
+func TestReference(t *testing.T) {
+	raw, err := os.ReadFile("reference.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := string(raw)
+	bin := filepath.Join(t.TempDir(), "runner")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/runner").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	help := func(args ...string) string {
+		out, _ := exec.Command(bin, append(args, "--help")...).Output()
+		return string(out)
+	}
+	cmdRe := regexp.MustCompile(`(?m)^  ([a-z]+)\s{2,}`)
+	flagRe := regexp.MustCompile(`--([a-z][a-z-]+)`)
+	commands, flagsSeen := 0, 0
+	var walk func(path []string)
+	walk = func(path []string) {
+		h := help(path...)
+		_, cmds, _ := strings.Cut(h, "Available Commands:")
+		cmds, _, _ = strings.Cut(cmds, "Flags:")
+		for _, m := range cmdRe.FindAllStringSubmatch(cmds, -1) {
+			if m[1] == "help" || m[1] == "completion" && len(path) > 0 {
+				continue
+			}
+			commands++
+			if !strings.Contains(ref, "runner "+strings.Join(append(path, m[1]), " ")) && !strings.Contains(ref, m[1]+`\|`) && !strings.Contains(ref, "|"+m[1]) {
+				t.Errorf("reference.md does not name runner %s", strings.Join(append(path, m[1]), " "))
+			}
+			if m[1] != "completion" {
+				walk(append(path, m[1]))
+			}
+		}
+		_, flags, _ := strings.Cut(h, "Flags:")
+		for _, m := range flagRe.FindAllStringSubmatch(flags, -1) {
+			if m[1] == "help" {
+				continue
+			}
+			flagsSeen++
+			if !strings.Contains(ref, "--"+m[1]) {
+				t.Errorf("reference.md does not name --%s (runner %s)", m[1], strings.Join(path, " "))
+			}
+		}
+	}
+	walk(nil)
+	if commands < 13 || flagsSeen < 20 {
+		t.Fatalf("read %d commands and %d flags from the runner's help: the parse is broken", commands, flagsSeen)
+	}
+
+	// Fields: the load errors list them.
+	fieldsRe := regexp.MustCompile(`valid fields: ([^)]*)\)`)
+	for _, c := range []struct{ file, src string }{
+		{"package.yaml", "name: a\nversion: 1.0.0\nbogus: 1\n"},
+		{"package.yaml", "name: a\nversion: 1.0.0\ninputs:\n  x: {bogus: 1}\n"},
+		{"q.query.yaml", "url: http://h/x\nbogus: 1\n"},
+		{"q.query.yaml", "url: http://h/x\nbody: {bogus: 1}\n"},
+		{"q.query.yaml", "url: http://h/x\nretry: {bogus: 1}\n"},
+		{"q.query.yaml", "url: http://h/x\nauth: {bogus: 1}\n"},
+	} {
+		files := map[string][]byte{"package.yaml": []byte("name: a\nversion: 1.0.0\n"), "m.js": []byte("export default {}")}
+		files[c.file] = []byte(c.src)
+		_, err := packages.Load(files, modrun.New(modrun.Options{}).Kinds()...)
+		m := fieldsRe.FindStringSubmatch(fmt.Sprint(err))
+		if m == nil {
+			t.Errorf("%s %q: no list of valid fields in %v", c.file, c.src, err)
+			continue
+		}
+		for _, f := range strings.Split(m[1], ", ") {
+			if !strings.Contains(ref, "`"+f+"`") && !strings.Contains(ref, f+":") && !strings.Contains(ref, f+"`") {
+				t.Errorf("reference.md does not name the %s field %q", c.file, f)
+			}
+		}
+	}
+	for _, g := range js.Globals {
+		if !strings.Contains(ref, "`"+g) && !strings.Contains(ref, g+"`") && !strings.Contains(ref, " "+g+",") {
+			t.Errorf("reference.md does not name the JS global %s", g)
+		}
+	}
+	for _, v := range []string{"MODRUN_STORE", "MODRUN_REGISTRY", "MODRUN_APP", "MODRUN_INPUT_<NAME>", "MODRUN_HEAP_FLOOR", "XDG_DATA_HOME"} {
+		if !strings.Contains(ref, v) {
+			t.Errorf("reference.md does not name %s", v)
 		}
 	}
 }

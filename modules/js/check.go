@@ -7,7 +7,6 @@ import (
 	"github.com/dop251/goja"
 	"github.com/dop251/goja/ast"
 	"github.com/dop251/goja/file"
-	"github.com/dop251/goja/parser"
 
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/jsscan"
@@ -21,21 +20,21 @@ var Globals = []string{
 	"setTimeout", "setInterval", "clearTimeout", "clearInterval",
 }
 
-// check analyses a module's rewritten source (export default already an
-// assignment to exportVar): the default export must be an object literal,
-// whose function members it returns, and every free identifier must name
-// a global, a module of the package or a JavaScript built-in.
-func check(src engine.Source, code string) (functions []string, errs []error) {
-	prog, err := parser.ParseFile(nil, src.Path, code, 0)
-	if err != nil {
-		return nil, nil // Compile reports syntax errors, with positions
-	}
+// check analyses a module's syntax tree (wrapped, export default already
+// an assignment to exportVar): the default export must be an object
+// literal, whose function members it returns, and every free identifier
+// must name a global, a module of the package or a JavaScript built-in.
+func check(src engine.Source, prog *ast.Program) (functions []string, errs []error) {
 	pos := func(idx file.Idx) (int, int) {
 		p := prog.File.Position(int(idx) - 1)
+		if p.Line == 1 {
+			p.Column -= len(prefix)
+		}
 		return p.Line, p.Column
 	}
-	// The default export: the assignment rewrite made of it.
-	for _, st := range prog.Body {
+	// The default export: the assignment rewrite made of it, among the
+	// statements of the wrapper function.
+	for _, st := range wrapperBody(prog) {
 		es, ok := st.(*ast.ExpressionStatement)
 		if !ok {
 			continue
@@ -59,7 +58,7 @@ func check(src engine.Source, code string) (functions []string, errs []error) {
 	known := knownGlobals()
 	for _, ref := range jsscan.Node(prog).Free() {
 		name := ref.Name.String()
-		if name == exportVar || known[name] {
+		if known[name] {
 			continue
 		}
 		if src.Pkg != nil {
@@ -71,6 +70,23 @@ func check(src engine.Source, code string) (functions []string, errs []error) {
 		errs = append(errs, engine.Errorf(src.Path, l, c, "%s is not defined: not a module of this package, a modrun global or a JavaScript built-in (guard optional globals with typeof %s)", name, name))
 	}
 	return functions, errs
+}
+
+// wrapperBody returns the statements of the function prefix and suffix
+// wrap a module in.
+func wrapperBody(prog *ast.Program) []ast.Statement {
+	if len(prog.Body) != 1 {
+		return nil
+	}
+	es, ok := prog.Body[0].(*ast.ExpressionStatement)
+	if !ok {
+		return nil
+	}
+	fn, ok := es.Expression.(*ast.FunctionLiteral)
+	if !ok || fn.Body == nil {
+		return nil
+	}
+	return fn.Body.List
 }
 
 // objectFunctions returns the names of obj's members that are functions.

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dop251/goja"
+	"github.com/dop251/goja/ast"
 	"github.com/dop251/goja/parser"
 
 	"github.com/modrun/modrun/engine"
@@ -57,15 +58,17 @@ func (Kind) Compile(src engine.Source) (engine.Module, error) {
 		line := 1 + bytes.Count(src.Data[:invalidUTF8(src.Data)], []byte("\n"))
 		return nil, engine.Errorf(src.Path, line, 0, "not valid UTF-8: a JS module is UTF-8 text")
 	}
-	code, err := rewrite(src.Path, string(src.Data))
+	_, ast, err := rewrite(src.Path, string(src.Data))
 	if err != nil {
 		return nil, err
 	}
-	prog, err := goja.Compile(src.Path, prefix+code+suffix, false)
+	// The syntax tree rewrite ended with is compiled, and checked: the
+	// source is parsed twice in all (once to find export default).
+	prog, err := goja.CompileAST(ast, false)
 	if err != nil {
 		return nil, syntaxError(src.Path, err)
 	}
-	functions, errs := check(src, code)
+	functions, errs := check(src, ast)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -78,48 +81,55 @@ func (m *Module) Functions() []string { return m.functions }
 
 // rewrite replaces the one "export default" of a module by an assignment of
 // the same length, using the parser to find the real keyword: strings,
-// comments and template literals are never touched.
-func rewrite(file, src string) (string, error) {
+// comments and template literals are never touched. It returns the
+// rewritten source and the syntax tree of its wrapped form.
+func rewrite(file, src string) (string, *ast.Program, error) {
 	found := false
 	for range 16 {
+		// The bare source first: errors of the wrapped one come sorted by
+		// position, and the parser's recovery reports some in the wrapper.
 		_, err := parser.ParseFile(nil, file, src, 0)
 		if err == nil {
 			if !found {
-				return "", engine.Errorf(file, 0, 0, "no export default: a JS module is export default { ... }")
+				return "", nil, engine.Errorf(file, 0, 0, "no export default: a JS module is export default { ... }")
 			}
-			return src, nil
+			prog, err := parser.ParseFile(nil, file, prefix+src+suffix, 0)
+			if err != nil {
+				return "", nil, syntaxError(file, err)
+			}
+			return src, prog, nil
 		}
 		var list parser.ErrorList
 		if !errors.As(err, &list) || len(list) == 0 {
-			return "", engine.Errorf(file, 0, 0, "%v", err)
+			return "", nil, engine.Errorf(file, 0, 0, "%v", err)
 		}
 		e := list[0]
 		off := offset(src, e.Position.Line, e.Position.Column)
 		word := src[off:]
 		switch {
 		case e.Message != "Unexpected reserved word":
-			return "", engine.Errorf(file, e.Position.Line, e.Position.Column, "%s", e.Message)
+			return "", nil, engine.Errorf(file, e.Position.Line, e.Position.Column, "%s", e.Message)
 		case strings.HasPrefix(word, "import"):
-			return "", engine.Errorf(file, e.Position.Line, e.Position.Column,
+			return "", nil, engine.Errorf(file, e.Position.Line, e.Position.Column,
 				"import is not supported: modules of a package reach each other by name (auth.login(), refreshAPI.run())")
 		case !strings.HasPrefix(word, "export"):
-			return "", engine.Errorf(file, e.Position.Line, e.Position.Column, "%s", e.Message)
+			return "", nil, engine.Errorf(file, e.Position.Line, e.Position.Column, "%s", e.Message)
 		}
 		rest := word[len("export"):]
 		def := strings.TrimLeft(rest, " \t\r\n")
 		if !strings.HasPrefix(def, "default") || (len(def) > 7 && isIdentByte(def[7])) {
-			return "", engine.Errorf(file, e.Position.Line, e.Position.Column,
+			return "", nil, engine.Errorf(file, e.Position.Line, e.Position.Column,
 				"named exports are not supported: put every member inside export default { ... }")
 		}
 		if found {
-			return "", engine.Errorf(file, e.Position.Line, e.Position.Column, "a second export default; a module has one")
+			return "", nil, engine.Errorf(file, e.Position.Line, e.Position.Column, "a second export default; a module has one")
 		}
 		found = true
 		defOff := off + len("export") + (len(rest) - len(def))
 		// "export" becomes "$$dflt" and "default" "=      ": same lengths.
 		src = src[:off] + exportVar + src[off+6:defOff] + "=      " + src[defOff+7:]
 	}
-	return "", engine.Errorf(file, 0, 0, "too many export statements")
+	return "", nil, engine.Errorf(file, 0, 0, "too many export statements")
 }
 
 func isIdentByte(c byte) bool {
@@ -168,6 +178,14 @@ func syntaxError(file string, err error) error {
 			col -= len(prefix)
 		}
 		return engine.Errorf(file, p.Line, col, "%s", ce.Message)
+	}
+	var list parser.ErrorList
+	if errors.As(err, &list) && len(list) > 0 {
+		p := list[0].Position
+		if p.Line == 1 {
+			p.Column -= len(prefix)
+		}
+		return engine.Errorf(file, p.Line, max(p.Column, 0), "%s", list[0].Message)
 	}
 	return fmt.Errorf("%s: %w", file, err)
 }

@@ -30,7 +30,7 @@ func FuzzCompile(f *testing.F) {
 		if err != nil && !strings.Contains(err.Error(), "m.js") {
 			t.Fatalf("the error does not name the file: %v", err)
 		}
-		out, err := rewrite("m.js", src)
+		out, _, err := rewrite("m.js", src)
 		if err != nil {
 			return
 		}
