@@ -80,7 +80,16 @@ func convert(file string, data []byte, err error, v any) error {
 		if l, c := unquotedBraces(data); l > 0 {
 			return engine.Errorf(file, l, c, "%s%s", msg, QuoteHint)
 		}
-		return engine.Errorf(file, line, 0, "%s", msg)
+		if line == 0 && strings.Contains(msg, "cannot start any token") {
+			// yaml.v3 leaves out the line of some scanner errors.
+			for i, l := range strings.Split(string(data), "\n") {
+				if strings.ContainsAny(l, "\t@`") {
+					line = i + 1
+					break
+				}
+			}
+		}
+		return engine.Errorf(file, line, column(data, line, msg), "%s", msg)
 	}
 	var errs []error
 	for _, e := range te.Errors {
@@ -236,4 +245,32 @@ func fieldsOf(t reflect.Type, name string) []string {
 		return nil
 	}
 	return find(t)
+}
+
+// column guesses where on line (1-based) a YAML syntax error is: yaml.v3
+// reports only the line. A "mapping values" error is at the second ": "
+// of the line; a bad character at the first tab or character that
+// cannot start a token; anything else at the line's first non-blank.
+func column(data []byte, line int, msg string) int {
+	lines := strings.Split(string(data), "\n")
+	if line < 1 || line > len(lines) {
+		return 0
+	}
+	l := lines[line-1]
+	switch {
+	case strings.Contains(msg, "mapping values are not allowed"):
+		if first := strings.Index(l, ": "); first >= 0 {
+			if second := strings.Index(l[first+2:], ": "); second >= 0 {
+				return first + 2 + second + 1
+			}
+		}
+	case strings.Contains(msg, "cannot start any token") || strings.Contains(msg, "tab character"):
+		if i := strings.IndexAny(l, "\t@`"); i >= 0 {
+			return i + 1
+		}
+	}
+	if i := strings.IndexFunc(l, func(r rune) bool { return r != ' ' && r != '\t' }); i >= 0 {
+		return i + 1
+	}
+	return 0
 }
