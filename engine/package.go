@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Input types (Input.Type).
@@ -34,6 +35,24 @@ type Manifest struct {
 	Description string
 	Inputs      map[string]Input
 	OnLoad      []string // "module.function", run in order when an instance starts
+	Schedules   []Schedule
+}
+
+// Schedule is a function a server runs periodically: every Every, or at
+// the times of the cron expression Cron (one of the two is set).
+type Schedule struct {
+	Every time.Duration
+	Cron  string            // five fields, or a descriptor such as @hourly
+	Run   string            // "module.function"
+	Args  []json.RawMessage // its arguments
+}
+
+// String names the schedule as package.yaml writes it: "every 10m: auth.keepFresh".
+func (s Schedule) String() string {
+	if s.Cron != "" {
+		return "cron " + strconv.Quote(s.Cron) + ": " + s.Run
+	}
+	return "every " + s.Every.String() + ": " + s.Run
 }
 
 // Package is a loaded package: its manifest and compiled modules. It is

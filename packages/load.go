@@ -181,6 +181,20 @@ func Load(files map[string][]byte, kinds ...engine.Kind) (*engine.Package, error
 			}
 		}
 	}
+	for i, sc := range m.Schedules {
+		mod, fn, _ := strings.Cut(sc.Run, ".")
+		p, ok := info.Modules[mod]
+		switch {
+		case !ok:
+			errs = append(errs, engine.Errorf(ManifestFile, 0, 0, "schedules[%d] %s: no module %q", i, sc, mod))
+		case !strings.HasSuffix(p, ".js"):
+			errs = append(errs, engine.Errorf(ManifestFile, 0, 0, "schedules[%d] %s: %s is not a JS module", i, sc, mod))
+		default:
+			if err := checkFunction(pkg, mod, fn); err != nil {
+				errs = append(errs, engine.Errorf(ManifestFile, 0, 0, "schedules[%d] %s: %v", i, sc, err))
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return nil, joinErrors(errs)
 	}

@@ -1,12 +1,15 @@
 package packages
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/modrun/modrun/engine"
@@ -27,6 +30,14 @@ type manifestFile struct {
 	Description string               `yaml:"description"`
 	Inputs      map[string]inputFile `yaml:"inputs"`
 	OnLoad      []string             `yaml:"onLoad"`
+	Schedules   []scheduleFile       `yaml:"schedules"`
+}
+
+type scheduleFile struct {
+	Every string      `yaml:"every"`
+	Cron  string      `yaml:"cron"`
+	Run   string      `yaml:"run"`
+	Args  []yaml.Node `yaml:"args"`
 }
 
 type inputFile struct {
@@ -112,10 +123,64 @@ func ParseManifest(data []byte) (*engine.Manifest, error) {
 		}
 		m.OnLoad = append(m.OnLoad, t)
 	}
+	for i, sf := range f.Schedules {
+		sc, err := parseSchedule(sf)
+		if err != nil {
+			bad("schedules[%d]: %v", i, err)
+			continue
+		}
+		m.Schedules = append(m.Schedules, sc)
+	}
 	if len(errs) > 0 {
 		return m, joinErrors(errs)
 	}
 	return m, nil
+}
+
+// cronParser reads the five fields of crontab (minute hour day month
+// weekday) and descriptors such as @hourly and @every 5m.
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ParseCron checks a schedule's cron expression.
+func ParseCron(expr string) (cron.Schedule, error) { return cronParser.Parse(expr) }
+
+// MinEvery is the shortest interval of an every: schedule.
+const MinEvery = time.Second
+
+func parseSchedule(sf scheduleFile) (engine.Schedule, error) {
+	sc := engine.Schedule{Cron: sf.Cron, Run: sf.Run}
+	switch {
+	case sf.Every != "" && sf.Cron != "":
+		return sc, fmt.Errorf("give every or cron, not both")
+	case sf.Every != "":
+		d, err := time.ParseDuration(sf.Every)
+		if err != nil || d < MinEvery {
+			return sc, fmt.Errorf("every %q: want a duration of at least 1s, such as 10m", sf.Every)
+		}
+		sc.Every = d
+	case sf.Cron != "":
+		if _, err := ParseCron(sf.Cron); err != nil {
+			return sc, fmt.Errorf("cron %q: %v (five fields: minute hour day month weekday, or @hourly…)", sf.Cron, err)
+		}
+	default:
+		return sc, fmt.Errorf("give every (a duration) or cron (an expression)")
+	}
+	mod, fn, ok := strings.Cut(sf.Run, ".")
+	if !ok || !identRe.MatchString(mod) || !identRe.MatchString(fn) {
+		return sc, fmt.Errorf("run %q: want MODULE.FUNCTION", sf.Run)
+	}
+	for i := range sf.Args {
+		var v any
+		if err := sf.Args[i].Decode(&v); err != nil {
+			return sc, fmt.Errorf("args[%d]: %v", i, err)
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return sc, fmt.Errorf("args[%d]: not JSON: %v", i, err)
+		}
+		sc.Args = append(sc.Args, raw)
+	}
+	return sc, nil
 }
 
 // typedDefault returns an input's default and its type: the declared type

@@ -174,9 +174,9 @@ type run struct {
 	ctx     context.Context
 	target  string // the step running now
 	args    []json.RawMessage
-	steps   []string                     // targets still to call after this one (onLoad)
-	res     chan result                  // finish's result, for the driver
-	out     chan result                  // the result, from the driver to the caller
+	steps   []string      // targets still to call after this one (onLoad)
+	settled chan struct{} // closed by finish, once result is set
+	result  result
 	onDone  func(json.RawMessage, error) // instead of res, for internal runs
 	waiters []*run                       // calls waiting for onLoad
 	promise *goja.Promise                // the current step's promise, if it returned one
@@ -208,7 +208,8 @@ func (r *run) finish(val json.RawMessage, err error) {
 		r.onDone(val, err)
 		return
 	}
-	r.res <- result{val, err}
+	r.result = result{val, err}
+	close(r.settled)
 }
 
 // Call runs target — "module.function" or a query module's name — with
@@ -223,8 +224,8 @@ func (r *run) finish(val json.RawMessage, err error) {
 // busy timers keep the loop.
 func (in *Instance) Call(ctx context.Context, target string, args ...json.RawMessage) (json.RawMessage, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, in.opts.Timeout, engine.ErrDeadline)
-	r := &run{ctx: ctx, cancel: cancel, target: target, args: args, res: make(chan result, 1),
-		out: make(chan result), work: make(chan func(), 1), gone: make(chan struct{})}
+	r := &run{ctx: ctx, cancel: cancel, target: target, args: args, settled: make(chan struct{}),
+		work: make(chan func(), 1), gone: make(chan struct{})}
 	closedErr := func() error { return fmt.Errorf("%s: instance %w", target, engine.ErrClosed) }
 	// Close cancels the calls in progress: their requests end at once,
 	// and so do the calls, instead of at their deadlines.
@@ -243,7 +244,8 @@ func (in *Instance) Call(ctx context.Context, target string, args ...json.RawMes
 	}()
 	in.goWork(func() { in.drive(r) })
 	select {
-	case res := <-r.out:
+	case <-r.settled:
+		res := r.result
 		// Every storeValue the run made is durable before it returns.
 		r.writes.Wait()
 		r.end(false)
@@ -261,11 +263,11 @@ func (in *Instance) Call(ctx context.Context, target string, args ...json.RawMes
 }
 
 // drive runs on a goroutine of its own for run r: it posts r's first job
-// (running the loop if it is idle), does r's blocking work — its requests
-// — and hands r's result to the caller. It is back among the idle workers
-// before the caller runs again, so that the next call reuses it, with the
-// stack it has grown, instead of starting a goroutine. Work r started
-// after the caller has gone goes to workers.
+// (running the loop if it is idle) and does r's blocking work — its
+// requests — until r settles. It is back among the idle workers before
+// the caller runs again, so that the next call reuses it, with the stack
+// it has grown, instead of starting a goroutine. Work r started after
+// the caller has gone goes to workers.
 func (in *Instance) drive(r *run) {
 	if err := in.loop.Post(func() { in.do(r, func() { in.start(r) }) }); err != nil {
 		r.finish(nil, fmt.Errorf("%s: instance %w", r.target, engine.ErrClosed))
@@ -274,21 +276,31 @@ func (in *Instance) drive(r *run) {
 		select {
 		case f := <-r.work:
 			f()
-		case res := <-r.res:
-			select {
-			case r.out <- res:
-				return
-			case <-r.gone:
-			}
+		case <-r.settled:
+			// Usually the driver settles r itself, at the end of its
+			// drain: the caller it woke runs once the driver is parked.
+			// When timers keep the loop busy, the driver stays in Post,
+			// and the caller returns all the same. (A settled run takes
+			// no more work: spawn sends it to workers.)
+			in.handOff(r)
+			return
 		case <-r.gone:
-			for {
-				select {
-				case f := <-r.work:
-					in.goWork(f)
-				default:
-					return
-				}
-			}
+			in.handOff(r)
+			return
+		}
+	}
+}
+
+// handOff gives work r's driver did not get to to workers: it must still
+// run (its request is cancelled if r was abandoned) to end its hold on the
+// loop.
+func (in *Instance) handOff(r *run) {
+	for {
+		select {
+		case f := <-r.work:
+			in.goWork(f)
+		default:
+			return
 		}
 	}
 }
