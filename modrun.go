@@ -129,6 +129,24 @@ func (e *Engine) log() *slog.Logger {
 	return e.opts.Logger
 }
 
+// Published returns every published package of the registry as
+// NAME@VERSION, each name's versions oldest first (none without a
+// registry).
+func (e *Engine) Published() ([]string, error) {
+	if e.opts.Registry == "" {
+		return nil, nil
+	}
+	pubs, err := e.Registry().List()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(pubs))
+	for i, p := range pubs {
+		out[i] = p.Name + "@" + p.Version
+	}
+	return out, nil
+}
+
 // InstanceOptions configure one instance.
 type InstanceOptions struct {
 	// App is the store namespace; empty means the package's name.
@@ -137,6 +155,8 @@ type InstanceOptions struct {
 	Inputs map[string]any
 	// Timeout overrides the engine's call deadline when positive.
 	Timeout time.Duration
+	// Observer is told of every query's outcome (metrics); nil: none.
+	Observer engine.Observer
 }
 
 // NewInstance binds pkg to an app, its inputs and the engine's store. A
@@ -154,12 +174,13 @@ func (e *Engine) NewInstance(pkg *engine.Package, opts InstanceOptions) (*js.Ins
 		timeout = opts.Timeout
 	}
 	return js.NewInstance(pkg, js.Options{
-		Store:   e.opts.Store,
-		App:     opts.App,
-		Inputs:  inputs,
-		Logger:  e.opts.Logger,
-		Timeout: timeout,
-		Flight:  &e.flight,
+		Store:    e.opts.Store,
+		App:      opts.App,
+		Inputs:   inputs,
+		Logger:   e.opts.Logger,
+		Timeout:  timeout,
+		Flight:   &e.flight,
+		Observer: opts.Observer,
 	}), nil
 }
 

@@ -78,6 +78,26 @@ type Learner interface {
 	Learn(secret string)
 }
 
+// Instance is a package bound to an app, inputs and a store, ready to
+// run its targets. Implementations are safe for concurrent use.
+type Instance interface {
+	// Call runs target ("module.function" or a query module's name) with
+	// args and returns its result as JSON.
+	Call(ctx context.Context, target string, args ...json.RawMessage) (json.RawMessage, error)
+	// Redact hides in s every secret the instance knows.
+	Redact(s string) string
+	// Close ends the instance; calls in progress fail.
+	Close() error
+}
+
+// Observer is told what an instance's runs do, for metrics. Its methods
+// are called on the instance's loop: they must be quick.
+type Observer interface {
+	// Query reports a finished request of query module; status is the
+	// HTTP status, 0 when no response arrived.
+	Query(module string, status int)
+}
+
 // Query is a module that sends one HTTP request.
 type Query interface {
 	Module

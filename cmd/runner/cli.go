@@ -92,6 +92,9 @@ Environment:
   MODRUN_APP           the store app of runner store commands, when --app is not given
   MODRUN_INPUT_<NAME>  a package input, NAME upper-cased (apiKey: MODRUN_INPUT_APIKEY);
                        --input wins over it, it wins over the default
+  MODRUN_SERVER        the runner serve that run and store commands use (as --server)
+  MODRUN_TOKEN         the bearer token of runner serve, and of --server clients
+  XDG_STATE_HOME       where serve writes a generated token (default ~/.local/state)
   MODRUN_HEAP_FLOOR    MB the heap may grow to before the garbage collector runs
                        (default 32; 0: Go's default). GOGC or GOMEMLIMIT, if set, win.
   XDG_DATA_HOME        where the defaults above live (default ~/.local/share)`,
@@ -106,7 +109,7 @@ Environment:
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{suggestFlag(cmd, err)} })
 	root.Version = version()
 	root.SetVersionTemplate("{{.Version}}\n")
-	root.AddCommand(c.runCmd(), c.storeCmd(), c.publishCmd(), c.listCmd(), c.validateCmd(), c.newCmd(), c.benchCmd(), c.versionCmd())
+	root.AddCommand(c.runCmd(), c.storeCmd(), c.publishCmd(), c.listCmd(), c.validateCmd(), c.newCmd(), c.benchCmd(), c.versionCmd(), c.serveCmd())
 	return root
 }
 

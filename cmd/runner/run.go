@@ -58,6 +58,7 @@ func (c *cli) runCmd() *cobra.Command {
 	var (
 		sf        storeFlags
 		cf        callFlags
+		srv       serverFlags
 		timeout   time.Duration
 		maxMemory string
 	)
@@ -79,6 +80,21 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 			in, callArgs, err := cf.parse(target)
 			if err != nil {
 				return err
+			}
+			cl, err := srv.client()
+			if err != nil {
+				return err
+			}
+			if cl != nil {
+				if len(cf.inputs) > 0 {
+					return usagef("--input with --server: inputs are the server's (runner serve --input)")
+				}
+				out, err := cl.Run(cmd.Context(), ref, target, sf.app, callArgs, timeout)
+				if err != nil {
+					return remoteError(err)
+				}
+				fmt.Fprintln(c.stdout, string(out))
+				return nil
 			}
 			limit, err := memlimit.Parse(maxMemory)
 			if err != nil {
@@ -114,6 +130,7 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 	}
 	sf.add(cmd.Flags(), appOfRun)
 	cf.add(cmd)
+	srv.add(cmd)
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "deadline of the run (default 60s)")
 	cmd.Flags().StringVar(&maxMemory, "max-memory", "256MiB", "memory limit of the run (KiB, MiB, GiB; 0: none): past it the run fails")
 	return cmd

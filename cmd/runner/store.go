@@ -18,6 +18,7 @@ import (
 
 func (c *cli) storeCmd() *cobra.Command {
 	var sf storeFlags
+	var srv serverFlags
 	var reveal bool
 	cmd := &cobra.Command{
 		Use:   "store",
@@ -34,18 +35,29 @@ are shown as "[REDACTED]" unless --reveal is given.`,
 	sf.add(cmd.PersistentFlags(), appOfStore)
 	cmd.RegisterFlagCompletionFunc("app", sf.completeApps)
 	cmd.PersistentFlags().BoolVar(&reveal, "reveal", false, "show the values of secret-looking keys")
+	cmd.PersistentFlags().StringVar(&srv.url, "server", "", "the store of a runner serve at this URL (default $MODRUN_SERVER; token from $MODRUN_TOKEN)")
 
 	withStore := func(fn func(ctx context.Context, st engine.Store, app string, args []string) error) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
+			app := sf.app
+			if app == "" {
+				app = os.Getenv("MODRUN_APP")
+			}
+			cl, err := srv.client()
+			if err != nil {
+				return err
+			}
+			if cl != nil {
+				if app == "" {
+					return usagef("--app is required with --server")
+				}
+				return remoteError(fn(cmd.Context(), cl.Store(reveal), app, args))
+			}
 			db, err := sf.open()
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			app := sf.app
-			if app == "" {
-				app = os.Getenv("MODRUN_APP")
-			}
 			if app == "" {
 				// The store of one app needs no --app.
 				apps, err := db.Apps()

@@ -46,7 +46,11 @@ type Options struct {
 	// Redactor hides secrets in logs and errors. Nil means one holding the
 	// package's secret inputs.
 	Redactor *redact.Redactor
+	// Observer is told of every query's outcome (metrics). Nil: none.
+	Observer engine.Observer
 }
+
+var _ engine.Instance = (*Instance)(nil)
 
 // Instance is a package bound to an app, inputs and a store: one goja
 // runtime and one event loop. Module variables live as long as the

@@ -102,6 +102,13 @@ func (q *queryCall) deliver(err error) {
 			v.in.log.Debug("query failed", "module", qs.mod.Name(), "error", err)
 		}
 	}
+	if o := v.in.opts.Observer; o != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		o.Query(qs.mod.Name(), status)
+	}
 	var data goja.Value = goja.Undefined()
 	if resp != nil {
 		qs.last = resp

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/modrun/modrun"
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/server"
+)
+
+func (c *cli) serveCmd() *cobra.Command {
+	var (
+		sf              storeFlags
+		reg             registry
+		inputs          []string
+		listen          string
+		tokenFile       string
+		maxConcurrent   int
+		queue           int
+		history         int
+		instances       int
+		shutdownTimeout time.Duration
+		timeout         time.Duration
+		isolate         bool
+	)
+	cmd := &cobra.Command{
+		Use:   "serve [PACKAGE ...]",
+		Short: "Serve packages over HTTP: runs, schedules, history, metrics and an inspector",
+		Long: `Serve the packages named (directories or registry references) over HTTP until
+SIGTERM or SIGINT; with --registry, also every published package by NAME@RANGE.
+SIGHUP reloads: directories are read again and registry ranges re-resolved; runs in
+flight finish on the version they started on.
+
+Every endpoint but /healthz, /readyz and the inspector's page needs
+Authorization: Bearer TOKEN. The token is $MODRUN_TOKEN, else the contents of
+--token-file; with neither, one is generated and written to
+$XDG_STATE_HOME/modrun/serve.token (mode 0600), whose path is logged.
+
+Endpoints: POST /v1/run/{package}/{target}, POST /v1/runs, GET /v1/runs[/{id}],
+GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
+/metrics, and the inspector at /.`,
+		Example: `  runner serve ./examples/refresh-token/package --input baseUrl=http://127.0.0.1:8080
+  runner serve refresh-token@^1 --registry ./registry --listen 127.0.0.1:9000
+  curl -H "Authorization: Bearer $MODRUN_TOKEN" -d '{"args": []}' http://127.0.0.1:8787/v1/run/refresh-token/auth.keepFresh`,
+		ValidArgsFunction: completeDirs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if isolate {
+				return usagef("--isolate=true: worker processes are not built yet; runs are in-process (--isolate=false)")
+			}
+			useRegistry := cmd.Flags().Changed("registry")
+			if len(args) == 0 && !useRegistry {
+				return usagef("serve: name at least one PACKAGE, or give --registry to serve every published one")
+			}
+			global, perPkg, err := serveInputs(inputs)
+			if err != nil {
+				return err
+			}
+			token, err := serveToken(tokenFile, c)
+			if err != nil {
+				return err
+			}
+			db, err := sf.open()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			eng := modrun.New(modrun.Options{Store: db, Registry: reg.registryDir(), Logger: c.log, Timeout: timeout})
+			srv := server.New(server.Options{
+				Loader:   eng,
+				Packages: args,
+				Registry: useRegistry,
+				NewInstance: func(pkg *engine.Package, app string, obs engine.Observer) (engine.Instance, error) {
+					in := map[string]any{}
+					for k, v := range global {
+						if _, ok := pkg.Manifest.Inputs[k]; ok {
+							in[k] = v
+						}
+					}
+					for k, v := range perPkg[pkg.Manifest.Name] {
+						in[k] = v
+					}
+					return eng.NewInstance(pkg, modrun.InstanceOptions{App: app, Inputs: envInputs(pkg, in), Observer: obs})
+				},
+				Store:           db,
+				Token:           token,
+				Logger:          c.log,
+				MaxConcurrent:   maxConcurrent,
+				Queue:           queue,
+				History:         history,
+				Instances:       instances,
+				ShutdownTimeout: shutdownTimeout,
+			})
+			if err := srv.Load(cmd.Context()); err != nil {
+				return err
+			}
+			l, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("listen %s: %w", listen, err)
+			}
+			// The address on stderr, whatever the log level: scripts and
+			// people need it (port 0 picks a free one).
+			fmt.Fprintf(c.stderr, "serving on http://%s\n", l.Addr())
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for range hup {
+					if err := srv.Reload(); err != nil {
+						c.log.Error("reload", "error", err)
+					} else {
+						c.log.Info("reloaded")
+					}
+				}
+			}()
+			err = srv.Serve(cmd.Context(), l)
+			c.log.Info("stopped")
+			return err
+		},
+	}
+	sf.add(cmd.Flags(), "unused by serve: a request's \"app\" chooses")
+	cmd.Flags().Lookup("app").Hidden = true
+	reg.add(cmd)
+	cmd.Flags().StringArrayVar(&inputs, "input", nil, "an input of every package that declares it, NAME=VALUE, or of one package, PACKAGE:NAME=VALUE (repeatable; VALUE may be @FILE)")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8787", "address to listen on (port 0: any free port)")
+	cmd.Flags().StringVar(&tokenFile, "token-file", "", "file holding the bearer token (when $MODRUN_TOKEN is not set)")
+	cmd.Flags().IntVar(&maxConcurrent, "max-concurrent", server.DefaultMaxConcurrent, "runs executing at once")
+	cmd.Flags().IntVar(&queue, "queue", server.DefaultQueue, "runs waiting for a slot before requests get 429")
+	cmd.Flags().IntVar(&history, "history", server.DefaultHistory, "runs kept in the history")
+	cmd.Flags().IntVar(&instances, "instances", 0, "instances per package version and app (default: one per CPU)")
+	cmd.Flags().DurationVar(&shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "time runs in flight get to finish on SIGTERM")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "a run's deadline (default 60s; a request's \"timeout\" may shorten it)")
+	cmd.Flags().BoolVar(&isolate, "isolate", false, "run JS in worker processes (not built yet: false)")
+	return cmd
+}
+
+// serveInputs splits --input values into those of every package and
+// those of one (PACKAGE:NAME=VALUE).
+func serveInputs(kvs []string) (map[string]any, map[string]map[string]any, error) {
+	all, err := parseInputs(kvs)
+	if err != nil {
+		return nil, nil, err
+	}
+	global := map[string]any{}
+	per := map[string]map[string]any{}
+	for k, v := range all {
+		pkg, name, ok := strings.Cut(k, ":")
+		if !ok {
+			global[k] = v
+			continue
+		}
+		if per[pkg] == nil {
+			per[pkg] = map[string]any{}
+		}
+		per[pkg][name] = v
+	}
+	return global, per, nil
+}
+
+// serveToken is $MODRUN_TOKEN, else --token-file's contents, else a new
+// token written to $XDG_STATE_HOME/modrun/serve.token (0600). Its path is
+// logged; the token never is.
+func serveToken(file string, c *cli) (string, error) {
+	if t := os.Getenv("MODRUN_TOKEN"); t != "" {
+		return t, nil
+	}
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return "", usagef("--token-file: %v", err)
+		}
+		t := strings.TrimSpace(string(data))
+		if t == "" {
+			return "", usagef("--token-file %s is empty", file)
+		}
+		return t, nil
+	}
+	var b [32]byte
+	rand.Read(b[:])
+	t := hex.EncodeToString(b[:])
+	p := filepath.Join(stateHome(), "modrun", "serve.token")
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(p, []byte(t+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		return "", err
+	}
+	c.log.Warn("generated a bearer token", "file", p)
+	fmt.Fprintf(c.stderr, "token: written to %s\n", p)
+	return t, nil
+}
+
+// stateHome is $XDG_STATE_HOME, else ~/.local/state.
+func stateHome() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".local/state"
+	}
+	return filepath.Join(home, ".local", "state")
+}
+
+// serverFlags are --server and the token of a client command.
+type serverFlags struct{ url string }
+
+func (f *serverFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.url, "server", "", "run on a runner serve at this URL (default $MODRUN_SERVER; token from $MODRUN_TOKEN)")
+}
+
+// client returns the client of --server or $MODRUN_SERVER, or nil for a
+// local run.
+func (f *serverFlags) client() (*server.Client, error) {
+	u := f.url
+	if u == "" {
+		u = os.Getenv("MODRUN_SERVER")
+	}
+	if u == "" {
+		return nil, nil
+	}
+	tok := os.Getenv("MODRUN_TOKEN")
+	if tok == "" {
+		if data, err := os.ReadFile(filepath.Join(stateHome(), "modrun", "serve.token")); err == nil {
+			tok = strings.TrimSpace(string(data))
+		}
+	}
+	if tok == "" {
+		return nil, usagef("--server: set $MODRUN_TOKEN to the server's token")
+	}
+	cl, err := server.NewClient(u, tok)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return cl, nil
+}
+
+// remoteError is an error of a server answer, as a local run would print it.
+func remoteError(err error) error {
+	var re *server.RemoteError
+	if errors.As(err, &re) {
+		return errors.New(re.Info.Message)
+	}
+	return err
+}

@@ -1,0 +1,439 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/redact"
+)
+
+//go:embed ui
+var uiFiles embed.FS
+
+// Handler returns the server's HTTP API and inspector.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	api := func(pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
+		mux.Handle(pattern, s.authorized(func(w http.ResponseWriter, r *http.Request) {
+			if err := h(w, r); err != nil {
+				writeError(w, "", errorInfo(err, func(s string) string { return s }))
+			}
+		}))
+	}
+	api("POST /v1/run/{package}/{target}", s.handleRun)
+	api("POST /v1/runs", s.handleQueue)
+	api("GET /v1/runs", s.handleList)
+	api("GET /v1/runs/{id}", s.handleGetRun)
+	api("GET /v1/packages", s.handlePackages)
+	api("GET /v1/store/{app}", s.handleStoreList)
+	api("GET /v1/store/{app}/{key}", s.handleStoreGet)
+	api("PUT /v1/store/{app}/{key}", s.handleStoreSet)
+	api("DELETE /v1/store/{app}/{key}", s.handleStoreDelete)
+	api("DELETE /v1/store/{app}", s.handleStoreClear)
+	mux.Handle("GET /metrics", s.authorized(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.ready(r.Context()); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	ui, _ := fs.Sub(uiFiles, "ui")
+	files := http.FileServerFS(ui) // static, no data: no token
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			writeError(w, "", &ErrorInfo{Message: "no such endpoint: " + r.Method + " " + r.URL.Path, status: http.StatusNotFound})
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, "", &ErrorInfo{Message: "the inspector's files are read with GET", status: http.StatusMethodNotAllowed})
+			return
+		}
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self'")
+		files.ServeHTTP(w, r)
+	})
+	return s.accessLog(mux)
+}
+
+// authorized requires the bearer token, compared in constant time.
+func (s *Server) authorized(h http.HandlerFunc) http.Handler {
+	want := []byte("Bearer " + s.opts.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if s.opts.Token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="modrun"`)
+			writeError(w, "", &ErrorInfo{Message: "missing or wrong bearer token (Authorization: Bearer TOKEN)", status: http.StatusUnauthorized})
+			return
+		}
+		h(w, r)
+	})
+}
+
+// statusWriter records the status and run id for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// accessLog writes one line per request: method, path, status, duration
+// and run id. Never a header, a body or a query string.
+func (s *Server) accessLog(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status, "ms", time.Since(start).Milliseconds()}
+		if id := sw.Header().Get("X-Run-Id"); id != "" {
+			attrs = append(attrs, "run", id)
+		}
+		s.log.Info("request", attrs...)
+	})
+}
+
+// runRequest is the body of POST /v1/run/... and /v1/runs.
+type runRequest struct {
+	Package string            `json:"package"`
+	Target  string            `json:"target"`
+	Args    []json.RawMessage `json:"args"`
+	Params  json.RawMessage   `json:"params"`
+	App     string            `json:"app"`
+	Timeout json.RawMessage   `json:"timeout"`
+}
+
+// decode reads a JSON body of at most MaxBody bytes; an empty body is {}.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBody))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return &apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", s.opts.MaxBody)}
+		}
+		return errBadRequest("reading the body: %v", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errBadRequest("the body is not a valid JSON request: %v", err)
+	}
+	return nil
+}
+
+// prepare turns a request into a job: the package resolved, the target
+// and arguments checked, the run recorded.
+func (s *Server) prepare(req runRequest) (*job, error) {
+	if req.Package == "" || req.Target == "" {
+		return nil, errBadRequest(`"package" and "target" are required`)
+	}
+	pkg, err := s.resolve(req.Package)
+	if err != nil {
+		return nil, err
+	}
+	if err := target(pkg, req.Target); err != nil {
+		return nil, err
+	}
+	timeout, err := parseTimeout(req.Timeout)
+	if err != nil {
+		return nil, errBadRequest("%v", err)
+	}
+	isQuery := !strings.Contains(req.Target, ".")
+	var args []json.RawMessage
+	switch {
+	case isQuery && req.Args != nil:
+		return nil, errBadRequest(`%s is a query module: give "params": {...}, not "args"`, req.Target)
+	case !isQuery && req.Params != nil:
+		return nil, errBadRequest(`%s is a function: give "args": [...], not "params"`, req.Target)
+	case isQuery && len(req.Params) > 0 && string(req.Params) != "null":
+		if bytes.TrimSpace(req.Params)[0] != '{' {
+			return nil, errBadRequest(`"params" must be a JSON object`)
+		}
+		args = []json.RawMessage{req.Params}
+	case !isQuery:
+		args = req.Args
+	}
+	app := req.App
+	if app == "" {
+		app = pkg.Manifest.Name
+	}
+	if err := checkApp(app); err != nil {
+		return nil, err
+	}
+	r := &Run{Package: pkg.Manifest.Name, Version: pkg.Manifest.Version, Target: req.Target, App: app,
+		Trigger: TriggerAPI, Status: StatusQueued}
+	return &job{run: r, pkg: pkg, args: args, timeout: timeout}, nil
+}
+
+func checkApp(app string) error {
+	if app == HistoryApp || len(app) > 200 {
+		return errBadRequest("app %q is not allowed", app)
+	}
+	return nil
+}
+
+func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) error {
+	var req runRequest
+	if err := s.decode(w, r, &req); err != nil {
+		return err
+	}
+	req.Package, req.Target = r.PathValue("package"), r.PathValue("target")
+	j, err := s.prepare(req)
+	if err != nil {
+		return err
+	}
+	wait, release, err := s.admit()
+	if err != nil {
+		return tooMany(w, err)
+	}
+	s.history.add(j.run)
+	w.Header().Set("X-Run-Id", j.run.ID)
+	// The run is the request's: a client that goes away cancels it.
+	s.execute(r.Context(), j, wait, release)
+	run, _, _ := s.history.get(j.run.ID)
+	if run.Status != StatusSucceeded {
+		writeError(w, run.ID, run.Error)
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": run.ID, "result": run.Result, "durationMs": run.DurationMs})
+	return nil
+}
+
+func (s *Server) handleQueue(w http.ResponseWriter, r *http.Request) error {
+	var req runRequest
+	if err := s.decode(w, r, &req); err != nil {
+		return err
+	}
+	j, err := s.prepare(req)
+	if err != nil {
+		return err
+	}
+	wait, release, err := s.admit()
+	if err != nil {
+		return tooMany(w, err)
+	}
+	s.history.add(j.run)
+	// Queued runs outlive the request; the server's shutdown ends them.
+	go s.execute(context.Background(), j, wait, release)
+	w.Header().Set("X-Run-Id", j.run.ID)
+	w.Header().Set("Location", "/v1/runs/"+j.run.ID)
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": j.run.ID, "status": StatusQueued})
+	return nil
+}
+
+// tooMany adds Retry-After to a 429 and returns err.
+func tooMany(w http.ResponseWriter, err error) error {
+	if ae := (*apiError)(nil); errors.As(err, &ae) && ae.status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	return err
+}
+
+// MaxWait bounds GET /v1/runs/{id}?wait=.
+const MaxWait = time.Minute
+
+func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	run, done, ok := s.history.get(id)
+	if !ok {
+		return errNotFound("no run %q (the history keeps the last %d)", id, s.opts.History)
+	}
+	if ws := r.URL.Query().Get("wait"); ws != "" && done != nil {
+		d, err := time.ParseDuration(ws)
+		if err != nil || d < 0 {
+			return errBadRequest("wait %q: want a duration such as 10s", ws)
+		}
+		t := time.NewTimer(min(d, MaxWait))
+		select {
+		case <-done:
+		case <-t.C:
+		case <-r.Context().Done():
+		}
+		t.Stop()
+		run, _, _ = s.history.get(id)
+	}
+	writeJSON(w, http.StatusOK, run)
+	return nil
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := filter{pkg: q.Get("package"), target: q.Get("target"), status: q.Get("status"), before: q.Get("before"), limit: 50}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n <= 0 {
+			return errBadRequest("limit %q: want a positive number", l)
+		}
+		f.limit = min(n, s.opts.History)
+	}
+	writeJSON(w, http.StatusOK, s.history.list(f))
+	return nil
+}
+
+func (s *Server) handlePackages(w http.ResponseWriter, r *http.Request) error {
+	out := []packageInfo{}
+	for _, p := range s.packages() {
+		out = append(out, describe(p))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// storeApp is the {app} of a store endpoint; the history is not for it.
+func storeApp(r *http.Request) (string, error) {
+	app := r.PathValue("app")
+	return app, checkApp(app)
+}
+
+func (s *Server) handleStoreList(w http.ResponseWriter, r *http.Request) error {
+	app, err := storeApp(r)
+	if err != nil {
+		return err
+	}
+	vals, err := s.opts.Store.List(r.Context(), app)
+	if err != nil {
+		return err
+	}
+	reveal := r.URL.Query().Get("reveal") == "true"
+	out := make(map[string]json.RawMessage, len(vals))
+	for k, v := range vals {
+		out[k] = masked(k, v, reveal)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// masked is a store value as runner store shows it: secret-named keys and
+// fields redacted unless reveal.
+func masked(key string, v json.RawMessage, reveal bool) json.RawMessage {
+	switch {
+	case reveal:
+		return v
+	case redact.SecretKey(key):
+		return json.RawMessage(`"` + redact.Mask + `"`)
+	}
+	return redact.JSON(v)
+}
+
+func (s *Server) handleStoreGet(w http.ResponseWriter, r *http.Request) error {
+	app, err := storeApp(r)
+	if err != nil {
+		return err
+	}
+	key := r.PathValue("key")
+	v, err := s.opts.Store.Get(r.Context(), app, key)
+	if errors.Is(err, engine.ErrNotFound) {
+		return errNotFound("app %s has no key %s", app, engine.QuoteKey(key))
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, masked(key, v, r.URL.Query().Get("reveal") == "true"))
+	return nil
+}
+
+func (s *Server) handleStoreSet(w http.ResponseWriter, r *http.Request) error {
+	app, err := storeApp(r)
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBody))
+	if err != nil {
+		return &apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", s.opts.MaxBody)}
+	}
+	if !json.Valid(body) {
+		return errBadRequest("the value must be JSON (a string needs quotes)")
+	}
+	if err := s.opts.Store.Set(r.Context(), app, r.PathValue("key"), body); err != nil {
+		return storeError(err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) handleStoreDelete(w http.ResponseWriter, r *http.Request) error {
+	app, err := storeApp(r)
+	if err != nil {
+		return err
+	}
+	if err := s.opts.Store.Delete(r.Context(), app, r.PathValue("key")); err != nil {
+		return storeError(err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) handleStoreClear(w http.ResponseWriter, r *http.Request) error {
+	app, err := storeApp(r)
+	if err != nil {
+		return err
+	}
+	if err := s.opts.Store.Clear(r.Context(), app); err != nil {
+		return storeError(err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// storeError makes a bad key or value a 400.
+func storeError(err error) error {
+	if errors.Is(err, engine.ErrInvalidKey) || errors.Is(err, engine.ErrInvalidValue) || errors.Is(err, engine.ErrValueTooLarge) {
+		return errBadRequest("%v", err)
+	}
+	return err
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+// writeError answers {"id"?, "error": {...}} with the error's status.
+func writeError(w http.ResponseWriter, id string, info *ErrorInfo) {
+	if info == nil {
+		info = &ErrorInfo{Message: "unknown error", status: http.StatusInternalServerError}
+	}
+	status := info.status
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	body := map[string]any{"error": info}
+	if id != "" {
+		body["id"] = id
+	}
+	writeJSON(w, status, body)
+}

@@ -1,0 +1,213 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/modrun/modrun/engine"
+)
+
+// history is the last runs, in memory and in the store (app HistoryApp,
+// one key per run), so that it survives a restart. One writer goroutine
+// takes the store writes in the background, the newest state of each run
+// only, so that a run's states reach the store in order; flush waits for
+// it to catch up.
+type history struct {
+	st  engine.Store
+	max int
+	log *slog.Logger
+	ids runIDs
+
+	mu      sync.Mutex
+	runs    map[string]*Run
+	order   []string                 // IDs, oldest first
+	done    map[string]chan struct{} // closed when a run finishes
+	pending map[string][]byte        // to write: a run's JSON, nil to delete
+	writing bool                     // the writer is running
+	idle    *sync.Cond               // signalled when the writer stops
+}
+
+func newHistory(st engine.Store, max int, log *slog.Logger) *history {
+	h := &history{st: st, max: max, log: log, runs: map[string]*Run{}, done: map[string]chan struct{}{}, pending: map[string][]byte{}}
+	h.idle = sync.NewCond(&h.mu)
+	return h
+}
+
+// queue schedules a store write of id (raw nil: a delete). h.mu is held.
+func (h *history) queue(id string, raw []byte) {
+	h.pending[id] = raw
+	if !h.writing {
+		h.writing = true
+		go h.writer()
+	}
+}
+
+// writer writes what is pending until nothing is.
+func (h *history) writer() {
+	h.mu.Lock()
+	for len(h.pending) > 0 {
+		batch := h.pending
+		h.pending = map[string][]byte{}
+		h.mu.Unlock()
+		// With a store that queues writes (bbolt's group commit), the
+		// batch goes in one commit instead of one fsync a run.
+		async, _ := h.st.(engine.AsyncSetter)
+		var waits []func() error
+		for id, raw := range batch {
+			var err error
+			switch {
+			case raw == nil:
+				err = h.st.Delete(context.Background(), HistoryApp, id)
+			case async != nil:
+				waits = append(waits, async.SetAsync(context.Background(), HistoryApp, id, raw))
+			default:
+				err = h.st.Set(context.Background(), HistoryApp, id, raw)
+			}
+			if err != nil {
+				h.log.Warn("history: writing a run to the store", "id", id, "error", err)
+			}
+		}
+		for _, wait := range waits {
+			if err := wait(); err != nil {
+				h.log.Warn("history: writing a run to the store", "error", err)
+			}
+		}
+		h.mu.Lock()
+	}
+	h.writing = false
+	h.idle.Broadcast()
+	h.mu.Unlock()
+}
+
+// load reads the history the store keeps. Runs a previous server left
+// queued or running are failed: that server stopped without finishing
+// them.
+func (h *history) load(ctx context.Context) error {
+	all, err := h.st.List(ctx, HistoryApp)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, raw := range all {
+		var r Run
+		if json.Unmarshal(raw, &r) != nil || r.ID != id {
+			continue
+		}
+		if r.Status == StatusQueued || r.Status == StatusRunning {
+			now := time.Now()
+			r.Status, r.FinishedAt = StatusFailed, &now
+			r.Error = &ErrorInfo{Message: "the server stopped before the run finished"}
+			h.save(&r)
+		}
+		h.runs[id] = &r
+		h.order = append(h.order, id)
+	}
+	sort.Strings(h.order)
+	h.trim()
+	return nil
+}
+
+// add records a new run and returns the channel closed when it finishes.
+func (h *history) add(r *Run) chan struct{} {
+	r.ID = h.ids.next()
+	r.CreatedAt = time.Now().UTC()
+	done := make(chan struct{})
+	h.mu.Lock()
+	h.runs[r.ID] = r
+	h.order = append(h.order, r.ID)
+	h.done[r.ID] = done
+	h.trim()
+	h.mu.Unlock()
+	return done
+}
+
+// trim drops the oldest runs past max. h.mu is held.
+func (h *history) trim() {
+	for len(h.order) > h.max {
+		id := h.order[0]
+		h.order = h.order[1:]
+		delete(h.runs, id)
+		h.queue(id, nil)
+	}
+}
+
+// update changes r under the lock and saves it; a finished run's waiters
+// are released.
+func (h *history) update(r *Run, change func(*Run)) {
+	h.mu.Lock()
+	change(r)
+	finished := r.Status == StatusSucceeded || r.Status == StatusFailed
+	var done chan struct{}
+	if finished {
+		done = h.done[r.ID]
+		delete(h.done, r.ID)
+	}
+	if _, kept := h.runs[r.ID]; kept {
+		h.save(r)
+	}
+	h.mu.Unlock()
+	if done != nil {
+		close(done)
+	}
+}
+
+// save queues r's store write. h.mu is held.
+func (h *history) save(r *Run) {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		h.log.Error("history: encoding a run", "id", r.ID, "error", err)
+		return
+	}
+	h.queue(r.ID, raw)
+}
+
+// flush waits until every state recorded so far is in the store.
+func (h *history) flush() {
+	h.mu.Lock()
+	for h.writing {
+		h.idle.Wait()
+	}
+	h.mu.Unlock()
+}
+
+// get returns a copy of run id, and the channel closed when it finishes
+// (nil once it has).
+func (h *history) get(id string) (Run, chan struct{}, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r, ok := h.runs[id]
+	if !ok {
+		return Run{}, nil, false
+	}
+	return *r, h.done[id], true
+}
+
+// filter is a GET /v1/runs query.
+type filter struct {
+	pkg, target, status, before string
+	limit                       int
+}
+
+// list returns runs matching f, newest first.
+func (h *history) list(f filter) []Run {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := []Run{}
+	for i := len(h.order) - 1; i >= 0 && len(out) < f.limit; i-- {
+		r := h.runs[h.order[i]]
+		switch {
+		case f.before != "" && r.ID >= f.before,
+			f.pkg != "" && r.Package != f.pkg,
+			f.target != "" && r.Target != f.target,
+			f.status != "" && r.Status != f.status:
+			continue
+		}
+		out = append(out, *r)
+	}
+	return out
+}

@@ -1,0 +1,82 @@
+package server
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/modrun/modrun/engine"
+)
+
+// metrics are the server's Prometheus metrics (DESIGN §11), in a registry
+// of its own: two servers in one process do not share them.
+type metrics struct {
+	reg       *prometheus.Registry
+	runs      *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	queries   *prometheus.CounterVec
+	tokens    *prometheus.CounterVec
+	inFlight  prometheus.Gauge
+	rejected  prometheus.Counter
+	skipped   *prometheus.CounterVec
+	schedules *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modrun_runs_total", Help: "Runs finished, by package, target and outcome (succeeded, failed, timeout).",
+		}, []string{"package", "target", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "modrun_run_duration_seconds", Help: "How long runs took, from start to finish.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+		}, []string{"package", "target"}),
+		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modrun_queries_total", Help: "Query module requests, by package, module and HTTP status (0: no response).",
+		}, []string{"package", "module", "code"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modrun_oauth2_token_requests_total", Help: "OAuth2 token requests, by package, credential, grant and outcome.",
+		}, []string{"package", "credential", "grant", "outcome"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "modrun_runs_in_flight", Help: "Runs executing now.",
+		}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "modrun_runs_rejected_total", Help: "Runs refused with 429 because the queue was full.",
+		}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modrun_schedule_skipped_total", Help: "Scheduled runs skipped because the previous run of the schedule was still going.",
+		}, []string{"package", "schedule"}),
+		schedules: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modrun_schedule_runs_total", Help: "Scheduled runs started.",
+		}, []string{"package", "schedule"}),
+	}
+	m.reg.MustRegister(m.runs, m.duration, m.queries, m.tokens, m.inFlight, m.rejected, m.skipped, m.schedules,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// observer counts one package's queries.
+func (m *metrics) observer(pkg string) engine.Observer { return &queryObserver{m: m, pkg: pkg} }
+
+type queryObserver struct {
+	m   *metrics
+	pkg string
+}
+
+func (o *queryObserver) Query(module string, status int) {
+	o.m.queries.WithLabelValues(o.pkg, module, strconv.Itoa(status)).Inc()
+}
+
+// TokenRequest counts one OAuth2 token request (engine.TokenObserver).
+func (o *queryObserver) TokenRequest(credential, grant, outcome string) {
+	o.m.tokens.WithLabelValues(o.pkg, credential, grant, outcome).Inc()
+}
+
+func (m *metrics) inFlightValue() float64 {
+	var d dto.Metric
+	m.inFlight.Write(&d)
+	return d.GetGauge().GetValue()
+}

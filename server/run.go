@@ -1,0 +1,257 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/modrun/modrun/engine"
+)
+
+// Run statuses and triggers.
+const (
+	StatusQueued    = "queued"
+	StatusRunning   = "running"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+
+	TriggerAPI      = "api"
+	TriggerSchedule = "schedule"
+)
+
+// Run is one run, as GET /v1/runs/{id} shows it and the history keeps it.
+type Run struct {
+	ID         string          `json:"id"`
+	Package    string          `json:"package"`
+	Version    string          `json:"version"`
+	Target     string          `json:"target"`
+	App        string          `json:"app"`
+	Trigger    string          `json:"trigger"`
+	Status     string          `json:"status"`
+	Result     json.RawMessage `json:"result,omitempty"`
+	Error      *ErrorInfo      `json:"error,omitempty"`
+	CreatedAt  time.Time       `json:"createdAt"`
+	StartedAt  *time.Time      `json:"startedAt,omitempty"`
+	FinishedAt *time.Time      `json:"finishedAt,omitempty"`
+	DurationMs *int64          `json:"durationMs,omitempty"`
+}
+
+// ErrorInfo is the error of a failed run or request.
+type ErrorInfo struct {
+	Message    string `json:"message"`
+	Module     string `json:"module,omitempty"`
+	StatusCode int    `json:"statusCode,omitempty"`
+	// status is the HTTP status the API answers with.
+	status int
+}
+
+// runIDs makes IDs that sort by creation: the time in microseconds and a
+// counter, both in fixed-width hex.
+type runIDs struct {
+	mu   sync.Mutex
+	last int64
+	n    uint32
+}
+
+func (g *runIDs) next() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now().UnixMicro()
+	if now <= g.last {
+		now = g.last
+		g.n++
+	} else {
+		g.last, g.n = now, 0
+	}
+	return fmt.Sprintf("r%013x%04x", now, g.n&0xffff)
+}
+
+// job is a run to execute.
+type job struct {
+	run     *Run
+	pkg     *engine.Package
+	args    []json.RawMessage
+	timeout time.Duration
+}
+
+// admit reserves a place for a run: a slot if one is free, else a place
+// in the queue. It fails with 429 when the queue is full and 503 while
+// shutting down. release must be called once the run is over.
+func (s *Server) admit() (wait func(context.Context) error, release func(), err error) {
+	if s.draining.Load() {
+		return nil, nil, &apiError{http.StatusServiceUnavailable, ErrShuttingDown.Error()}
+	}
+	select {
+	case s.slots <- struct{}{}:
+		s.runs.Add(1)
+		return func(context.Context) error { return nil }, s.releaseSlot, nil
+	default:
+	}
+	if s.opts.Queue < 0 || s.waiting.Add(1) > int64(s.opts.Queue) {
+		if s.opts.Queue >= 0 {
+			s.waiting.Add(-1)
+		}
+		s.metrics.rejected.Inc()
+		return nil, nil, &apiError{http.StatusTooManyRequests, fmt.Sprintf("too many runs: %d running, %d queued; retry later", s.opts.MaxConcurrent, s.opts.Queue)}
+	}
+	s.runs.Add(1)
+	acquired := false
+	wait = func(ctx context.Context) error {
+		defer s.waiting.Add(-1)
+		select {
+		case s.slots <- struct{}{}:
+			acquired = true
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	release = func() {
+		if acquired {
+			<-s.slots
+		}
+		s.runs.Done()
+	}
+	return wait, release, nil
+}
+
+func (s *Server) releaseSlot() {
+	<-s.slots
+	s.runs.Done()
+}
+
+// execute runs j: it waits for a slot, calls the target on an instance of
+// the pool, and records the outcome in the history. ctx bounds the wait
+// and the call (with j.timeout); the server's base context ends both at
+// the shutdown timeout.
+func (s *Server) execute(ctx context.Context, j *job, wait func(context.Context) error, release func()) {
+	defer release()
+	r := j.run
+	ctx, cancel := mergeCancel(ctx, s.base)
+	defer cancel()
+	if j.timeout > 0 {
+		var c context.CancelFunc
+		ctx, c = context.WithTimeoutCause(ctx, j.timeout, engine.ErrDeadline)
+		defer c()
+	}
+	if err := wait(ctx); err != nil {
+		s.finish(r, nil, err, nil)
+		return
+	}
+	p, err := s.pool(j.pkg, r.App)
+	if err != nil {
+		s.finish(r, nil, err, nil)
+		return
+	}
+	inst, done := p.instance()
+	defer done()
+	now := time.Now()
+	s.history.update(r, func(r *Run) {
+		r.Status = StatusRunning
+		r.StartedAt = &now
+	})
+	s.metrics.inFlight.Inc()
+	out, err := inst.Call(ctx, r.Target, j.args...)
+	s.metrics.inFlight.Dec()
+	if err != nil && errors.Is(context.Cause(ctx), ErrShuttingDown) {
+		err = fmt.Errorf("%s: %w", r.Target, ErrShuttingDown)
+	}
+	s.finish(r, out, err, inst)
+}
+
+// finish records a run's outcome, redacted by the instance that made it.
+func (s *Server) finish(r *Run, out json.RawMessage, err error, inst engine.Instance) {
+	now := time.Now()
+	redact := func(s string) string { return s }
+	if inst != nil {
+		redact = inst.Redact
+	}
+	var info *ErrorInfo
+	if err != nil {
+		info = errorInfo(err, redact)
+	}
+	s.history.update(r, func(r *Run) {
+		r.FinishedAt = &now
+		if r.StartedAt != nil {
+			d := now.Sub(*r.StartedAt).Milliseconds()
+			r.DurationMs = &d
+		}
+		if err != nil {
+			r.Status, r.Error = StatusFailed, info
+			return
+		}
+		r.Status, r.Result = StatusSucceeded, json.RawMessage(redact(string(out)))
+	})
+	outcome := StatusSucceeded
+	if err != nil {
+		outcome = StatusFailed
+		if info.status == http.StatusGatewayTimeout {
+			outcome = "timeout"
+		}
+	}
+	s.metrics.runs.WithLabelValues(r.Package, r.Target, outcome).Inc()
+	if r.StartedAt != nil {
+		s.metrics.duration.WithLabelValues(r.Package, r.Target).Observe(now.Sub(*r.StartedAt).Seconds())
+	}
+}
+
+// errorInfo turns a run's error into what the API answers: the status
+// (504 for a deadline, 503 for a shutdown, 500 for a failed run, or the
+// apiError's), the message redacted, and for a failed query its module
+// and upstream status.
+func errorInfo(err error, redact func(string) string) *ErrorInfo {
+	info := &ErrorInfo{Message: redact(err.Error()), status: http.StatusInternalServerError}
+	var ae *apiError
+	var re *engine.ResponseError
+	switch {
+	case errors.As(err, &ae):
+		info.status = ae.status
+	case errors.Is(err, ErrShuttingDown):
+		info.status = http.StatusServiceUnavailable
+	case errors.Is(err, engine.ErrDeadline), errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &re):
+		info.status = http.StatusGatewayTimeout
+	}
+	if errors.As(err, &re) {
+		info.Module = re.Module
+		if re.Response != nil {
+			info.StatusCode = re.Response.StatusCode
+		}
+	}
+	return info
+}
+
+// mergeCancel returns a context of a that also ends, with its cause, when
+// b does.
+func mergeCancel(a, b context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(a)
+	stop := context.AfterFunc(b, func() { cancel(context.Cause(b)) })
+	return ctx, func() {
+		stop()
+		cancel(nil)
+	}
+}
+
+// parseTimeout reads a request's "timeout": a Go duration, or a number of
+// seconds.
+func parseTimeout(raw json.RawMessage) (time.Duration, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return 0, fmt.Errorf("timeout %q: want a positive duration such as \"5s\"", s)
+		}
+		return d, nil
+	}
+	var secs float64
+	if err := json.Unmarshal(raw, &secs); err != nil || secs <= 0 {
+		return 0, fmt.Errorf("timeout: want a duration such as \"5s\"")
+	}
+	return time.Duration(secs * float64(time.Second)), nil
+}

@@ -1,0 +1,495 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modrun/modrun/engine"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxConcurrent   = 64
+	DefaultQueue           = 256
+	DefaultHistory         = 1000
+	DefaultMaxBody         = 1 << 20
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// Loader loads packages: a directory, or a registry reference (NAME,
+// NAME@1.2.3, NAME@^1). modrun.Engine is one.
+type Loader interface {
+	Load(ref string) (*engine.Package, error)
+}
+
+// Lister is an optional ability of a Loader: the published packages, as
+// NAME@VERSION, newest version of each name last. With it, the server
+// lists and runs every published package.
+type Lister interface {
+	Published() ([]string, error)
+}
+
+// Options configure a Server. Loader, NewInstance and Store are required.
+type Options struct {
+	Loader Loader
+	// Packages are the references served by name: directories or
+	// registry references, loaded by Load and again by Reload. Their
+	// schedules run.
+	Packages []string
+	// Registry, when set, also serves every package the Loader can
+	// resolve by NAME@RANGE.
+	Registry bool
+	// NewInstance makes an instance of pkg for app.
+	NewInstance func(pkg *engine.Package, app string, obs engine.Observer) (engine.Instance, error)
+	// Store holds the run history and serves /v1/store.
+	Store engine.Store
+	// Token is the bearer token every API request must carry.
+	Token string
+	// Logger receives access logs and the server's own; nil discards.
+	Logger *slog.Logger
+	// MaxConcurrent runs execute at once; zero means DefaultMaxConcurrent.
+	MaxConcurrent int
+	// Queue runs wait for a slot; zero means DefaultQueue, negative none.
+	Queue int
+	// History runs are kept; zero means DefaultHistory.
+	History int
+	// MaxBody bytes of a request body; zero means DefaultMaxBody.
+	MaxBody int64
+	// ShutdownTimeout is how long runs in flight may take to finish once
+	// Serve's context ends; zero means DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// Instances per pool (package version and app); zero means one per
+	// CPU.
+	Instances int
+}
+
+// HistoryApp is the store app that holds the run history.
+const HistoryApp = "modrun.history"
+
+// ErrShuttingDown is the cause of runs cut short by a shutdown.
+var ErrShuttingDown = errors.New("server shutting down")
+
+// Server is runner serve. See the package doc.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+	history *history
+
+	// base is the context of every run; cancelled with ErrShuttingDown
+	// past the shutdown timeout.
+	base   context.Context
+	cancel context.CancelCauseFunc
+
+	slots    chan struct{} // one per run executing
+	waiting  atomic.Int64  // runs waiting for a slot
+	draining atomic.Bool
+	runs     sync.WaitGroup // runs in flight, sync and async
+	loaded   atomic.Bool
+
+	mu       sync.Mutex
+	pinned   map[string]*engine.Package // by name: Options.Packages
+	resolved map[string]*engine.Package // registry references, until Reload
+	pools    map[poolKey]*pool
+	sched    *scheduler
+}
+
+// New returns a server. It does no I/O.
+func New(opts Options) *Server {
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if opts.Queue == 0 {
+		opts.Queue = DefaultQueue
+	}
+	if opts.History <= 0 {
+		opts.History = DefaultHistory
+	}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = DefaultMaxBody
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if opts.Instances <= 0 {
+		opts.Instances = runtime.GOMAXPROCS(0)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	base, cancel := context.WithCancelCause(context.Background())
+	s := &Server{
+		opts:     opts,
+		log:      log,
+		metrics:  newMetrics(),
+		base:     base,
+		cancel:   cancel,
+		slots:    make(chan struct{}, opts.MaxConcurrent),
+		pinned:   map[string]*engine.Package{},
+		resolved: map[string]*engine.Package{},
+		pools:    map[poolKey]*pool{},
+	}
+	s.history = newHistory(opts.Store, opts.History, log)
+	return s
+}
+
+// Load loads the packages of Options.Packages and the run history. Every
+// package that fails is named in the error; the others are served.
+func (s *Server) Load(ctx context.Context) error {
+	if err := s.history.load(ctx); err != nil {
+		return err
+	}
+	err := s.Reload()
+	s.loaded.Store(true)
+	return err
+}
+
+// Reload loads Options.Packages again and forgets resolved registry
+// references, so that newly published versions are served. Runs in flight
+// finish on the version they started on; pools of versions no longer
+// served close once idle. Schedules restart with the new versions.
+func (s *Server) Reload() error {
+	pinned := map[string]*engine.Package{}
+	var errs []error
+	for _, ref := range s.opts.Packages {
+		pkg, err := s.opts.Loader.Load(ref)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", ref, err))
+			continue
+		}
+		if prev, dup := pinned[pkg.Manifest.Name]; dup {
+			errs = append(errs, fmt.Errorf("%s: package %s is served already (%s)", ref, pkg.Manifest.Name, prev.Ref()))
+			continue
+		}
+		pinned[pkg.Manifest.Name] = pkg
+	}
+	s.mu.Lock()
+	old := s.pools
+	s.pinned, s.resolved, s.pools = pinned, map[string]*engine.Package{}, map[poolKey]*pool{}
+	// Pools of packages still served carry over; the rest close once idle.
+	for k, p := range old {
+		if s.serves(k) {
+			s.pools[k] = p
+			continue
+		}
+		go p.closeWhenIdle()
+	}
+	if s.sched != nil {
+		s.sched.stop()
+	}
+	s.sched = newScheduler(s, pinned)
+	s.mu.Unlock()
+	for _, pkg := range pinned {
+		s.log.Info("serving", "package", pkg.Ref(), "digest", pkg.Digest, "schedules", len(pkg.Manifest.Schedules))
+	}
+	return errors.Join(errs...)
+}
+
+// serves reports whether the pool key belongs to a pinned package. s.mu
+// is held.
+func (s *Server) serves(k poolKey) bool {
+	p, ok := s.pinned[k.name]
+	return ok && p.Ref() == k.ref && p.Digest == k.digest
+}
+
+// resolve finds the package a request names: a pinned package by name, or
+// (with Options.Registry) any reference the Loader resolves, remembered
+// until Reload.
+func (s *Server) resolve(ref string) (*engine.Package, error) {
+	s.mu.Lock()
+	if p, ok := s.pinned[ref]; ok {
+		s.mu.Unlock()
+		return p, nil
+	}
+	if p, ok := s.resolved[ref]; ok {
+		s.mu.Unlock()
+		return p, nil
+	}
+	s.mu.Unlock()
+	if !s.opts.Registry || strings.ContainsAny(ref, `/\`) || strings.HasPrefix(ref, ".") {
+		return nil, errNotFound("no package %q is served", ref)
+	}
+	pkg, err := s.opts.Loader.Load(ref)
+	if err != nil {
+		return nil, errNotFound("package %q: %v", ref, err)
+	}
+	s.mu.Lock()
+	s.resolved[ref] = pkg
+	s.mu.Unlock()
+	return pkg, nil
+}
+
+// packages returns the packages served: the pinned ones and, with a
+// registry, the newest published version of every other name.
+func (s *Server) packages() []*engine.Package {
+	s.mu.Lock()
+	out := make([]*engine.Package, 0, len(s.pinned))
+	names := map[string]bool{}
+	for _, p := range s.pinned {
+		out = append(out, p)
+		names[p.Manifest.Name] = true
+	}
+	s.mu.Unlock()
+	if l, ok := s.opts.Loader.(Lister); ok && s.opts.Registry {
+		refs, err := l.Published()
+		if err != nil {
+			s.log.Warn("listing the registry", "error", err)
+		}
+		newest := map[string]string{}
+		for _, r := range refs {
+			name, _, _ := strings.Cut(r, "@")
+			newest[name] = r
+		}
+		for name, ref := range newest {
+			if names[name] {
+				continue
+			}
+			if p, err := s.resolve(ref); err == nil {
+				out = append(out, p)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Ref() < out[j].Ref() })
+	return out
+}
+
+// poolKey names a pool: one package version (by digest too: a directory
+// edited between reloads is another package) and one app.
+type poolKey struct {
+	name, ref, digest, app string
+}
+
+// pool is the instances of one package version for one app.
+type pool struct {
+	insts  []engine.Instance
+	next   atomic.Uint64
+	active sync.WaitGroup
+	log    *slog.Logger
+}
+
+// instance returns the pool's next instance and a done function the
+// caller calls when its call is over.
+func (p *pool) instance() (engine.Instance, func()) {
+	p.active.Add(1)
+	return p.insts[p.next.Add(1)%uint64(len(p.insts))], p.active.Done
+}
+
+func (p *pool) close() {
+	for _, in := range p.insts {
+		in.Close()
+	}
+}
+
+func (p *pool) closeWhenIdle() {
+	p.active.Wait()
+	p.close()
+}
+
+// pool returns the pool of pkg for app, making it on first use.
+func (s *Server) pool(pkg *engine.Package, app string) (*pool, error) {
+	k := poolKey{pkg.Manifest.Name, pkg.Ref(), pkg.Digest, app}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.pools[k]; ok {
+		return p, nil
+	}
+	p := &pool{log: s.log}
+	obs := s.metrics.observer(pkg.Manifest.Name)
+	for range s.opts.Instances {
+		in, err := s.opts.NewInstance(pkg, app, obs)
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		p.insts = append(p.insts, in)
+	}
+	s.pools[k] = p
+	return p, nil
+}
+
+// Serve answers on l until ctx ends, then shuts down: /readyz turns 503,
+// new runs get 503, runs in flight have Options.ShutdownTimeout to finish
+// (then they fail with ErrShuttingDown), history is flushed, pools are
+// closed. It returns nil after a clean shutdown. The store is the
+// caller's to close.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// A sync run may take its whole deadline; a wait= poll up to a
+		// minute. Slow readers of a response are cut off past this.
+		WriteTimeout: 5 * time.Minute,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.mu.Lock()
+	s.sched.start()
+	s.mu.Unlock()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "runs in flight", s.metrics.inFlightValue(), "timeout", s.opts.ShutdownTimeout)
+	s.draining.Store(true)
+	s.mu.Lock()
+	s.sched.stop()
+	s.mu.Unlock()
+	// Runs in flight get the shutdown timeout; then their contexts end.
+	done := make(chan struct{})
+	go func() {
+		s.runs.Wait()
+		close(done)
+	}()
+	timer := time.NewTimer(s.opts.ShutdownTimeout)
+	select {
+	case <-done:
+	case <-timer.C:
+		s.log.Warn("runs still in flight at the shutdown timeout: cancelling them")
+		s.cancel(ErrShuttingDown)
+		<-done
+	}
+	timer.Stop()
+	// Their responses are written; close the connections.
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	s.history.flush()
+	s.mu.Lock()
+	for _, p := range s.pools {
+		p.close()
+	}
+	s.pools = map[poolKey]*pool{}
+	s.mu.Unlock()
+	s.cancel(ErrShuttingDown)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil // idle keep-alive connections closed by force
+	}
+	return err
+}
+
+// ready reports whether packages are loaded and the store answers.
+func (s *Server) ready(ctx context.Context) error {
+	if s.draining.Load() {
+		return ErrShuttingDown
+	}
+	if !s.loaded.Load() {
+		return errors.New("packages not loaded yet")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := s.opts.Store.Get(ctx, HistoryApp, "ready-probe"); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+// apiError is an error with the HTTP status it answers with.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errNotFound(format string, args ...any) error {
+	return &apiError{http.StatusNotFound, fmt.Sprintf(format, args...)}
+}
+
+func errBadRequest(format string, args ...any) error {
+	return &apiError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+// target checks that pkg has target: a query module, or a function of a
+// JS module.
+func target(pkg *engine.Package, t string) error {
+	mod, fn, hasFn := strings.Cut(t, ".")
+	m := pkg.Module(mod)
+	if m == nil {
+		return errNotFound("package %s has no module %q", pkg.Ref(), mod)
+	}
+	_, isQuery := m.(engine.Query)
+	switch {
+	case isQuery && hasFn:
+		return errNotFound("%s is a query module: run it as %s", mod, mod)
+	case isQuery:
+		return nil
+	case !hasFn:
+		return errNotFound("%s is a JS module: name a function, %s.FUNCTION", mod, mod)
+	}
+	if fl, ok := m.(engine.FunctionLister); ok {
+		for _, f := range fl.Functions() {
+			if f == fn {
+				return nil
+			}
+		}
+		return errNotFound("module %s has no function %q (functions: %s)", mod, fn, strings.Join(fl.Functions(), ", "))
+	}
+	return nil
+}
+
+// modules describes pkg's modules for /v1/packages.
+func modules(pkg *engine.Package) []moduleInfo {
+	out := make([]moduleInfo, 0, len(pkg.Modules))
+	for _, m := range pkg.Modules {
+		mi := moduleInfo{Name: m.Name(), Kind: "js", Functions: []string{}}
+		if _, ok := m.(engine.Query); ok {
+			mi.Kind = "query"
+		}
+		if fl, ok := m.(engine.FunctionLister); ok {
+			mi.Functions = fl.Functions()
+		}
+		out = append(out, mi)
+	}
+	return out
+}
+
+type moduleInfo struct {
+	Name      string   `json:"name"`
+	Kind      string   `json:"kind"`
+	Functions []string `json:"functions"`
+}
+
+type scheduleInfo struct {
+	Every string            `json:"every,omitempty"`
+	Cron  string            `json:"cron,omitempty"`
+	Run   string            `json:"run"`
+	Args  []json.RawMessage `json:"args,omitempty"`
+}
+
+type packageInfo struct {
+	Name        string         `json:"name"`
+	Version     string         `json:"version"`
+	Digest      string         `json:"digest"`
+	Description string         `json:"description,omitempty"`
+	Modules     []moduleInfo   `json:"modules"`
+	Schedules   []scheduleInfo `json:"schedules"`
+}
+
+func describe(pkg *engine.Package) packageInfo {
+	pi := packageInfo{Name: pkg.Manifest.Name, Version: pkg.Manifest.Version, Digest: pkg.Digest,
+		Description: pkg.Manifest.Description, Modules: modules(pkg), Schedules: []scheduleInfo{}}
+	for _, sc := range pkg.Manifest.Schedules {
+		si := scheduleInfo{Cron: sc.Cron, Run: sc.Run, Args: sc.Args}
+		if sc.Every > 0 {
+			si.Every = sc.Every.String()
+		}
+		pi.Schedules = append(pi.Schedules, si)
+	}
+	return pi
+}
