@@ -7,7 +7,6 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -136,7 +135,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
-			return &apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", s.opts.MaxBody)}
+			return errBadRequest("the request body is over %d bytes", s.opts.MaxBody)
 		}
 		return errBadRequest("reading the body: %v", err)
 	}
@@ -369,7 +368,7 @@ func (s *Server) handleStoreSet(w http.ResponseWriter, r *http.Request) error {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBody))
 	if err != nil {
-		return &apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", s.opts.MaxBody)}
+		return errBadRequest("the value is over %d bytes, or could not be read", s.opts.MaxBody)
 	}
 	if !json.Valid(body) {
 		return errBadRequest("the value must be JSON (a string needs quotes)")
