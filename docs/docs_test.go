@@ -220,7 +220,8 @@ func TestReference(t *testing.T) {
 			t.Errorf("reference.md does not name the JS global %s", g)
 		}
 	}
-	for _, v := range []string{"MODRUN_STORE", "MODRUN_REGISTRY", "MODRUN_APP", "MODRUN_INPUT_<NAME>", "MODRUN_HEAP_FLOOR", "XDG_DATA_HOME"} {
+	for _, v := range []string{"MODRUN_STORE", "MODRUN_REGISTRY", "MODRUN_APP", "MODRUN_INPUT_<NAME>", "MODRUN_HEAP_FLOOR", "XDG_DATA_HOME",
+		"MODRUN_SERVER", "MODRUN_TOKEN", "XDG_STATE_HOME"} {
 		if !strings.Contains(ref, v) {
 			t.Errorf("reference.md does not name %s", v)
 		}

@@ -1,0 +1,196 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modrun/modrun"
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/server"
+	"github.com/modrun/modrun/store"
+)
+
+const token = "test-token-abcdef"
+
+// newServer serves a package written from files, in-process, with a real
+// bbolt store.
+func newServer(t testing.TB, files map[string]string) (*server.Server, *store.DB) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, data := range files {
+		os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644)
+	}
+	db, err := store.Open(filepath.Join(t.TempDir(), "s.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	eng := modrun.New(modrun.Options{Store: db})
+	srv := server.New(server.Options{
+		Loader:   eng,
+		Packages: []string{dir},
+		NewInstance: func(pkg *engine.Package, app string, obs engine.Observer) (engine.Instance, error) {
+			return eng.NewInstance(pkg, modrun.InstanceOptions{App: app, Observer: obs})
+		},
+		Store: db,
+		Token: token,
+	})
+	if err := srv.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return srv, db
+}
+
+var counterPkg = map[string]string{
+	"package.yaml": "name: counter\nversion: 1.0.0\n",
+	"c.js": `export default {
+	async add(key) {
+		for (;;) {
+			const old = appsmith.store[key]; // read once: another instance may write meanwhile
+			if (await compareAndSwapValue(key, old, (old ?? 0) + 1)) return (old ?? 0) + 1;
+		}
+	},
+};`,
+}
+
+// TestConcurrentClients: 64 clients at once, each making 10 runs; every
+// run succeeds and counts once (run under -race in CI).
+func TestConcurrentClients(t *testing.T) {
+	srv, db := newServer(t, counterPkg)
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 64*10)
+	for c := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				body := fmt.Sprintf(`{"args": ["n%d"], "app": "app%d"}`, (c/2)%4, c%2)
+				req, _ := http.NewRequest("POST", ts.URL+"/v1/run/counter/c.add", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs <- fmt.Errorf("client %d run %d: %d %s", c, i, resp.StatusCode, raw)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// 640 increments over 2 apps × 4 keys: 80 each.
+	for app := range 2 {
+		for k := range 4 {
+			v, err := db.Get(context.Background(), fmt.Sprintf("app%d", app), fmt.Sprintf("n%d", k))
+			if err != nil || string(v) != "80" {
+				t.Errorf("app%d n%d = %s, %v; want 80", app, k, v, err)
+			}
+		}
+	}
+}
+
+func TestHistoryIsBounded(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "package.yaml"), []byte("name: h\nversion: 1.0.0\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "m.js"), []byte(`export default { f(n) { return n } }`), 0o644)
+	db, err := store.Open(filepath.Join(t.TempDir(), "s.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	eng := modrun.New(modrun.Options{Store: db})
+	srv := server.New(server.Options{Loader: eng, Packages: []string{dir}, Store: db, Token: token, History: 5,
+		NewInstance: func(pkg *engine.Package, app string, obs engine.Observer) (engine.Instance, error) {
+			return eng.NewInstance(pkg, modrun.InstanceOptions{App: app})
+		}})
+	if err := srv.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	for i := range 12 {
+		req, _ := http.NewRequest("POST", "http://"+l.Addr().String()+"/v1/run/h/m.f", strings.NewReader(fmt.Sprintf(`{"args": [%d]}`, i)))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	kept, _ := db.List(context.Background(), server.HistoryApp)
+	if len(kept) != 5 {
+		t.Fatalf("the store keeps %d runs; want the last 5", len(kept))
+	}
+	for _, raw := range kept {
+		var r server.Run
+		json.Unmarshal(raw, &r)
+		var n int
+		if json.Unmarshal(r.Result, &n); n < 7 {
+			t.Errorf("kept an old run: %s", raw)
+		}
+	}
+}
+
+// ExampleServer serves a package directory in-process and runs one of its
+// functions over HTTP.
+func ExampleServer() {
+	dir, _ := os.MkdirTemp("", "example-pkg")
+	defer os.RemoveAll(dir)
+	os.WriteFile(filepath.Join(dir, "package.yaml"), []byte("name: greeter\nversion: 1.0.0\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "main.js"), []byte(`export default { greet(name) { return "hello " + name } }`), 0o644)
+	db := store.NewMemory()
+	eng := modrun.New(modrun.Options{Store: db})
+	srv := server.New(server.Options{
+		Loader:   eng,
+		Packages: []string{dir},
+		NewInstance: func(pkg *engine.Package, app string, obs engine.Observer) (engine.Instance, error) {
+			return eng.NewInstance(pkg, modrun.InstanceOptions{App: app, Observer: obs})
+		},
+		Store: db,
+		Token: "s3cret-token",
+	})
+	if err := srv.Load(context.Background()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+
+	cl, _ := server.NewClient(ts.URL, "s3cret-token")
+	out, err := cl.Run(context.Background(), "greeter", "main.greet", "", []json.RawMessage{json.RawMessage(`"Ada"`)}, 5*time.Second)
+	fmt.Println(string(out), err)
+	// Output: "hello Ada" <nil>
+}
+
+// newHTTPServer serves srv on a loopback port for the test's life.
+func newHTTPServer(t testing.TB, srv *server.Server) string {
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
