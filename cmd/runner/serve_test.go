@@ -129,7 +129,7 @@ func (s *served) stop() int {
 // servePackage is the package the serve tests run.
 func servePackage(t *testing.T, schedules string) string {
 	return writePackage(t, map[string]string{
-		"package.yaml": "name: svc\nversion: 1.0.0\ninputs:\n  baseUrl: {default: \"http://127.0.0.1:1\"}\n  apiKey: {secret: true}\n" + schedules,
+		"package.yaml":    "name: svc\nversion: 1.0.0\ninputs:\n  baseUrl: {default: \"http://127.0.0.1:1\"}\n  apiKey: {secret: true}\n" + schedules,
 		"echo.query.yaml": "url: <<inputs.baseUrl>>/echo\nquery: {q: <<this.params.q>>}\n",
 		"m.js": `export default {
 	hello(name) { return "hello " + name },
