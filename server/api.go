@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -111,6 +112,9 @@ func (s *Server) accessLog(h http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
+		if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+			return
+		}
 		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status, "ms", time.Since(start).Milliseconds()}
 		if id := sw.Header().Get("X-Run-Id"); id != "" {
 			attrs = append(attrs, "run", id)
@@ -215,7 +219,7 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return tooMany(w, err)
 	}
-	s.history.add(j.run)
+	s.history.add(j.run, false)
 	w.Header().Set("X-Run-Id", j.run.ID)
 	// The run is the request's: a client that goes away cancels it.
 	s.execute(r.Context(), j, wait, release)
@@ -241,7 +245,7 @@ func (s *Server) handleQueue(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return tooMany(w, err)
 	}
-	s.history.add(j.run)
+	s.history.add(j.run, true)
 	// Queued runs outlive the request; the server's shutdown ends them.
 	go s.execute(context.Background(), j, wait, release)
 	w.Header().Set("X-Run-Id", j.run.ID)

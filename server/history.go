@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -11,8 +12,10 @@ import (
 	"github.com/modrun/modrun/engine"
 )
 
-// history is the last runs, in memory and in the store (app HistoryApp,
-// one key per run), so that it survives a restart. One writer goroutine
+// history is the last runs, in memory and in the store (app HistoryApp),
+// so that it survives a restart. The store holds max slots, keys
+// slot-000000 on, used in turn: a new run overwrites the oldest one's
+// slot, so keeping the history bounded costs no deletes. One writer goroutine
 // takes the store writes in the background, the newest state of each run
 // only, so that a run's states reach the store in order; flush waits for
 // it to catch up.
@@ -26,20 +29,23 @@ type history struct {
 	runs    map[string]*Run
 	order   []string                 // IDs, oldest first
 	done    map[string]chan struct{} // closed when a run finishes
-	pending map[string][]byte        // to write: a run's JSON, nil to delete
+	slots   map[string]int           // run ID → its slot
+	next    int                      // the slot the next run takes
+	pending map[string][]byte        // slot key → run JSON to write; nil: delete
 	writing bool                     // the writer is running
 	idle    *sync.Cond               // signalled when the writer stops
 }
 
 func newHistory(st engine.Store, max int, log *slog.Logger) *history {
-	h := &history{st: st, max: max, log: log, runs: map[string]*Run{}, done: map[string]chan struct{}{}, pending: map[string][]byte{}}
+	h := &history{st: st, max: max, log: log, runs: map[string]*Run{}, done: map[string]chan struct{}{},
+		slots: map[string]int{}, pending: map[string][]byte{}}
 	h.idle = sync.NewCond(&h.mu)
 	return h
 }
 
-// queue schedules a store write of id (raw nil: a delete). h.mu is held.
-func (h *history) queue(id string, raw []byte) {
-	h.pending[id] = raw
+// queue schedules a store write of key (raw nil: a delete). h.mu is held.
+func (h *history) queue(key string, raw []byte) {
+	h.pending[key] = raw
 	if !h.writing {
 		h.writing = true
 		go h.writer()
@@ -93,47 +99,85 @@ func (h *history) load(ctx context.Context) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for id, raw := range all {
+	var runs []*Run
+	for key, raw := range all {
 		var r Run
-		if json.Unmarshal(raw, &r) != nil || r.ID != id {
+		if _, err := slotNumber(key); err != nil || json.Unmarshal(raw, &r) != nil || r.ID == "" {
+			h.pending[key] = nil // not a slot of ours
 			continue
 		}
+		runs = append(runs, &r)
+		h.slots[r.ID], _ = slotNumber(key)
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].ID < runs[j].ID })
+	for _, r := range runs {
 		if r.Status == StatusQueued || r.Status == StatusRunning {
 			now := time.Now()
 			r.Status, r.FinishedAt = StatusFailed, &now
 			r.Error = &ErrorInfo{Message: "the server stopped before the run finished"}
-			h.save(&r)
+			h.save(r)
 		}
-		h.runs[id] = &r
-		h.order = append(h.order, id)
+		h.runs[r.ID] = r
+		h.order = append(h.order, r.ID)
 	}
-	sort.Strings(h.order)
-	h.trim()
+	if len(runs) > 0 {
+		h.next = (h.slots[runs[len(runs)-1].ID] + 1) % h.max
+	}
+	// A smaller --history than last time: the oldest runs and the slots
+	// past max go.
+	for len(h.order) > h.max {
+		h.forget(h.order[0])
+	}
+	for id, slot := range h.slots {
+		if slot >= h.max {
+			h.pending[slotKey(slot)] = nil
+			delete(h.slots, id)
+		}
+	}
+	if len(h.pending) > 0 && !h.writing {
+		h.writing = true
+		go h.writer()
+	}
 	return nil
 }
 
-// add records a new run and returns the channel closed when it finishes.
-func (h *history) add(r *Run) chan struct{} {
+func slotKey(n int) string { return fmt.Sprintf("slot-%06d", n) }
+
+func slotNumber(key string) (int, error) {
+	var n int
+	_, err := fmt.Sscanf(key, "slot-%06d", &n)
+	return n, err
+}
+
+// add records a new run, in the slot of the oldest, and returns the
+// channel closed when it finishes. A queued run (async, or a schedule's)
+// is written to the store at once; a sync run when it ends.
+func (h *history) add(r *Run, async bool) chan struct{} {
 	r.ID = h.ids.next()
 	r.CreatedAt = time.Now().UTC()
 	done := make(chan struct{})
 	h.mu.Lock()
+	if len(h.order) >= h.max {
+		h.forget(h.order[0])
+	}
 	h.runs[r.ID] = r
 	h.order = append(h.order, r.ID)
+	h.slots[r.ID] = h.next
+	h.next = (h.next + 1) % h.max
 	h.done[r.ID] = done
-	h.trim()
+	if r.Trigger != TriggerAPI || async {
+		h.save(r) // a queued run the client will ask for later
+	}
 	h.mu.Unlock()
 	return done
 }
 
-// trim drops the oldest runs past max. h.mu is held.
-func (h *history) trim() {
-	for len(h.order) > h.max {
-		id := h.order[0]
-		h.order = h.order[1:]
-		delete(h.runs, id)
-		h.queue(id, nil)
-	}
+// forget drops run id from memory; its slot will be overwritten. h.mu is
+// held.
+func (h *history) forget(id string) {
+	h.order = h.order[1:]
+	delete(h.runs, id)
+	delete(h.slots, id)
 }
 
 // update changes r under the lock and saves it; a finished run's waiters
@@ -147,7 +191,10 @@ func (h *history) update(r *Run, change func(*Run)) {
 		done = h.done[r.ID]
 		delete(h.done, r.ID)
 	}
-	if _, kept := h.runs[r.ID]; kept {
+	// A run's start is kept in memory only: the store gets its queued
+	// state (a queued run must survive a restart as failed) and its end,
+	// one write less per run.
+	if _, kept := h.runs[r.ID]; kept && r.Status != StatusRunning {
 		h.save(r)
 	}
 	h.mu.Unlock()
@@ -163,7 +210,9 @@ func (h *history) save(r *Run) {
 		h.log.Error("history: encoding a run", "id", r.ID, "error", err)
 		return
 	}
-	h.queue(r.ID, raw)
+	if slot, ok := h.slots[r.ID]; ok {
+		h.queue(slotKey(slot), raw)
+	}
 }
 
 // flush waits until every state recorded so far is in the store.

@@ -85,7 +85,7 @@ func (sc *scheduler) loop(pkg *engine.Package, sched engine.Schedule, next func(
 			continue
 		}
 		j := &job{run: r, pkg: pkg, args: sched.Args}
-		sc.s.history.add(r)
+		sc.s.history.add(r, true)
 		sc.s.metrics.schedules.WithLabelValues(pkg.Manifest.Name, name).Inc()
 		go func() {
 			defer running.Store(false)

@@ -30,6 +30,16 @@ type result struct {
 	benchrun.Result
 	RSSKB int64         // peak resident set
 	CPU   time.Duration // user + system time
+
+	// Of the server, for the serve rows (the client is the load tool).
+	ServerCPU   time.Duration
+	ServerRSSKB int64
+}
+
+// serverCPUPerReq is the server's CPU time per request in µs, warmup
+// included.
+func (r *result) serverCPUPerReq() float64 {
+	return float64(r.ServerCPU.Microseconds()) / float64(r.Runs+10**conc)
 }
 
 // cpuPerRun is the contender's CPU time per run in µs, warmup included
@@ -39,10 +49,11 @@ func (r *result) cpuPerRun() float64 {
 }
 
 var (
-	runs   = flag.Int("n", 20000, "runs per throughput measurement")
-	conc   = flag.Int("c", 64, "concurrency")
-	cold   = flag.Int("cold", 20, "cold starts to average")
-	rounds = flag.Int("rounds", 5, "turns of rows 1, 1c and 2; each row takes the median")
+	runs        = flag.Int("n", 20000, "runs per throughput measurement")
+	conc        = flag.Int("c", 64, "concurrency")
+	cold        = flag.Int("cold", 20, "cold starts to average")
+	rounds      = flag.Int("rounds", 5, "turns of rows 1, 1c and 2; each row takes the median")
+	serveRounds = flag.Int("serve-rounds", 3, "turns of rows 7 and 7b")
 )
 
 func main() {
@@ -53,7 +64,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	for _, p := range []string{"cmd/runner", "bench/tokenserver", "bench/plain", "bench/memory"} {
+	for _, p := range []string{"cmd/runner", "bench/tokenserver", "bench/plain", "bench/memory", "bench/httpload", "bench/plainserve"} {
 		must(run("go", "build", "-o", filepath.Join(dir, filepath.Base(p)), "./"+p))
 	}
 	addr := freeAddr()
@@ -104,6 +115,40 @@ func main() {
 	must(err)
 	must(json.Unmarshal(out, &mem))
 
+	// Rows 7 and 8: runner serve over HTTP against a plain Go server and
+	// a Node.js server doing the same job, in alternating rounds, and a
+	// server's idle cost.
+	const token = "bench-token-0123456789"
+	load := filepath.Join(dir, "httpload")
+	serveRound := func(srv *served, path string) *result {
+		r := benchJSON(nil, load, "-url", srv.url+path, "-token", token, "-n", n, "-c", c, "-json")
+		srv.account(r)
+		return r
+	}
+	var serves, plainServes, nodeServes []*result
+	for range *serveRounds {
+		srv := startServed([]string{"MODRUN_TOKEN=" + token}, runner, "serve", "bench/refresh", "--listen", "127.0.0.1:0",
+			"--input", input, "--store", filepath.Join(dir, "serve.db"))
+		serves = append(serves, serveRound(srv, "/v1/run/bench-refresh/auth.refresh"))
+		srv.stop()
+		ps := startServed(nil, filepath.Join(dir, "plainserve"), "-url", url)
+		plainServes = append(plainServes, serveRound(ps, "/"))
+		ps.stop()
+		if haveNode {
+			ns := startServed(nil, "node", "bench/node/serve.mjs", url)
+			nodeServes = append(nodeServes, serveRound(ns, "/"))
+			ns.stop()
+		}
+	}
+	serve, plainServe, nodeServe := median(serves), median(plainServes), median(nodeServes)
+	idle := startServed([]string{"MODRUN_TOKEN=" + token}, runner, "serve", "examples/refresh-token/package", "--listen", "127.0.0.1:0",
+		"--input", "username=demo", "--input", "password=idle-cost", "--store", filepath.Join(dir, "idle.db"))
+	time.Sleep(500 * time.Millisecond)
+	idleStart := idle.rssKB()
+	benchJSON(nil, load, "-url", idle.url+"/v1/run/refresh-token/auth.keepFresh", "-token", token, "-n", "10000", "-c", "16", "-json")
+	idleAfter := idle.rssKB()
+	idle.stop()
+
 	fmt.Printf("Measured %s on %d cores, %d runs at concurrency %d; rows 1, 1c and 2: median of %d alternating rounds.\n\n", time.Now().UTC().Format("2006-01-02"), numCPU(), *runs, *conc, *rounds)
 	fmt.Println("| # | comparison | modrun | other | ratio | target | |")
 	fmt.Println("|---|---|---|---|---|---|---|")
@@ -136,6 +181,24 @@ func main() {
 	coldRow("4b", "runner run of a one-line function", runnerColdAdd, nodeColdAdd)
 	row("5", "durable storeValue, 64 concurrent runs", fmt.Sprintf("%.0f writes/s", writes.RunsPerSec), "", writes.RunsPerSec/20000, "≥ 20k/s", writes.RunsPerSec >= 20000)
 	row("6", "memory: 100 idle instances; allocated per run", fmt.Sprintf("%.0f KB each (RSS %d MB)", mem.KBPerInstance, mem.RSSKB/1024), fmt.Sprintf("%.1f KB/run", mem.BytesPerRun/1024), mem.BytesPerRun/(50*1024), "≤ 50 KB/run", mem.BytesPerRun <= 50*1024)
+	row("7", "runner serve: refresh flow over HTTP vs a plain Go net/http server", rps(serve), rps(plainServe), serve.RunsPerSec/plainServe.RunsPerSec, "≥ 0.7×", serve.RunsPerSec >= 0.7*plainServe.RunsPerSec)
+	if nodeServe != nil {
+		row("7b", "runner serve vs a Node.js node:http server", rps(serve), rps(nodeServe), serve.RunsPerSec/nodeServe.RunsPerSec, "≥ 2×", serve.RunsPerSec >= 2*nodeServe.RunsPerSec)
+	}
+	row("8", "runner serve idle, the example loaded: RSS after start / after 10,000 runs", fmt.Sprintf("%d MB", idleStart>>10), fmt.Sprintf("%d MB", idleAfter>>10), float64(idleAfter)/float64(max(idleStart, 1)), "(reported)", true)
+	fmt.Println()
+	fmt.Printf("serve rows, p50/p99 ms: runner serve %.2f/%.2f, plain %.2f/%.2f", serve.P50ms, serve.P99ms, plainServe.P50ms, plainServe.P99ms)
+	if nodeServe != nil {
+		fmt.Printf(", node %.2f/%.2f", nodeServe.P50ms, nodeServe.P99ms)
+	}
+	fmt.Printf("; server CPU µs per request: runner serve %.0f, plain %.0f", serve.serverCPUPerReq(), plainServe.serverCPUPerReq())
+	if nodeServe != nil {
+		fmt.Printf(", node %.0f", nodeServe.serverCPUPerReq())
+	}
+	fmt.Printf("; server peak RSS MB: runner serve %d, plain %d", serve.ServerRSSKB>>10, plainServe.ServerRSSKB>>10)
+	if nodeServe != nil {
+		fmt.Printf(", node %d", nodeServe.ServerRSSKB>>10)
+	}
 	fmt.Println()
 	fmt.Printf("latency p50/p99 ms: modrun %.2f/%.2f, durable %.2f/%.2f, plain %.2f/%.2f", session.P50ms, session.P99ms, durable.P50ms, durable.P99ms, plain.P50ms, plain.P99ms)
 	if node != nil {
@@ -268,4 +331,94 @@ func numCPU() int {
 	out, _ := exec.Command("nproc").Output()
 	n, _ := strconv.Atoi(strings.TrimSpace(string(out)))
 	return n
+}
+
+// served is a server process of the serve rows.
+type served struct {
+	cmd *exec.Cmd
+	url string
+	cpu time.Duration // at start, to subtract
+}
+
+// startServed starts a server that prints "serving on http://ADDR" on
+// stdout or stderr, and waits for that line.
+func startServed(env []string, name string, args ...string) *served {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	pr, pw, err := os.Pipe()
+	must(err)
+	cmd.Stdout, cmd.Stderr = pw, pw
+	must(cmd.Start())
+	pw.Close()
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "serving on "); ok {
+				found <- u
+			}
+		}
+	}()
+	s := &served{cmd: cmd}
+	select {
+	case s.url = <-found:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		log.Fatalf("%s did not start", name)
+	}
+	s.cpu = s.cpuTime()
+	return s
+}
+
+// cpuTime is the process's user + system time, from /proc.
+func (s *served) cpuTime() time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name (in parentheses): utime and stime
+	// are the 12th and 13th, in clock ticks of 1/100 s.
+	rest := string(data[bytes.LastIndexByte(data, ')')+2:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// status reads a field of /proc/PID/status in KB (VmRSS, VmHWM).
+func (s *served) status(field string) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb
+		}
+	}
+	return 0
+}
+
+func (s *served) rssKB() int64 { return s.status("VmRSS") }
+
+// account records the server's CPU and peak RSS in r.
+func (s *served) account(r *result) {
+	r.ServerCPU = s.cpuTime() - s.cpu
+	r.ServerRSSKB = s.status("VmHWM")
+}
+
+func (s *served) stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -34,6 +35,7 @@ func (c *cli) serveCmd() *cobra.Command {
 		shutdownTimeout time.Duration
 		timeout         time.Duration
 		isolate         bool
+		cpuProf         string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [PACKAGE ...]",
@@ -105,6 +107,17 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 			if err := srv.Load(cmd.Context()); err != nil {
 				return err
 			}
+			if cpuProf != "" {
+				f, err := os.Create(cpuProf)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			l, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("listen %s: %w", listen, err)
@@ -138,10 +151,11 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 	cmd.Flags().IntVar(&maxConcurrent, "max-concurrent", server.DefaultMaxConcurrent, "runs executing at once")
 	cmd.Flags().IntVar(&queue, "queue", server.DefaultQueue, "runs waiting for a slot before requests get 429")
 	cmd.Flags().IntVar(&history, "history", server.DefaultHistory, "runs kept in the history")
-	cmd.Flags().IntVar(&instances, "instances", 0, "instances per package version and app (default: one per CPU)")
+	cmd.Flags().IntVar(&instances, "instances", 0, "instances per package version and app: more let CPU-bound JS use more cores (default 1)")
 	cmd.Flags().DurationVar(&shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "time runs in flight get to finish on SIGTERM")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "a run's deadline (default 60s; a request's \"timeout\" may shorten it)")
 	cmd.Flags().BoolVar(&isolate, "isolate", false, "run JS in worker processes (not built yet: false)")
+	cmd.Flags().StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the server, until it stops, to this file (go tool pprof)")
 	return cmd
 }
 

@@ -387,7 +387,9 @@ func TestQueryDataKinds(t *testing.T) {
 // in a sync loop, one awaiting a timer — instead of at their deadlines.
 func TestCloseFailsCallsInProgress(t *testing.T) {
 	cancelled := make(chan struct{}, 1)
+	arrived := make(chan struct{}, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
 		<-r.Context().Done()
 		cancelled <- struct{}{}
 	}))
@@ -404,7 +406,11 @@ func TestCloseFailsCallsInProgress(t *testing.T) {
 		inst := newInstance(t, pkg, store.NewMemory(), map[string]any{"baseUrl": srv.URL})
 		done := make(chan error, 1)
 		go func() { _, err := inst.Call(context.Background(), target); done <- err }()
-		time.Sleep(50 * time.Millisecond) // the call is under way
+		if target == "m.request" {
+			<-arrived // the request is at the server
+		} else {
+			time.Sleep(50 * time.Millisecond) // the call is under way
+		}
 		inst.Close()
 		select {
 		case err := <-done:
