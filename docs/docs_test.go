@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/modrun/modrun"
+	"github.com/modrun/modrun/appsmith"
 	"github.com/modrun/modrun/internal/memlimit"
 	"github.com/modrun/modrun/internal/yamlfile"
 	"github.com/modrun/modrun/modules/js"
@@ -225,5 +226,34 @@ func TestReference(t *testing.T) {
 		if !strings.Contains(ref, v) {
 			t.Errorf("reference.md does not name %s", v)
 		}
+	}
+}
+
+// TestComingFromAppsmith imports the guide's export and compares the
+// query file it shows.
+func TestComingFromAppsmith(t *testing.T) {
+	guide, err := os.ReadFile("authoring.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exRe := regexp.MustCompile("(?s)<!-- appsmith-export -->\\n```json\\n(.*?)```")
+	outRe := regexp.MustCompile("(?s)<!-- appsmith-imported: (\\S+) -->\\n```yaml\\n(.*?)```")
+	ex, out := exRe.FindStringSubmatch(string(guide)), outRe.FindStringSubmatch(string(guide))
+	if ex == nil || out == nil {
+		t.Fatal("the guide shows no Appsmith export and import")
+	}
+	res, err := appsmith.Import([]byte(ex[1]), appsmith.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res.Files[out[1]]); got != out[2] {
+		t.Errorf("%s imports as\n%s\nthe guide shows\n%s", out[1], got, out[2])
+	}
+	if _, err := packages.Load(res.Files, modrun.New(modrun.Options{}).Kinds()...); err != nil {
+		t.Errorf("the imported package does not validate: %v", err)
+	}
+	note := "searchUsers.queryParameters.q: the widget property SearchBox.text is now the input SearchBox_text"
+	if len(res.Notes) != 1 || res.Notes[0] != note || !strings.Contains(strings.Join(strings.Fields(string(guide)), " "), note) {
+		t.Errorf("notes %q; the guide says %q", res.Notes, note)
 	}
 }

@@ -16,6 +16,14 @@ type Module interface {
 	File() string
 }
 
+// JSGlobals are the names modrun puts in every JS module's realm besides
+// the package's modules and JavaScript's built-ins (DESIGN §5).
+var JSGlobals = []string{
+	"appsmith", "inputs", "storeValue", "removeValue", "clearStore",
+	"compareAndSwapValue", "singleFlight", "showAlert", "console",
+	"setTimeout", "setInterval", "clearTimeout", "clearInterval",
+}
+
 // FunctionLister is an optional ability of a Module: the functions it
 // exports, known at load (a JS module's default export). Load checks
 // onLoad and schedule targets against it; a server lists them.

@@ -13,12 +13,8 @@ import (
 )
 
 // Globals are the names modrun puts in every JS module's realm besides the
-// package's modules and JavaScript's built-ins (DESIGN §5).
-var Globals = []string{
-	"appsmith", "inputs", "storeValue", "removeValue", "clearStore",
-	"compareAndSwapValue", "singleFlight", "showAlert", "console",
-	"setTimeout", "setInterval", "clearTimeout", "clearInterval",
-}
+// package's modules and JavaScript's built-ins: engine.JSGlobals.
+var Globals = engine.JSGlobals
 
 // check analyses a module's syntax tree (wrapped, export default already
 // an assignment to exportVar): the default export must be an object

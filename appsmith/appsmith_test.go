@@ -1,0 +1,195 @@
+package appsmith_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/modrun/modrun"
+	"github.com/modrun/modrun/appsmith"
+	"github.com/modrun/modrun/packages"
+	"github.com/modrun/modrun/store"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// golden renders a result as one text: every file, then the notes.
+func golden(r *appsmith.Result) string {
+	var names []string
+	for n := range r.Files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	fmt.Fprintf(&b, "# package %s: %d queries, %d JS modules, %d notes\n", r.Name, r.Queries, r.JSModules, len(r.Notes))
+	for _, n := range names {
+		fmt.Fprintf(&b, "\n=== %s\n%s", n, r.Files[n])
+	}
+	return b.String()
+}
+
+// TestImportGolden: each export in testdata imports to the golden files,
+// and the JS-free or library-free ones validate.
+func TestImportGolden(t *testing.T) {
+	for _, c := range []struct {
+		file      string
+		validates bool
+	}{{"crm.json", false}, {"legacy.json", true}, {"crm-users.json", true}} {
+		t.Run(c.file, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("testdata", c.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := appsmith.Import(data, appsmith.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := golden(res)
+			path := filepath.Join("testdata", strings.TrimSuffix(c.file, ".json")+".golden")
+			if *update {
+				os.WriteFile(path, []byte(got), 0o644)
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (go test -update writes it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("differs from %s:\n%s", path, got)
+			}
+			_, err = packages.Load(res.Files, modrun.New(modrun.Options{}).Kinds()...)
+			if c.validates && err != nil {
+				t.Errorf("the imported package does not validate:\n%v", err)
+			}
+			if !c.validates && err == nil {
+				t.Errorf("an import using Appsmith's libraries validated")
+			}
+		})
+	}
+}
+
+// TestImportedFunctionRuns: a JS object calling two APIs with await and
+// storeValue runs headless and sends what the Appsmith actions would.
+func TestImportedFunctionRuns(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, fmt.Sprintf("%s %s?%s %s %s", r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("X-Api-Key"), body))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/v2/users":
+			io.WriteString(w, `[{"id": 1}, {"id": 2}, {"id": 3}]`)
+		default:
+			io.WriteString(w, `{"id": 42}`)
+		}
+	}))
+	defer srv.Close()
+	data, _ := os.ReadFile("testdata/crm-users.json")
+	res, err := appsmith.Import(data, appsmith.Options{Name: "crm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := res.Files
+	pkg, err := packages.Load(files, modrun.New(modrun.Options{}).Kinds()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := store.NewMemory()
+	db.Set(context.Background(), "crm", "apiKey", json.RawMessage(`"key-123"`))
+	eng := modrun.New(modrun.Options{Store: db})
+	inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{Inputs: map[string]any{
+		"usersApiUrl": srv.URL + "/v2", "apiCrmExampleComUrl": srv.URL, "NameInput_text": "Ada", "EmailInput_text": "ada@example.com", "SearchInput_text": "a b",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	out, err := inst.Call(context.Background(), "Users.save")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != `{"id":42,"total":3}` {
+		t.Errorf("result %s", out)
+	}
+	if v, _ := db.Get(context.Background(), "crm", "lastCreated"); string(v) != "42" {
+		t.Errorf("storeValue: lastCreated = %s", v)
+	}
+	// onLoad (Users.refresh) ran first: page 1; then save: createUser, page 2.
+	want := []string{
+		"GET /v2/users?search=a+b&page=1 key-123 ",
+		"POST /users?  {\n  \"name\": \"Ada\",\n  \"email\": \"ada@example.com\",\n  \"tags\": [\"crm\", \"new\"]\n}",
+		"GET /v2/users?search=a+b&page=2 key-123 ",
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestNotAnExport(t *testing.T) {
+	deep := `{"exportedApplication": {"name": ` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}}`
+	for _, s := range []string{`[]`, `{}`, `{"name": 1}`, `not json`, `{"actionList": 3}`, deep} {
+		_, err := appsmith.Import([]byte(s), appsmith.Options{})
+		if err == nil || !strings.Contains(err.Error(), "not an Appsmith application export") {
+			t.Errorf("%s: err = %v", s, err)
+		}
+	}
+}
+
+func TestHostileNames(t *testing.T) {
+	ex := `{"exportedApplication": {"name": "../../etc"}, "actionList": [
+		{"pluginType": "API", "unpublishedAction": {"name": "../../evil", "datasource": {"name": "DEFAULT_REST_DATASOURCE", "datasourceConfiguration": {"url": "http://h"}}, "actionConfiguration": {"path": "/{{ ) }}"}}},
+		{"pluginType": "API", "unpublishedAction": {"name": "a/b", "actionConfiguration": {}}}],
+		"actionCollectionList": [{"unpublishedCollection": {"name": "..", "body": "export default { f() { return 1 } }"}}]}`
+	res, err := appsmith.Import([]byte(ex), appsmith.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range res.Files {
+		if strings.Contains(name, "/") || strings.Contains(name, "..") || strings.HasPrefix(name, ".") {
+			t.Errorf("a file named %q", name)
+		}
+	}
+	if res.Name != "etc" {
+		t.Errorf("package name %q", res.Name)
+	}
+	joined := strings.Join(res.Notes, "\n")
+	if !strings.Contains(joined, "not valid JavaScript") || !strings.Contains(joined, "renamed to") {
+		t.Errorf("notes:\n%s", joined)
+	}
+}
+
+func FuzzImport(f *testing.F) {
+	for _, name := range []string{"crm.json", "legacy.json", "crm-users.json"} {
+		data, _ := os.ReadFile(filepath.Join("testdata", name))
+		f.Add(data)
+	}
+	f.Add([]byte(`{"actionList": [{"pluginType": "API", "unpublishedAction": {"name": "x"}}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		res, err := appsmith.Import(data, appsmith.Options{})
+		if err != nil {
+			return
+		}
+		for name := range res.Files {
+			if strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
+				t.Fatalf("a file named %q", name)
+			}
+		}
+		if _, ok := res.Files["package.yaml"]; !ok {
+			t.Fatal("no package.yaml")
+		}
+	})
+}

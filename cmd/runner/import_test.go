@@ -1,0 +1,31 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestImportAppsmith(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "legacy")
+	out, stderr, code := runBinary(t, nil, "import", "appsmith", "../../appsmith/testdata/legacy.json", dir)
+	if code != 0 || !strings.Contains(out, "imported 2 queries, 1 JS modules; 5 need attention") || !strings.Contains(out, "legacy-tool validates") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	if !strings.Contains(stderr, "Get Forecast: renamed to Get_Forecast") {
+		t.Errorf("notes: %s", stderr)
+	}
+	if _, errOut, code := runCLI(t, "", "validate", dir); code != 0 {
+		t.Errorf("validate: %d %s", code, errOut)
+	}
+	// DIR must be new or empty; a file that is no export is named.
+	if _, stderr, code := runCLI(t, "", "import", "appsmith", "../../appsmith/testdata/legacy.json", dir); code != 1 || !strings.Contains(stderr, "not empty") {
+		t.Errorf("into a full directory: %d %s", code, stderr)
+	}
+	bad := filepath.Join(t.TempDir(), "x.json")
+	os.WriteFile(bad, []byte(`{"hello": "world"}`), 0o644)
+	if _, stderr, code := runCLI(t, "", "import", "appsmith", bad, filepath.Join(t.TempDir(), "y")); code != 1 || !strings.Contains(stderr, bad+": not an Appsmith application export") {
+		t.Errorf("not an export: %d %s", code, stderr)
+	}
+}
