@@ -55,18 +55,18 @@ type action struct {
 }
 
 type actionDTO struct {
-	Name              string         `json:"name"`
-	FullyQualified    string         `json:"fullyQualifiedName"`
-	PageID            string         `json:"pageId"`
-	CollectionID      string         `json:"collectionId"`
-	PluginType        string         `json:"pluginType"`
-	PluginID          string         `json:"pluginId"`
-	Datasource        *datasource    `json:"datasource"`
-	Config            *actionConfig  `json:"actionConfiguration"`
-	ExecuteOnLoad     *bool          `json:"executeOnLoad"`
-	RunBehaviour      string         `json:"runBehaviour"`
-	DynamicBindings   []bindingPath  `json:"dynamicBindingPathList"`
-	JSONPathKeys      []string       `json:"jsonPathKeys"`
+	Name            string        `json:"name"`
+	FullyQualified  string        `json:"fullyQualifiedName"`
+	PageID          string        `json:"pageId"`
+	CollectionID    string        `json:"collectionId"`
+	PluginType      string        `json:"pluginType"`
+	PluginID        string        `json:"pluginId"`
+	Datasource      *datasource   `json:"datasource"`
+	Config          *actionConfig `json:"actionConfiguration"`
+	ExecuteOnLoad   *bool         `json:"executeOnLoad"`
+	RunBehaviour    string        `json:"runBehaviour"`
+	DynamicBindings []bindingPath `json:"dynamicBindingPathList"`
+	JSONPathKeys    []string      `json:"jsonPathKeys"`
 }
 
 type bindingPath struct {
@@ -74,18 +74,18 @@ type bindingPath struct {
 }
 
 type actionConfig struct {
-	HTTPMethod        string          `json:"httpMethod"`
-	Path              string          `json:"path"`
-	Headers           []property      `json:"headers"`
-	QueryParameters   []property      `json:"queryParameters"`
-	Body              string          `json:"body"`
-	BodyFormData      []property      `json:"bodyFormData"`
-	FormData          map[string]any  `json:"formData"`
-	EncodeParams      *bool           `json:"encodeParamsToggle"`
-	Timeout           json.RawMessage `json:"timeoutInMillisecond"`
-	PluginTemplates   []property      `json:"pluginSpecifiedTemplates"`
-	PaginationType    string          `json:"paginationType"`
-	HTTPVersion       string          `json:"httpVersion"`
+	HTTPMethod      string          `json:"httpMethod"`
+	Path            string          `json:"path"`
+	Headers         []property      `json:"headers"`
+	QueryParameters []property      `json:"queryParameters"`
+	Body            string          `json:"body"`
+	BodyFormData    []property      `json:"bodyFormData"`
+	FormData        map[string]any  `json:"formData"`
+	EncodeParams    *bool           `json:"encodeParamsToggle"`
+	Timeout         json.RawMessage `json:"timeoutInMillisecond"`
+	PluginTemplates []property      `json:"pluginSpecifiedTemplates"`
+	PaginationType  string          `json:"paginationType"`
+	HTTPVersion     string          `json:"httpVersion"`
 }
 
 // property is Appsmith's {key, value} row (headers, query parameters,
