@@ -1,11 +1,14 @@
 package modrun
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/modrun/modrun/modules/js"
 	"github.com/modrun/modrun/modules/query"
 	"github.com/modrun/modrun/packages"
+	"github.com/modrun/modrun/worker"
 )
 
 // Options configure an Engine. The zero value works except that Store is
@@ -30,6 +34,17 @@ type Options struct {
 	Logger *slog.Logger
 	// Timeout is each call's deadline. Zero means 60 s.
 	Timeout time.Duration
+	// Isolate runs instances' JS in worker processes (package worker):
+	// a run that exhausts memory or a core takes down only its worker.
+	// The program's main must call WorkerMain first. Start them with
+	// Start; Close stops them.
+	Isolate bool
+	// Workers is the number of worker processes; zero means one per CPU.
+	Workers int
+	// MaxMemory is each worker's heap limit in bytes; zero means 256 MiB.
+	MaxMemory uint64
+	// OnWorkerRestart is told each time a worker is replaced, and why.
+	OnWorkerRestart func(reason string)
 }
 
 // Engine loads packages and creates instances of them.
@@ -37,18 +52,34 @@ type Engine struct {
 	opts   Options
 	kinds  []engine.Kind
 	flight engine.Flight
+	pool   *worker.Pool // with Options.Isolate
 
 	mu    sync.Mutex
 	cache map[string]*engine.Package // by digest: published bundles compile once
 }
 
-// New returns an engine. It does no I/O.
+// New returns an engine. It does no I/O: with Options.Isolate, workers
+// start on the first call.
 func New(opts Options) *Engine {
-	return &Engine{
+	e := &Engine{
 		opts:  opts,
 		kinds: []engine.Kind{query.NewKind(), js.Kind{}},
 		cache: map[string]*engine.Package{},
 	}
+	if opts.Isolate {
+		e.pool = worker.NewPool(worker.Options{Size: opts.Workers, MaxMemory: opts.MaxMemory, Timeout: opts.Timeout,
+			Store: opts.Store, Flights: &e.flight, Logger: opts.Logger, OnRestart: opts.OnWorkerRestart})
+	}
+	return e
+}
+
+// Close stops the engine's workers (with Options.Isolate); instances of
+// it fail afterwards. It does not close the store.
+func (e *Engine) Close() error {
+	if e.pool != nil {
+		return e.pool.Close()
+	}
+	return nil
 }
 
 // Kinds returns the module kinds the engine compiles.
@@ -160,14 +191,18 @@ type InstanceOptions struct {
 }
 
 // NewInstance binds pkg to an app, its inputs and the engine's store. A
-// required input without a value is an error naming it.
-func (e *Engine) NewInstance(pkg *engine.Package, opts InstanceOptions) (*js.Instance, error) {
+// required input without a value is an error naming it. With
+// Options.Isolate its calls run on the engine's workers.
+func (e *Engine) NewInstance(pkg *engine.Package, opts InstanceOptions) (engine.Instance, error) {
 	if e.opts.Store == nil {
 		return nil, errors.New("modrun: Options.Store is required to create instances")
 	}
 	inputs, err := pkg.ResolveInputs(opts.Inputs)
 	if err != nil {
 		return nil, err
+	}
+	if e.pool != nil {
+		return e.pool.NewInstance(pkg, opts.App, inputs, opts.Observer), nil
 	}
 	timeout := e.opts.Timeout
 	if opts.Timeout > 0 {
@@ -197,3 +232,72 @@ const DefaultHeapFloor = 32 << 20
 // once. It does nothing and reports false if GOGC or GOMEMLIMIT is set in
 // the environment, or floor is zero. stop restores GOGC=100.
 func SetHeapFloor(floor uint64) (stop func(), ok bool) { return heapfloor.Set(floor) }
+
+// WorkerMain makes this process a worker of an engine with
+// Options.Isolate, if it was started as one (the environment says so): it
+// then serves its parent and exits, never returning. Otherwise it returns
+// at once. A program that isolates calls it first thing in main, before
+// flags or output, since the parent re-executes the program itself:
+//
+//	func main() {
+//		modrun.WorkerMain()
+//		...
+//	}
+func WorkerMain() {
+	if os.Getenv(worker.EnvWorker) != "1" {
+		return
+	}
+	maxMem, _ := strconv.ParseUint(os.Getenv(worker.EnvMaxMemory), 10, 64)
+	level, _ := strconv.Atoi(os.Getenv(worker.EnvLogLevel))
+	h := &workerHost{kinds: New(Options{}).kinds, pkgs: map[[32]byte]*engine.Package{}}
+	if err := worker.Serve(os.Stdin, os.Stdout, h, maxMem, slog.Level(level)); err != nil {
+		fmt.Fprintln(os.Stderr, "modrun worker:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// workerHost compiles packages in a worker, each once, and makes
+// instances of them.
+type workerHost struct {
+	kinds []engine.Kind
+	mu    sync.Mutex
+	pkgs  map[[32]byte]*engine.Package
+}
+
+func (h *workerHost) NewInstance(files map[string][]byte, app string, inputs map[string]any, st engine.Store, flights engine.Flights, obs engine.Observer, log *slog.Logger) (engine.Instance, error) {
+	sum := filesSum(files)
+	h.mu.Lock()
+	pkg, ok := h.pkgs[sum]
+	h.mu.Unlock()
+	if !ok {
+		var err error
+		if pkg, err = packages.Load(files, h.kinds...); err != nil {
+			return nil, err
+		}
+		h.mu.Lock()
+		h.pkgs[sum] = pkg
+		h.mu.Unlock()
+	}
+	// The parent enforces the deadline of each call; the instance's own is
+	// a backstop.
+	return js.NewInstance(pkg, js.Options{Store: st, App: app, Inputs: inputs, Logger: log, Flight: flights, Observer: obs, Timeout: 24 * time.Hour}), nil
+}
+
+// filesSum identifies a package's files: sha256 over names and contents,
+// in name order.
+func filesSum(files map[string][]byte) [32]byte {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	hs := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(hs, "%d:%s%d:", len(n), n, len(files[n]))
+		hs.Write(files[n])
+	}
+	var out [32]byte
+	copy(out[:], hs.Sum(nil))
+	return out
+}

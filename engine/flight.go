@@ -6,6 +6,22 @@ import (
 	"sync"
 )
 
+// Flights is what singleFlight needs: Join a call for key, as its leader
+// or as a follower. Flight is the in-process one; a worker process reaches
+// its server's, and a distributed store may offer one across machines.
+type Flights interface {
+	Join(key string) (call FlightJoin, leader bool)
+}
+
+// FlightJoin is one caller's part in a call in flight: the leader does the
+// work and calls Finish; followers Wait for its result.
+type FlightJoin interface {
+	Finish(val json.RawMessage, err error)
+	Wait(ctx context.Context) (json.RawMessage, error)
+}
+
+var _ Flights = (*Flight)(nil)
+
 // Flight deduplicates concurrent work by key: while one caller (the leader)
 // does the work for a key, later callers join it and receive its result
 // instead of doing the work again. It is how one refresh serves all the
@@ -25,9 +41,12 @@ type FlightCall struct {
 	key  string
 }
 
-// Join returns the call in flight for key, or starts one. leader is true
-// for the caller that must do the work and call Finish.
-func (f *Flight) Join(key string) (c *FlightCall, leader bool) {
+// Join implements Flights.
+func (f *Flight) Join(key string) (FlightJoin, bool) { return f.JoinCall(key) }
+
+// JoinCall returns the call in flight for key, or starts one. leader is
+// true for the caller that must do the work and call Finish.
+func (f *Flight) JoinCall(key string) (c *FlightCall, leader bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c, ok := f.calls[key]; ok {

@@ -22,6 +22,7 @@ type metrics struct {
 	rejected  prometheus.Counter
 	skipped   *prometheus.CounterVec
 	schedules *prometheus.CounterVec
+	restarts  *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -52,8 +53,11 @@ func newMetrics() *metrics {
 		schedules: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "modrun_schedule_runs_total", Help: "Scheduled runs started.",
 		}, []string{"package", "schedule"}),
+		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modrun_worker_restarts_total", Help: "Worker processes replaced, by reason (memory, deadline, crash).",
+		}, []string{"reason"}),
 	}
-	m.reg.MustRegister(m.runs, m.duration, m.queries, m.tokens, m.inFlight, m.rejected, m.skipped, m.schedules,
+	m.reg.MustRegister(m.runs, m.duration, m.queries, m.tokens, m.inFlight, m.rejected, m.skipped, m.schedules, m.restarts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -384,6 +384,15 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	return err
 }
 
+// WorkerRestarted counts a worker process replaced for reason (memory,
+// deadline, crash) in modrun_worker_restarts_total. A nil server counts
+// nothing.
+func (s *Server) WorkerRestarted(reason string) {
+	if s != nil {
+		s.metrics.restarts.WithLabelValues(reason).Inc()
+	}
+}
+
 // ready reports whether packages are loaded and the store answers.
 func (s *Server) ready(ctx context.Context) error {
 	if s.draining.Load() {

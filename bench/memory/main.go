@@ -14,7 +14,7 @@ import (
 	"strings"
 
 	"github.com/modrun/modrun"
-	"github.com/modrun/modrun/modules/js"
+	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/store"
 )
 
@@ -42,7 +42,7 @@ func main() {
 	}
 	runtime.GC()
 	base := rssKB()
-	var insts []*js.Instance
+	var insts []engine.Instance
 	for range *n {
 		inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{})
 		if err != nil {

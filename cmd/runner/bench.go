@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/modrun/modrun"
+	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/benchrun"
-	"github.com/modrun/modrun/modules/js"
 	"github.com/modrun/modrun/store"
 )
 
@@ -85,7 +85,7 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 				// (more hand-offs) by 10-15%.
 				pool = max(1, runtime.GOMAXPROCS(0)/2)
 			}
-			var insts []*js.Instance
+			var insts []engine.Instance
 			res, err := benchrun.Run(cmd.Context(), opts, func(i int) (func(context.Context) error, error) {
 				if i < pool {
 					inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{App: sf.app, Inputs: in})

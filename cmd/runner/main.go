@@ -14,6 +14,9 @@ import (
 )
 
 func main() {
+	// A worker process of an isolated engine (runner serve, run
+	// --isolate) serves its parent and exits here.
+	modrun.WorkerMain()
 	floor, err := heapFloor(os.Getenv("MODRUN_HEAP_FLOOR"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "runner:", err)

@@ -61,6 +61,7 @@ func (c *cli) runCmd() *cobra.Command {
 		srv       serverFlags
 		timeout   time.Duration
 		maxMemory string
+		isolate   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run PACKAGE TARGET",
@@ -105,7 +106,9 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 				return err
 			}
 			defer db.Close()
-			eng := modrun.New(modrun.Options{Store: db, Registry: cf.registryDir(), Logger: c.log, Timeout: timeout})
+			eng := modrun.New(modrun.Options{Store: db, Registry: cf.registryDir(), Logger: c.log, Timeout: timeout,
+				Isolate: isolate, Workers: 1, MaxMemory: limit})
+			defer eng.Close()
 			pkg, err := eng.Load(ref)
 			if err != nil {
 				return err
@@ -118,6 +121,10 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 			c.log.Debug("run", "package", pkg.Ref(), "target", target)
 			// This process hosts one run: past the limit, the run fails
 			// and the process exits instead of dying of a Go fatal error.
+			// (An isolated run's worker watches its own heap.)
+			if isolate {
+				limit = 0
+			}
 			ctx, stop := memlimit.Watch(cmd.Context(), limit)
 			defer stop()
 			out, err := inst.Call(ctx, target, callArgs...)
@@ -133,6 +140,7 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 	srv.add(cmd)
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "deadline of the run (default 60s)")
 	cmd.Flags().StringVar(&maxMemory, "max-memory", "256MiB", "memory limit of the run (KiB, MiB, GiB; 0: none): past it the run fails")
+	cmd.Flags().BoolVar(&isolate, "isolate", false, "run the call in a worker process, as runner serve does")
 	return cmd
 }
 

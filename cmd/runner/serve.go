@@ -18,6 +18,7 @@ import (
 
 	"github.com/modrun/modrun"
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/memlimit"
 	"github.com/modrun/modrun/server"
 )
 
@@ -35,6 +36,8 @@ func (c *cli) serveCmd() *cobra.Command {
 		shutdownTimeout time.Duration
 		timeout         time.Duration
 		isolate         bool
+		workers         int
+		maxMemory       string
 		cpuProf         string
 	)
 	cmd := &cobra.Command{
@@ -58,8 +61,9 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
   curl -H "Authorization: Bearer $MODRUN_TOKEN" -d '{"args": []}' http://127.0.0.1:8787/v1/run/refresh-token/auth.keepFresh`,
 		ValidArgsFunction: completeDirs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if isolate {
-				return usagef("--isolate=true: worker processes are not built yet; runs are in-process (--isolate=false)")
+			limit, err := memlimit.Parse(maxMemory)
+			if err != nil {
+				return usagef("--max-memory: %v", err)
 			}
 			useRegistry := cmd.Flags().Changed("registry")
 			if len(args) == 0 && !useRegistry {
@@ -78,8 +82,12 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 				return err
 			}
 			defer db.Close()
-			eng := modrun.New(modrun.Options{Store: db, Registry: reg.registryDir(), Logger: c.log, Timeout: timeout})
-			srv := server.New(server.Options{
+			var srv *server.Server
+			eng := modrun.New(modrun.Options{Store: db, Registry: reg.registryDir(), Logger: c.log, Timeout: timeout,
+				Isolate: isolate, Workers: workers, MaxMemory: limit,
+				OnWorkerRestart: func(reason string) { srv.WorkerRestarted(reason) }})
+			defer eng.Close()
+			srv = server.New(server.Options{
 				Loader:   eng,
 				Packages: args,
 				Registry: useRegistry,
@@ -154,7 +162,9 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 	cmd.Flags().IntVar(&instances, "instances", 0, "instances per package version and app: more let CPU-bound JS use more cores (default 1)")
 	cmd.Flags().DurationVar(&shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "time runs in flight get to finish on SIGTERM")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "a run's deadline (default 60s; a request's \"timeout\" may shorten it)")
-	cmd.Flags().BoolVar(&isolate, "isolate", false, "run JS in worker processes (not built yet: false)")
+	cmd.Flags().BoolVar(&isolate, "isolate", true, "run JS in worker processes, so that a run exhausting memory or a core takes down only its worker (false: in-process)")
+	cmd.Flags().IntVar(&workers, "workers", 0, "worker processes with --isolate (default: one per CPU)")
+	cmd.Flags().StringVar(&maxMemory, "max-memory", "256MiB", "memory limit of each worker (KiB, MiB, GiB): past it its runs fail and it is replaced")
 	cmd.Flags().StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the server, until it stops, to this file (go tool pprof)")
 	return cmd
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/examples/refresh-token/authserver"
 	"github.com/modrun/modrun/internal/redact"
-	"github.com/modrun/modrun/modules/js"
 	"github.com/modrun/modrun/packages"
 	"github.com/modrun/modrun/store"
 )
@@ -195,7 +194,7 @@ func walkThrough(ctx context.Context, port int, ttl time.Duration, out io.Writer
 }
 
 type instance struct {
-	*js.Instance
+	engine.Instance
 	out io.Writer
 }
 

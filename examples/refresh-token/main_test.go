@@ -16,7 +16,6 @@ import (
 	"github.com/modrun/modrun"
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/examples/refresh-token/authserver"
-	"github.com/modrun/modrun/modules/js"
 	"github.com/modrun/modrun/store"
 )
 
@@ -85,7 +84,7 @@ func (f *fixture) engine(t *testing.T) (*modrun.Engine, *engine.Package) {
 	return eng, pkg
 }
 
-func (f *fixture) instance(t *testing.T, eng *modrun.Engine) *js.Instance {
+func (f *fixture) instance(t *testing.T, eng *modrun.Engine) engine.Instance {
 	t.Helper()
 	inst, err := eng.NewInstance(f.pkg, modrun.InstanceOptions{Inputs: map[string]any{
 		"baseUrl": f.srv.URL(), "username": "demo", "password": "demo-password", "marginSeconds": "0.1",
@@ -107,7 +106,7 @@ func (f *fixture) get(t *testing.T, key string) string {
 	return s
 }
 
-func mustCall(t *testing.T, inst *js.Instance, target string) string {
+func mustCall(t *testing.T, inst engine.Instance, target string) string {
 	t.Helper()
 	out, err := inst.Call(context.Background(), target)
 	if err != nil {
@@ -139,7 +138,7 @@ func TestFiftyCallsAfterExpiryShareOneRefresh(t *testing.T) {
 	// Instances of one engine share the flight too.
 	time.Sleep(350 * time.Millisecond)
 	before = f.srv.Refreshes.Load()
-	var insts []*js.Instance
+	var insts []engine.Instance
 	for range 5 {
 		insts = append(insts, f.instance(t, f.eng))
 	}

@@ -295,7 +295,7 @@ func (v *vm) singleFlight(call goja.FunctionCall) goja.Value {
 // flightWait is a singleFlight follower waiting for the leader's result.
 type flightWait struct {
 	v               *vm
-	c               *engine.FlightCall
+	c               engine.FlightJoin
 	raw             json.RawMessage
 	resolve, reject func(any) error
 }

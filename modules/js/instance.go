@@ -42,7 +42,7 @@ type Options struct {
 	// Flight deduplicates singleFlight calls. Share one between the
 	// instances of an engine so that they share refreshes; nil means one
 	// per instance.
-	Flight *engine.Flight
+	Flight engine.Flights
 	// Redactor hides secrets in logs and errors. Nil means one holding the
 	// package's secret inputs.
 	Redactor *redact.Redactor
@@ -63,7 +63,7 @@ type Instance struct {
 	log     *slog.Logger
 	debug   bool // debug logging is on: build those records
 	redact  *redact.Redactor
-	flight  *engine.Flight
+	flight  engine.Flights
 
 	// Loop-only state.
 	rt      *goja.Runtime

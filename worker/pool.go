@@ -1,0 +1,545 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/memlimit"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxMemory = memlimit.DefaultLimit
+	DefaultGrace     = 2 * time.Second
+	DefaultTimeout   = 60 * time.Second
+)
+
+// Options configure a Pool. Store is required.
+type Options struct {
+	// Command starts one worker; nil means this executable again with
+	// MODRUN_WORKER=1 (its main must call modrun.WorkerMain first).
+	Command func() *exec.Cmd
+	// Size is the number of workers; zero means one per CPU.
+	Size int
+	// MaxMemory is each worker's heap limit in bytes; zero means
+	// DefaultMaxMemory.
+	MaxMemory uint64
+	// Grace is how long past a call's deadline its worker may take to
+	// answer before it is killed; zero means DefaultGrace.
+	Grace time.Duration
+	// Timeout is a call's deadline when its context has none sooner; zero
+	// means DefaultTimeout.
+	Timeout time.Duration
+	// Store serves the workers' store operations.
+	Store engine.Store
+	// Flights serves their singleFlight calls; nil means one of the pool's.
+	Flights engine.Flights
+	// Logger receives the workers' logs and the pool's own; nil discards.
+	Logger *slog.Logger
+	// OnRestart is told each time a worker is replaced, and why: memory,
+	// deadline, crash.
+	OnRestart func(reason string)
+}
+
+// Pool runs instances on worker processes. See the package doc.
+type Pool struct {
+	opts  Options
+	log   *slog.Logger
+	ids   atomic.Uint64
+	next  atomic.Uint64
+	slots []*slot
+
+	mu     sync.Mutex
+	closed bool
+	obs    map[uint64]engine.Observer // of instances, by id
+}
+
+// slot holds one worker at a time: a dead one is replaced in it.
+type slot struct {
+	p       *Pool
+	n       int
+	mu      sync.Mutex
+	w       *proc
+	deaths  []time.Time // recent, for the backoff
+	backoff time.Duration
+}
+
+// NewPool returns a pool; it starts no process.
+func NewPool(opts Options) *Pool {
+	if opts.Size <= 0 {
+		opts.Size = runtime.NumCPU()
+	}
+	if opts.MaxMemory == 0 {
+		opts.MaxMemory = DefaultMaxMemory
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = DefaultGrace
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Flights == nil {
+		opts.Flights = &engine.Flight{}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Pool{opts: opts, log: log, obs: map[uint64]engine.Observer{}}
+	for i := range opts.Size {
+		p.slots = append(p.slots, &slot{p: p, n: i})
+	}
+	return p
+}
+
+// Close stops every worker; calls in progress fail.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	for _, s := range p.slots {
+		s.mu.Lock()
+		w := s.w
+		s.w = nil
+		s.mu.Unlock()
+		if w != nil {
+			w.kill("closed", fmt.Errorf("worker pool %w", engine.ErrClosed))
+		}
+	}
+	return nil
+}
+
+func (p *Pool) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+// get returns the slot's live worker, starting one (after the backoff
+// its recent deaths call for).
+func (s *slot) get() (*proc, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w != nil && !s.w.dead() {
+		return s.w, nil
+	}
+	if s.p.isClosed() {
+		return nil, fmt.Errorf("worker pool %w", engine.ErrClosed)
+	}
+	if s.backoff > 0 {
+		time.Sleep(s.backoff)
+	}
+	w, err := s.p.start(s)
+	if err != nil {
+		return nil, err
+	}
+	s.w = w
+	return w, nil
+}
+
+// died records a death and sets the next start's backoff: none for the
+// first, then doubling from 100 ms to 10 s while deaths keep coming within
+// a minute.
+func (s *slot) died(reason string) {
+	s.mu.Lock()
+	now := time.Now()
+	recent := s.deaths[:0]
+	for _, t := range s.deaths {
+		if now.Sub(t) < time.Minute {
+			recent = append(recent, t)
+		}
+	}
+	s.deaths = append(recent, now)
+	switch n := len(s.deaths); {
+	case n <= 1:
+		s.backoff = 0
+	default:
+		s.backoff = min(100*time.Millisecond<<(n-2), 10*time.Second)
+	}
+	backoff := s.backoff
+	s.mu.Unlock()
+	if len(s.deaths) >= 3 {
+		s.p.log.Warn("a worker keeps dying: restarting with a backoff (a package whose runs crash it?)",
+			"worker", s.n, "reason", reason, "deaths in the last minute", len(s.deaths), "backoff", backoff)
+	}
+	if s.p.opts.OnRestart != nil && !s.p.isClosed() {
+		s.p.opts.OnRestart(reason)
+	}
+}
+
+// proc is one worker process.
+type proc struct {
+	p    *Pool
+	s    *slot
+	cmd  *exec.Cmd
+	c    *conn
+	ids  atomic.Uint64
+	gone chan struct{} // closed when the process has exited and calls failed
+
+	mu      sync.Mutex
+	loaded  map[uint64]bool
+	calls   map[uint64]*pending
+	leads   map[uint64]engine.FlightJoin // flights this worker leads, by join ID
+	why     string                       // why it died: memory, deadline, crash
+	whyErr  error
+	isDead  bool
+	loading map[uint64]chan error
+}
+
+// pending is a call sent to a worker.
+type pending struct {
+	reply   chan *message
+	started bool
+	target  string
+}
+
+func (p *Pool) start(s *slot) (*proc, error) {
+	var cmd *exec.Cmd
+	if p.opts.Command != nil {
+		cmd = p.opts.Command()
+	} else {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("starting a worker: %w", err)
+		}
+		cmd = exec.Command(exe)
+		cmd.Env = os.Environ()
+	}
+	level := slog.LevelError + 1
+	for _, l := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError} {
+		if p.log.Enabled(context.Background(), l) {
+			level = l
+			break
+		}
+	}
+	cmd.Env = append(cmd.Env, EnvWorker+"=1", EnvMaxMemory+"="+strconv.FormatUint(p.opts.MaxMemory, 10), EnvLogLevel+"="+strconv.Itoa(int(level)),
+		// The worker's own GC: no heap floor, and the memory limit is its
+		// to watch.
+		"MODRUN_HEAP_FLOOR=0")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr // a Go panic of the worker: for the operator
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting a worker: %w", err)
+	}
+	w := &proc{p: p, s: s, cmd: cmd, c: newConn(stdout, stdin, stdin), gone: make(chan struct{}),
+		loaded: map[uint64]bool{}, calls: map[uint64]*pending{}, leads: map[uint64]engine.FlightJoin{}, loading: map[uint64]chan error{}}
+	go w.read()
+	return w, nil
+}
+
+func (w *proc) dead() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.isDead
+}
+
+// kill ends the process for reason; the calls on it fail with err (or,
+// for the call that overran, the deadline error).
+func (w *proc) kill(reason string, err error) {
+	w.mu.Lock()
+	if w.why == "" {
+		w.why, w.whyErr = reason, err
+	}
+	w.mu.Unlock()
+	w.cmd.Process.Kill()
+}
+
+// read answers the worker until its pipe closes, then fails what was on
+// it and waits for the process.
+func (w *proc) read() {
+	for {
+		m, err := w.c.recv()
+		if err != nil {
+			break
+		}
+		w.handle(m)
+	}
+	w.cmd.Wait()
+	w.mu.Lock()
+	w.isDead = true
+	why, whyErr := w.why, w.whyErr
+	if why == "" {
+		why, whyErr = "crash", fmt.Errorf("the worker process exited (%s)", w.cmd.ProcessState)
+	}
+	calls := w.calls
+	w.calls = map[uint64]*pending{}
+	leads := w.leads
+	w.leads = map[uint64]engine.FlightJoin{}
+	loading := w.loading
+	w.loading = map[uint64]chan error{}
+	w.mu.Unlock()
+	for _, c := range calls {
+		c.reply <- &message{Op: "dead", Msg: why, Err: toWire(whyErr, func(s string) string { return s })}
+	}
+	for _, j := range leads {
+		j.Finish(nil, fmt.Errorf("singleFlight: the worker leading it stopped: %w", whyErr))
+	}
+	for _, ch := range loading {
+		ch <- whyErr
+	}
+	if !w.p.isClosed() {
+		w.p.log.Warn("worker stopped", "worker", w.s.n, "reason", why, "error", whyErr)
+		w.s.died(why)
+	}
+	close(w.gone)
+}
+
+func (w *proc) handle(m *message) {
+	switch m.Op {
+	case opLog:
+		attrs := make([]any, 0, 2*len(m.Attrs)+2)
+		for k, v := range m.Attrs {
+			attrs = append(attrs, k, v)
+		}
+		attrs = append(attrs, "worker", w.s.n)
+		w.p.log.Log(context.Background(), slog.Level(m.Level), m.Msg, attrs...)
+	case opDying:
+		w.mu.Lock()
+		w.why, w.whyErr = "memory", fmt.Errorf("%w (%s)", engine.ErrMemoryLimit, memlimit.Format(w.p.opts.MaxMemory))
+		w.mu.Unlock()
+	case opStarted:
+		w.mu.Lock()
+		if c := w.calls[m.Re]; c != nil {
+			c.started = true
+		}
+		w.mu.Unlock()
+	case opCall:
+		w.mu.Lock()
+		c := w.calls[m.Re]
+		delete(w.calls, m.Re)
+		w.mu.Unlock()
+		if c != nil {
+			c.reply <- m
+		}
+	case opStore:
+		go w.store(m)
+	case opQuery:
+		w.p.mu.Lock()
+		o := w.p.obs[m.Inst]
+		w.p.mu.Unlock()
+		if o != nil {
+			o.Query(m.Key, m.Level)
+		}
+	case opFlightJoin:
+		j, leader := w.p.opts.Flights.Join(m.Key)
+		w.c.send(&message{Re: m.ID, OK: leader})
+		if leader {
+			w.mu.Lock()
+			w.leads[m.Inst] = j
+			w.mu.Unlock()
+			return
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), w.p.opts.Timeout)
+			defer cancel()
+			val, err := j.Wait(ctx)
+			w.c.send(&message{Op: opFlightResult, ID: m.Inst, Result: val, Err: toWire(err, func(s string) string { return s })})
+		}()
+	case opFlightFinish:
+		w.mu.Lock()
+		j := w.leads[m.Inst]
+		delete(w.leads, m.Inst)
+		w.mu.Unlock()
+		if j != nil {
+			j.Finish(m.Result, fromWire(m.Err))
+		}
+	default:
+		if m.Re != 0 { // a load's answer
+			w.mu.Lock()
+			ch := w.loading[m.Re]
+			delete(w.loading, m.Re)
+			w.mu.Unlock()
+			if ch != nil {
+				ch <- fromWire(m.Err)
+			}
+		}
+	}
+}
+
+// store runs a worker's store operation on the pool's store and answers
+// once it is done (a write: once it is durable).
+func (w *proc) store(m *message) {
+	ctx, cancel := context.WithTimeout(context.Background(), w.p.opts.Timeout)
+	defer cancel()
+	st := w.p.opts.Store
+	r := &message{Re: m.ID}
+	var err error
+	switch m.Store {
+	case "get":
+		r.Value, err = st.Get(ctx, m.App, m.Key)
+	case "set":
+		err = st.Set(ctx, m.App, m.Key, m.Value)
+	case "delete":
+		err = st.Delete(ctx, m.App, m.Key)
+	case "list":
+		r.Values, err = st.List(ctx, m.App)
+	case "clear":
+		err = st.Clear(ctx, m.App)
+	case "cas":
+		r.OK, err = st.CompareAndSwap(ctx, m.App, m.Key, m.Old, m.Value)
+	default:
+		err = fmt.Errorf("unknown store operation %q", m.Store)
+	}
+	r.Err = toWire(err, func(s string) string { return s })
+	w.c.send(r)
+}
+
+// load sends instance id's package to the worker once.
+func (w *proc) load(id uint64, in *instance) error {
+	w.mu.Lock()
+	if w.loaded[id] {
+		w.mu.Unlock()
+		return nil
+	}
+	w.loaded[id] = true
+	ch := make(chan error, 1)
+	mid := w.ids.Add(1)
+	w.loading[mid] = ch
+	w.mu.Unlock()
+	if err := w.c.send(&message{ID: mid, Op: opLoad, Inst: id, Files: in.pkg.Files, App: in.app, Inputs: in.inputs}); err != nil {
+		return err
+	}
+	// Not waited for: calls sent after it run after it. Its error comes
+	// back to the next call's waiter.
+	go func() {
+		if err := <-ch; err != nil {
+			w.p.log.Error("a worker could not load a package", "package", in.pkg.Ref(), "error", err)
+		}
+	}()
+	return nil
+}
+
+// NewInstance returns an instance of pkg for app with inputs (resolved
+// by the caller) whose calls run on the pool's workers; obs (nil: none)
+// is told of its queries. It does no I/O.
+func (p *Pool) NewInstance(pkg *engine.Package, app string, inputs map[string]any, obs engine.Observer) engine.Instance {
+	if app == "" {
+		app = pkg.Manifest.Name
+	}
+	in := &instance{p: p, id: p.ids.Add(1), pkg: pkg, app: app, inputs: inputs}
+	if obs != nil {
+		p.mu.Lock()
+		p.obs[in.id] = obs
+		p.mu.Unlock()
+	}
+	return in
+}
+
+// instance is an engine.Instance on workers.
+type instance struct {
+	p      *Pool
+	id     uint64
+	pkg    *engine.Package
+	app    string
+	inputs map[string]any
+}
+
+var _ engine.Instance = (*instance)(nil)
+
+// Call runs target on a worker. A call its worker had not started when
+// the worker died moves to another; one it had started fails.
+func (in *instance) Call(ctx context.Context, target string, args ...json.RawMessage) (json.RawMessage, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, in.p.opts.Timeout, engine.ErrDeadline)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		out, err, retry := in.try(ctx, target, args)
+		if !retry || attempt >= len(in.p.slots) {
+			return out, err
+		}
+	}
+}
+
+// try makes one attempt on the next worker; retry is true if the worker
+// died before it started the call.
+func (in *instance) try(ctx context.Context, target string, args []json.RawMessage) (json.RawMessage, error, bool) {
+	s := in.p.slots[in.p.next.Add(1)%uint64(len(in.p.slots))]
+	w, err := s.get()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", target, err), false
+	}
+	if err := w.load(in.id, in); err != nil {
+		return nil, nil, true
+	}
+	deadline, _ := ctx.Deadline()
+	id := w.ids.Add(1)
+	c := &pending{reply: make(chan *message, 1), target: target}
+	w.mu.Lock()
+	if w.isDead {
+		w.mu.Unlock()
+		return nil, nil, true
+	}
+	w.calls[id] = c
+	w.mu.Unlock()
+	if err := w.c.send(&message{ID: id, Op: opCall, Inst: in.id, Target: target, Args: args, Timeout: time.Until(deadline).Milliseconds()}); err != nil {
+		return nil, nil, true
+	}
+	// The worker has the deadline; past it plus the grace, the worker is
+	// stuck (a native call, an allocation) and is killed.
+	kill := time.NewTimer(time.Until(deadline) + in.p.opts.Grace)
+	defer kill.Stop()
+	for {
+		select {
+		case m := <-c.reply:
+			if m.Op == "dead" {
+				w.mu.Lock()
+				started := c.started
+				w.mu.Unlock()
+				if !started {
+					return nil, nil, true
+				}
+				if m.Msg == "deadline" {
+					return nil, fmt.Errorf("%s: %w: its worker was stopped, as another run on it overran its deadline", target, errWorkerStopped), false
+				}
+				return nil, fmt.Errorf("%s: %w", target, fromWire(m.Err)), false
+			}
+			return m.Result, fromWire(m.Err), false
+		case <-kill.C:
+			w.kill("deadline", fmt.Errorf("run exceeded its deadline"))
+			return nil, fmt.Errorf("%s: %w (%s; its worker did not stop and was killed)", target, engine.ErrDeadline, in.p.opts.Timeout), false
+		case <-ctx.Done():
+			// The worker ends the call itself at its deadline; the caller
+			// gives it the grace (kill) unless it was cancelled outright.
+			if errors.Is(context.Cause(ctx), engine.ErrDeadline) {
+				ctx = context.Background()
+				continue
+			}
+			return nil, fmt.Errorf("%s: %w", target, context.Cause(ctx)), false
+		}
+	}
+}
+
+// errWorkerStopped marks runs that failed because their worker was killed
+// for another run.
+var errWorkerStopped = errors.New("worker stopped")
+
+// Redact implements engine.Instance: the worker redacted its answers.
+func (in *instance) Redact(s string) string { return s }
+
+// Close implements engine.Instance. The pool's workers stay.
+func (in *instance) Close() error {
+	in.p.mu.Lock()
+	delete(in.p.obs, in.id)
+	in.p.mu.Unlock()
+	return nil
+}
+
+var _ io.Closer = (*Pool)(nil)

@@ -1,0 +1,297 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/memlimit"
+)
+
+// EnvWorker marks a process started as a worker.
+const EnvWorker = "MODRUN_WORKER"
+
+// EnvMaxMemory is a worker's memory limit in bytes; EnvLogLevel the
+// lowest level it sends to the parent (slog's numbers: -4 debug, 0 info).
+const (
+	EnvMaxMemory = "MODRUN_WORKER_MAX_MEMORY"
+	EnvLogLevel  = "MODRUN_WORKER_LOG_LEVEL"
+)
+
+// Host makes instances in a worker: modrun's engine is one.
+type Host interface {
+	// NewInstance compiles files (cached by content) and makes an instance
+	// for app with inputs (already resolved), the store, the flights and
+	// the logger given.
+	NewInstance(files map[string][]byte, app string, inputs map[string]any, st engine.Store, flights engine.Flights, obs engine.Observer, log *slog.Logger) (engine.Instance, error)
+}
+
+// Serve is a worker's main loop: it answers the parent on r and w until r
+// ends. maxMemory (0: none) is the heap past which the worker says so and
+// exits with status 3.
+// Records under level are not sent.
+func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Level) error {
+	s := &workerSide{c: newConn(r, w, nil), host: host, insts: map[uint64]engine.Instance{},
+		pending: map[uint64]chan *message{}, follow: map[uint64]chan *message{}}
+	s.log = slog.New(&logHandler{s: s, level: level})
+	ctx, stop := memlimit.Watch(context.Background(), maxMemory)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		if errors.Is(context.Cause(ctx), engine.ErrMemoryLimit) {
+			s.c.send(&message{Op: opDying, Err: toWire(context.Cause(ctx), func(s string) string { return s })})
+			os.Exit(3)
+		}
+	}()
+	for {
+		m, err := s.c.recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		switch {
+		case m.Re != 0:
+			s.mu.Lock()
+			ch := s.pending[m.Re]
+			delete(s.pending, m.Re)
+			s.mu.Unlock()
+			if ch != nil {
+				ch <- m
+			}
+		case m.Op == opFlightResult:
+			s.mu.Lock()
+			ch := s.follow[m.ID]
+			delete(s.follow, m.ID)
+			s.mu.Unlock()
+			if ch != nil {
+				ch <- m
+			}
+		case m.Op == opLoad:
+			// In order: the calls that follow need the instance.
+			inst, err := host.NewInstance(m.Files, m.App, m.Inputs, &remoteStore{s: s}, &remoteFlights{s: s}, &observer{s: s, inst: m.Inst}, s.log)
+			if err == nil {
+				s.mu.Lock()
+				s.insts[m.Inst] = inst
+				s.mu.Unlock()
+			}
+			s.c.send(&message{Re: m.ID, Err: toWire(err, func(s string) string { return s })})
+		case m.Op == opCall:
+			s.mu.Lock()
+			inst := s.insts[m.Inst]
+			s.mu.Unlock()
+			s.c.send(&message{Op: opStarted, Re: m.ID})
+			go s.call(m, inst)
+		}
+	}
+}
+
+type workerSide struct {
+	c    *conn
+	host Host
+	log  *slog.Logger
+	ids  atomic.Uint64
+
+	mu      sync.Mutex
+	insts   map[uint64]engine.Instance
+	pending map[uint64]chan *message // RPCs to the parent, by ID
+	follow  map[uint64]chan *message // flight followers, by join ID
+}
+
+func (s *workerSide) call(m *message, inst engine.Instance) {
+	if inst == nil {
+		s.c.send(&message{Op: opCall, Re: m.ID, Err: &wireError{Msg: m.Target + ": the worker has no such instance"}})
+		return
+	}
+	ctx := context.Background()
+	if m.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, time.Duration(m.Timeout)*time.Millisecond, engine.ErrDeadline)
+		defer cancel()
+	}
+	out, err := inst.Call(ctx, m.Target, m.Args...)
+	reply := &message{Op: opCall, Re: m.ID, Err: toWire(err, inst.Redact)}
+	if err == nil {
+		reply.Result = json.RawMessage(inst.Redact(string(out)))
+	}
+	s.c.send(reply)
+}
+
+// rpc sends m to the parent and waits for its reply.
+func (s *workerSide) rpc(ctx context.Context, m *message) (*message, error) {
+	m.ID = s.ids.Add(1)
+	ch := make(chan *message, 1)
+	s.mu.Lock()
+	s.pending[m.ID] = ch
+	s.mu.Unlock()
+	if err := s.c.send(m); err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		return r, fromWire(r.Err)
+	case <-ctx.Done():
+		s.mu.Lock()
+		delete(s.pending, m.ID)
+		s.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// remoteStore is the parent's store, seen from a worker.
+type remoteStore struct{ s *workerSide }
+
+var (
+	_ engine.Store       = (*remoteStore)(nil)
+	_ engine.AsyncSetter = (*remoteStore)(nil)
+)
+
+func (r *remoteStore) do(ctx context.Context, m *message) (*message, error) {
+	m.Op = opStore
+	return r.s.rpc(ctx, m)
+}
+
+func (r *remoteStore) Get(ctx context.Context, app, key string) (json.RawMessage, error) {
+	m, err := r.do(ctx, &message{Store: "get", App: app, Key: key})
+	if err != nil {
+		return nil, err
+	}
+	return m.Value, nil
+}
+
+func (r *remoteStore) Set(ctx context.Context, app, key string, v json.RawMessage) error {
+	_, err := r.do(ctx, &message{Store: "set", App: app, Key: key, Value: v})
+	return err
+}
+
+// SetAsync sends the write at once (writes reach the parent in order) and
+// waits for the parent's answer, which comes once the write is durable.
+func (r *remoteStore) SetAsync(ctx context.Context, app, key string, v json.RawMessage) func() error {
+	done := make(chan error, 1)
+	m := &message{Op: opStore, Store: "set", App: app, Key: key, Value: v, ID: r.s.ids.Add(1)}
+	ch := make(chan *message, 1)
+	r.s.mu.Lock()
+	r.s.pending[m.ID] = ch
+	r.s.mu.Unlock()
+	if err := r.s.c.send(m); err != nil {
+		return func() error { return err }
+	}
+	go func() { done <- fromWire((<-ch).Err) }()
+	return func() error { return <-done }
+}
+
+func (r *remoteStore) Delete(ctx context.Context, app, key string) error {
+	_, err := r.do(ctx, &message{Store: "delete", App: app, Key: key})
+	return err
+}
+
+func (r *remoteStore) List(ctx context.Context, app string) (map[string]json.RawMessage, error) {
+	m, err := r.do(ctx, &message{Store: "list", App: app})
+	if err != nil {
+		return nil, err
+	}
+	if m.Values == nil {
+		m.Values = map[string]json.RawMessage{}
+	}
+	return m.Values, nil
+}
+
+func (r *remoteStore) Clear(ctx context.Context, app string) error {
+	_, err := r.do(ctx, &message{Store: "clear", App: app})
+	return err
+}
+
+func (r *remoteStore) CompareAndSwap(ctx context.Context, app, key string, old, new json.RawMessage) (bool, error) {
+	m, err := r.do(ctx, &message{Store: "cas", App: app, Key: key, Old: old, Value: new})
+	if err != nil {
+		return false, err
+	}
+	return m.OK, nil
+}
+
+func (r *remoteStore) Close() error { return nil }
+
+// remoteFlights is the server's singleFlight, seen from a worker: one
+// refresh for every worker.
+type remoteFlights struct{ s *workerSide }
+
+func (f *remoteFlights) Join(key string) (engine.FlightJoin, bool) {
+	j := &remoteJoin{s: f.s, key: key, res: make(chan *message, 1), id: f.s.ids.Add(1)}
+	f.s.mu.Lock()
+	f.s.follow[j.id] = j.res // a follower's result comes under the join's ID
+	f.s.mu.Unlock()
+	r, err := f.s.rpc(context.Background(), &message{Op: opFlightJoin, Key: key, Inst: j.id})
+	if err != nil || r.OK {
+		// A leader (or, with the parent gone, alone): no result to wait for.
+		f.s.mu.Lock()
+		delete(f.s.follow, j.id)
+		f.s.mu.Unlock()
+		return j, true
+	}
+	return j, false
+}
+
+type remoteJoin struct {
+	s   *workerSide
+	key string
+	id  uint64
+	res chan *message
+}
+
+func (j *remoteJoin) Finish(val json.RawMessage, err error) {
+	j.s.c.send(&message{Op: opFlightFinish, Key: j.key, Inst: j.id, Result: val, Err: toWire(err, func(s string) string { return s })})
+}
+
+func (j *remoteJoin) Wait(ctx context.Context) (json.RawMessage, error) {
+	select {
+	case m := <-j.res:
+		return m.Result, fromWire(m.Err)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// observer sends an instance's query outcomes to the parent.
+type observer struct {
+	s    *workerSide
+	inst uint64
+}
+
+func (o *observer) Query(module string, status int) {
+	o.s.c.send(&message{Op: opQuery, Inst: o.inst, Key: module, Level: status})
+}
+
+// logHandler sends records to the parent.
+type logHandler struct {
+	s     *workerSide
+	level slog.Level
+	attrs []slog.Attr
+}
+
+func (h *logHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+
+func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
+	attrs := map[string]string{}
+	for _, a := range h.attrs {
+		attrs[a.Key] = a.Value.String()
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		attrs[a.Key] = a.Value.String()
+		return true
+	})
+	return h.s.c.send(&message{Op: opLog, Level: int(r.Level), Msg: r.Message, Attrs: attrs})
+}
+
+func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &logHandler{s: h.s, level: h.level, attrs: append(append([]slog.Attr{}, h.attrs...), as...)}
+}
+
+func (h *logHandler) WithGroup(string) slog.Handler { return h }
