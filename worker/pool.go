@@ -314,7 +314,11 @@ func (w *proc) handle(m *message) {
 		w.p.log.Log(context.Background(), slog.Level(m.Level), m.Msg, attrs...)
 	case opDying:
 		w.mu.Lock()
-		w.why, w.whyErr = "memory", fmt.Errorf("%w (%s)", engine.ErrMemoryLimit, memlimit.Format(w.p.opts.MaxMemory))
+		if m.Err != nil && m.Err.Kind == "deadline" {
+			w.why, w.whyErr = "deadline", fmt.Errorf("%w: its worker was stopped, as another run on it overran its deadline", errWorkerStopped)
+		} else {
+			w.why, w.whyErr = "memory", fmt.Errorf("%w (%s)", engine.ErrMemoryLimit, memlimit.Format(w.p.opts.MaxMemory))
+		}
 		w.mu.Unlock()
 	case opStarted:
 		w.mu.Lock()

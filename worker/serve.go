@@ -118,11 +118,33 @@ func (s *workerSide) call(m *message, inst engine.Instance) {
 		defer cancel()
 	}
 	out, err := inst.Call(ctx, m.Target, m.Args...)
+	if errors.Is(err, engine.ErrDeadline) {
+		go s.unstick(inst)
+	}
 	reply := &message{Op: opCall, Re: m.ID, Err: toWire(err, inst.Redact)}
 	if err == nil {
 		reply.Result = json.RawMessage(inst.Redact(string(out)))
 	}
 	s.c.send(reply)
+}
+
+// stuckGrace is how long after a deadline a native call may still run
+// before the worker gives up and exits to be replaced.
+const stuckGrace = time.Second
+
+// unstick ends the worker if inst's loop is still stuck in a native call
+// a while after a call's deadline: the core it burns is the worker's, and
+// the parent replaces the worker.
+func (s *workerSide) unstick(inst engine.Instance) {
+	st, ok := inst.(interface{ Stuck() bool })
+	if !ok {
+		return
+	}
+	time.Sleep(stuckGrace)
+	if st.Stuck() {
+		s.c.send(&message{Op: opDying, Err: &wireError{Msg: "a run's native call (a RegExp, a huge string) went on past its deadline", Kind: "deadline"}})
+		os.Exit(4)
+	}
 }
 
 // rpc sends m to the parent and waits for its reply.

@@ -97,7 +97,9 @@ Environment:
   XDG_STATE_HOME       where serve writes a generated token (default ~/.local/state)
   MODRUN_HEAP_FLOOR    MB the heap may grow to before the garbage collector runs
                        (default 32; 0: Go's default). GOGC or GOMEMLIMIT, if set, win.
-  XDG_DATA_HOME        where the defaults above live (default ~/.local/share)`,
+  XDG_DATA_HOME        where the defaults above live (default ~/.local/share)
+  MODRUN_WORKER, MODRUN_WORKER_MAX_MEMORY, MODRUN_WORKER_LOG_LEVEL
+                       set by the runner for its own worker processes (--isolate)`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

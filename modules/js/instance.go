@@ -309,6 +309,17 @@ func (in *Instance) handOff(r *run) {
 	}
 }
 
+// Stuck reports whether a job is still running after the watchdog
+// interrupted it at its deadline: a native call goja cannot interrupt (a
+// runaway RegExp, a huge repeat). The call has returned; the instance's
+// loop is not free until the native call ends. A worker process in that
+// state is replaced.
+func (in *Instance) Stuck() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.inJob && in.trip
+}
+
 func (in *Instance) isClosed() bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
