@@ -31,9 +31,11 @@ type result struct {
 	RSSKB int64         // peak resident set
 	CPU   time.Duration // user + system time
 
-	// Of the server, for the serve rows (the client is the load tool).
+	// Of the server, for the serve rows (the client is the load tool);
+	// workers included in ServerCPU, their RSS apart.
 	ServerCPU   time.Duration
 	ServerRSSKB int64
+	WorkerRSSKB int64
 }
 
 // serverCPUPerReq is the server's CPU time per request in µs, warmup
@@ -125,12 +127,18 @@ func main() {
 		srv.account(r)
 		return r
 	}
-	var serves, plainServes, nodeServes []*result
+	var serves, inProcs, plainServes, nodeServes []*result
 	for range *serveRounds {
 		srv := startServed([]string{"MODRUN_TOKEN=" + token}, runner, "serve", "bench/refresh", "--listen", "127.0.0.1:0",
 			"--input", input, "--store", filepath.Join(dir, "serve.db"))
 		serves = append(serves, serveRound(srv, "/v1/run/bench-refresh/auth.refresh"))
+		srv.workersRSS = srv.childrenRSSKB()
+		serves[len(serves)-1].WorkerRSSKB = srv.workersRSS
 		srv.stop()
+		ip := startServed([]string{"MODRUN_TOKEN=" + token}, runner, "serve", "bench/refresh", "--listen", "127.0.0.1:0",
+			"--input", input, "--store", filepath.Join(dir, "serve-inproc.db"), "--isolate=false")
+		inProcs = append(inProcs, serveRound(ip, "/v1/run/bench-refresh/auth.refresh"))
+		ip.stop()
 		ps := startServed(nil, filepath.Join(dir, "plainserve"), "-url", url)
 		plainServes = append(plainServes, serveRound(ps, "/"))
 		ps.stop()
@@ -140,7 +148,9 @@ func main() {
 			ns.stop()
 		}
 	}
-	serve, plainServe, nodeServe := median(serves), median(plainServes), median(nodeServes)
+	serve, inProc, plainServe, nodeServe := median(serves), median(inProcs), median(plainServes), median(nodeServes)
+	// Row 10: a cold runner run --isolate (a worker starts) vs in-process.
+	coldIsolated := coldStart(runner, "run", "examples/refresh-token/package", "auth.keepFresh", "--input", "username=demo", "--input", "password=cold-start", "--store", filepath.Join(dir, "cold-iso.db"), "--isolate")
 	idle := startServed([]string{"MODRUN_TOKEN=" + token}, runner, "serve", "examples/refresh-token/package", "--listen", "127.0.0.1:0",
 		"--input", "username=demo", "--input", "password=idle-cost", "--store", filepath.Join(dir, "idle.db"))
 	time.Sleep(500 * time.Millisecond)
@@ -185,6 +195,8 @@ func main() {
 	if nodeServe != nil {
 		row("7b", "runner serve vs a Node.js node:http server", rps(serve), rps(nodeServe), serve.RunsPerSec/nodeServe.RunsPerSec, "≥ 2×", serve.RunsPerSec >= 2*nodeServe.RunsPerSec)
 	}
+	row("9", "runner serve --isolate=true (workers) vs --isolate=false (in-process)", rps(serve), rps(inProc), serve.RunsPerSec/inProc.RunsPerSec, "≥ 0.8×", serve.RunsPerSec >= 0.8*inProc.RunsPerSec)
+	row("10", "cold start: runner run --isolate of the example's auth.keepFresh vs in-process (row 4)", ms(coldIsolated), ms(runnerCold), float64(coldIsolated)/float64(runnerCold), "≤ 2×", coldIsolated <= 2*runnerCold)
 	row("8", "runner serve idle, the example loaded: RSS after start / after 10,000 runs", fmt.Sprintf("%d MB", idleStart>>10), fmt.Sprintf("%d MB", idleAfter>>10), float64(idleAfter)/float64(max(idleStart, 1)), "(reported)", true)
 	fmt.Println()
 	fmt.Printf("serve rows, p50/p99 ms: runner serve %.2f/%.2f, plain %.2f/%.2f", serve.P50ms, serve.P99ms, plainServe.P50ms, plainServe.P99ms)
@@ -195,7 +207,9 @@ func main() {
 	if nodeServe != nil {
 		fmt.Printf(", node %.0f", nodeServe.serverCPUPerReq())
 	}
-	fmt.Printf("; server peak RSS MB: runner serve %d, plain %d", serve.ServerRSSKB>>10, plainServe.ServerRSSKB>>10)
+	fmt.Printf("; per-call cost of isolation: %.0f µs of server CPU (%.0f isolated, workers included, vs %.0f in-process)",
+		serve.serverCPUPerReq()-inProc.serverCPUPerReq(), serve.serverCPUPerReq(), inProc.serverCPUPerReq())
+	fmt.Printf("; server peak RSS MB: runner serve %d (+ workers %d), in-process %d, plain %d", serve.ServerRSSKB>>10, serve.WorkerRSSKB>>10, inProc.ServerRSSKB>>10, plainServe.ServerRSSKB>>10)
 	if nodeServe != nil {
 		fmt.Printf(", node %d", nodeServe.ServerRSSKB>>10)
 	}
@@ -335,9 +349,31 @@ func numCPU() int {
 
 // served is a server process of the serve rows.
 type served struct {
-	cmd *exec.Cmd
-	url string
-	cpu time.Duration // at start, to subtract
+	cmd        *exec.Cmd
+	url        string
+	cpu        time.Duration // at start, to subtract (workers included)
+	workersRSS int64
+}
+
+// children are the server's worker processes.
+func (s *served) children() []int {
+	out, _ := exec.Command("pgrep", "-P", strconv.Itoa(s.cmd.Process.Pid)).Output()
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	return pids
+}
+
+// childrenRSSKB is the workers' resident sets, added up.
+func (s *served) childrenRSSKB() int64 {
+	var total int64
+	for _, pid := range s.children() {
+		total += statusField(pid, "VmRSS")
+	}
+	return total
 }
 
 // startServed starts a server that prints "serving on http://ADDR" on
@@ -370,9 +406,17 @@ func startServed(env []string, name string, args ...string) *served {
 	return s
 }
 
-// cpuTime is the process's user + system time, from /proc.
+// cpuTime is the process's user + system time and its workers', from /proc.
 func (s *served) cpuTime() time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	t := procCPU(s.cmd.Process.Pid)
+	for _, pid := range s.children() {
+		t += procCPU(pid)
+	}
+	return t
+}
+
+func procCPU(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}
@@ -389,8 +433,10 @@ func (s *served) cpuTime() time.Duration {
 }
 
 // status reads a field of /proc/PID/status in KB (VmRSS, VmHWM).
-func (s *served) status(field string) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+func (s *served) status(field string) int64 { return statusField(s.cmd.Process.Pid, field) }
+
+func statusField(pid int, field string) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
