@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/modrun/modrun/engine"
@@ -247,6 +249,10 @@ func WorkerMain() {
 	if os.Getenv(worker.EnvWorker) != "1" {
 		return
 	}
+	// A Ctrl-C reaches the whole process group: the parent drains its
+	// runs, so the worker must not die first. It ends when its parent
+	// closes the pipe.
+	signal.Ignore(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	maxMem, _ := strconv.ParseUint(os.Getenv(worker.EnvMaxMemory), 10, 64)
 	level, _ := strconv.Atoi(os.Getenv(worker.EnvLogLevel))
 	h := &workerHost{kinds: New(Options{}).kinds, pkgs: map[[32]byte]*engine.Package{}}

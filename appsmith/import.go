@@ -419,56 +419,42 @@ func timeout(raw json.RawMessage) string {
 // headers mapping, empty rows dropped.
 func (im *importer) headers(action string, rows []property) (string, *yaml.Node) {
 	ctype := ""
-	m := newMap()
-	seen := map[string]bool{}
 	for _, p := range rows {
-		k := strings.TrimSpace(p.Key)
-		v := text(p.Value)
-		if k == "" && v == "" {
-			continue
+		if strings.EqualFold(strings.TrimSpace(p.Key), "Content-Type") {
+			ctype = strings.ToLower(text(p.Value))
 		}
-		if k == "" {
-			im.note("%s.headers: a row without a name (value dropped)", action)
-			continue
-		}
-		if strings.EqualFold(k, "Content-Type") {
-			ctype = strings.ToLower(v)
-		}
-		if seen[strings.ToLower(k)] {
-			im.note("%s.headers.%s: given twice; the first is kept", action, k)
-			continue
-		}
-		seen[strings.ToLower(k)] = true
-		put(m, k, scalar(im.bindings(action+".headers."+k, v)))
 	}
-	if len(m.Content) == 0 {
-		return ctype, nil
-	}
-	return ctype, m
+	return ctype, im.mapping(action+".headers", rows, strings.ToLower)
 }
 
 // fields is a mapping of rows (query parameters, form fields).
 func (im *importer) fields(where string, rows []property) *yaml.Node {
+	return im.mapping(where, rows, func(k string) string { return k })
+}
+
+// mapping turns {key, value} rows into a mapping of bound values: empty
+// rows dropped, a nameless or repeated one (names compared after fold)
+// noted and dropped. nil for none.
+func (im *importer) mapping(where string, rows []property, fold func(string) string) *yaml.Node {
 	m := newMap()
 	seen := map[string]bool{}
 	for _, p := range rows {
 		k := strings.TrimSpace(p.Key)
 		v := text(p.Value)
-		if k == "" && v == "" {
+		switch {
+		case k == "" && v == "":
 			continue
-		}
-		if k == "" {
+		case k == "":
 			im.note("%s: a row without a name (value dropped)", where)
 			continue
-		}
-		if seen[k] {
+		case seen[fold(k)]:
 			im.note("%s.%s: given twice; the first is kept", where, k)
 			continue
 		}
 		if p.Type == "FILE" || p.Type == "ARRAY" {
 			im.note("%s.%s: a %s field is sent as text", where, k, strings.ToLower(p.Type))
 		}
-		seen[k] = true
+		seen[fold(k)] = true
 		put(m, k, scalar(im.bindings(where+"."+k, v)))
 	}
 	if len(m.Content) == 0 {

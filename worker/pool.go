@@ -188,6 +188,7 @@ type proc struct {
 	ids  atomic.Uint64
 	gone chan struct{} // closed when the process has exited and calls failed
 
+	loadMu  sync.Mutex // orders a load before the calls that need it
 	mu      sync.Mutex
 	loaded  map[uint64]bool
 	calls   map[uint64]*pending
@@ -409,12 +410,15 @@ func (w *proc) store(m *message) {
 
 // load sends instance id's package to the worker once.
 func (w *proc) load(id uint64, in *instance) error {
+	// Held until the load frame is written: a call for the instance sent
+	// by another goroutine must not overtake it on the pipe.
+	w.loadMu.Lock()
+	defer w.loadMu.Unlock()
 	w.mu.Lock()
 	if w.loaded[id] {
 		w.mu.Unlock()
 		return nil
 	}
-	w.loaded[id] = true
 	ch := make(chan error, 1)
 	mid := w.ids.Add(1)
 	w.loading[mid] = ch
@@ -422,6 +426,9 @@ func (w *proc) load(id uint64, in *instance) error {
 	if err := w.c.send(&message{ID: mid, Op: opLoad, Inst: id, Files: in.pkg.Files, App: in.app, Inputs: in.inputs}); err != nil {
 		return err
 	}
+	w.mu.Lock()
+	w.loaded[id] = true
+	w.mu.Unlock()
 	// Not waited for: calls sent after it run after it. Its error comes
 	// back to the next call's waiter.
 	go func() {
@@ -522,7 +529,7 @@ func (in *instance) try(ctx context.Context, target string, args []json.RawMessa
 		case <-ctx.Done():
 			// The worker ends the call itself at its deadline; the caller
 			// gives it the grace (kill) unless it was cancelled outright.
-			if errors.Is(context.Cause(ctx), engine.ErrDeadline) {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				ctx = context.Background()
 				continue
 			}

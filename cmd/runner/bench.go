@@ -68,17 +68,11 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 					cl()
 				}
 			}()
-			if cpuProf != "" {
-				f, err := os.Create(cpuProf)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+			stopProfile, err := cpuProfile(cpuProf)
+			if err != nil {
+				return err
 			}
+			defer stopProfile()
 			if pool <= 0 {
 				// Measured on 2 cores: one loop per two CPUs leaves the other
 				// for the HTTP work the callers do, and beats more loops
@@ -140,4 +134,24 @@ func writeAllocProfile(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// cpuProfile starts a CPU profile written to path (none for ""); stop
+// ends it and closes the file.
+func cpuProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -62,23 +62,6 @@ func TestIsolation(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "s.db")
 	srv := startServe(t, "tok-isolate-123", good, bad, "--store", db, "--workers", "2", "--max-memory", "128MiB")
 	pid := srv.cmd.Process.Pid
-	var wg sync.WaitGroup
-	results := map[string]string{}
-	var mu sync.Mutex
-	bads := map[string]string{
-		"bomb":  `{"timeout": "20s"}`,
-		"regex": `{"timeout": "1s"}`,
-	}
-	for target, body := range bads {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			code, b, _ := srv.call("POST", "/v1/run/bad/m."+target, body)
-			mu.Lock()
-			results[target] = fmt.Sprint(code, " ", b["error"], b["result"])
-			mu.Unlock()
-		}()
-	}
 	goodRuns := func(from int) int {
 		var wg sync.WaitGroup
 		codes := make([]int, 64)
@@ -109,15 +92,31 @@ func TestIsolation(t *testing.T) {
 		}
 		return failed
 	}
-	if failed := goodRuns(0); failed > 0 {
-		t.Errorf("%d of 64 runs of the good package failed beside the bomb and the regex", failed)
+	// One bad run at a time, each beside 64 good ones: two bad runs of one
+	// package on one worker would share its instance and its loop.
+	results := map[string]string{}
+	for i, c := range []struct{ target, body string }{{"bomb", `{"timeout": "20s"}`}, {"regex", `{"timeout": "1s"}`}} {
+		done := make(chan string, 1)
+		go func() {
+			code, b, _ := srv.call("POST", "/v1/run/bad/m."+c.target, c.body)
+			done <- fmt.Sprint(code, " ", b["error"], b["result"])
+		}()
+		if failed := goodRuns(64 * i); failed > 0 {
+			t.Errorf("%d of 64 runs of the good package failed beside the %s", failed, c.target)
+		}
+		results[c.target] = <-done
 	}
-	wg.Wait()
 	if r := results["bomb"]; !strings.Contains(r, "run exceeded its memory limit (128 MiB)") {
 		t.Errorf("bomb: %s", r)
 	}
-	if r := results["regex"]; !strings.HasPrefix(r, "504") || !strings.Contains(r, "run exceeded its deadline") {
+	if r := results["regex"]; !strings.HasPrefix(r, "504") || !strings.Contains(r, "run exceeded its deadline (1s)") {
 		t.Errorf("regex: %s", r)
+	}
+	// The worker stuck in the RegExp gives up a second after its deadline;
+	// then no worker is stuck.
+	waitRestart(t, srv, "memory")
+	if !waitRestart(t, srv, "deadline") {
+		t.Logf("results %v\nlog:\n%s", results, srv.logText())
 	}
 	// A crash: every worker killed while a run is on one.
 	napped := make(chan string, 1)
@@ -132,25 +131,15 @@ func TestIsolation(t *testing.T) {
 	if r := <-napped; !strings.HasPrefix(r, "500") || !strings.Contains(r, "the worker process exited") {
 		t.Errorf("nap on a killed worker: %s", r)
 	}
-	if failed := goodRuns(64); failed > 0 {
+	if failed := goodRuns(128); failed > 0 {
 		t.Errorf("%d of 64 runs failed after the workers were replaced", failed)
 	}
-	req, _ := http.NewRequest("GET", srv.url+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer tok-isolate-123")
-	if resp, err := http.DefaultClient.Do(req); err == nil {
-		m, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		for _, reason := range []string{"memory", "deadline", "crash"} {
-			if !strings.Contains(string(m), `modrun_worker_restarts_total{reason="`+reason+`"}`) {
-				t.Errorf("no worker restart counted for %s", reason)
-			}
-		}
-	}
+	waitRestart(t, srv, "crash")
 	if rss := peakRSSKB(pid); rss > 150<<10 {
 		t.Errorf("the server's peak RSS is %d MB", rss>>10)
 	}
 	code, body, _ := srv.call("GET", "/v1/store/good", "")
-	if code != 200 || len(body) != 128 {
+	if code != 200 || len(body) != 192 {
 		t.Errorf("store: %d, %d keys", code, len(body))
 	}
 	srv.stop()
@@ -244,4 +233,25 @@ func TestSingleFlightAcrossWorkers(t *testing.T) {
 		}
 	}
 	srv.stop()
+}
+
+// waitRestart waits until the server has counted a worker restart for
+// reason.
+func waitRestart(t *testing.T, srv *served, reason string) bool {
+	t.Helper()
+	for give := time.Now().Add(15 * time.Second); time.Now().Before(give); time.Sleep(200 * time.Millisecond) {
+		req, _ := http.NewRequest("GET", srv.url+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+srv.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			continue
+		}
+		m, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(m), `modrun_worker_restarts_total{reason="`+reason+`"}`) {
+			return true
+		}
+	}
+	t.Errorf("no worker restart counted for %s", reason)
+	return false
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -115,17 +114,11 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 			if err := srv.Load(cmd.Context()); err != nil {
 				return err
 			}
-			if cpuProf != "" {
-				f, err := os.Create(cpuProf)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+			stopProfile, err := cpuProfile(cpuProf)
+			if err != nil {
+				return err
 			}
+			defer stopProfile()
 			l, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("listen %s: %w", listen, err)

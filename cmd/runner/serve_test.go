@@ -350,11 +350,14 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	srv := startServe(t, "tok-drain-1234", pkg, "--store", db, "--shutdown-timeout", "20s")
 	var wg sync.WaitGroup
 	codes := make([]int, 64)
+	errs := make([]any, 64)
 	for i := range 64 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			codes[i], _, _ = srv.call("POST", "/v1/run/svc/m.slow", fmt.Sprintf(`{"args": [1500, "k%d"]}`, i))
+			var b map[string]any
+			codes[i], b, _ = srv.call("POST", "/v1/run/svc/m.slow", fmt.Sprintf(`{"args": [1500, "k%d"]}`, i))
+			errs[i] = b["error"]
 		}()
 	}
 	time.Sleep(700 * time.Millisecond) // all in flight
@@ -373,7 +376,7 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	}
 	for i, c := range codes {
 		if c != 200 {
-			t.Errorf("run %d: %d", i, c)
+			t.Errorf("run %d: %d %v", i, c, errs[i])
 		}
 	}
 	out, _, _ := runCLI(t, "", "store", "list", "--store", db, "--app", "svc")

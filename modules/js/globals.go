@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"time"
 
@@ -394,29 +395,55 @@ func (v *vm) setTimer(call goja.FunctionCall, repeat bool) goja.Value {
 
 func (v *vm) arm(id int64, fn goja.Callable, args []goja.Value, delay time.Duration, repeat bool) {
 	in, r, gen := v.in, v.in.cur, v.in.gen
-	tm := &timer{}
+	tm := &timer{due: time.Now().Add(delay), id: id, fn: fn, args: args, delay: delay, repeat: repeat, r: r}
 	v.timers[id] = tm
 	in.loop.Hold()
 	tm.t = time.AfterFunc(delay, func() {
 		in.loop.Release(func() {
-			in.doFor(r, gen, func() {
-				if v.timers[id] != tm {
-					return
-				}
-				delete(v.timers, id)
-				if repeat {
-					v.arm(id, fn, args, delay, true)
-				}
-				if _, err := fn(goja.Undefined(), args...); err != nil {
-					e := in.jsError("timer", err)
-					if errors.Is(e, engine.ErrDeadline) || v.overflowed {
-						panic(err)
-					}
-					in.log.Error("uncaught exception in a timer callback", "error", e)
-				}
-			})
+			in.doFor(r, gen, v.fireDue)
 		})
 	})
+}
+
+// fireDue runs every timer that is due, earliest first: each timer's
+// goroutine posts this job when it fires, but under load a later timer's
+// goroutine may post before an earlier one's, and timers must run in the
+// order they are due (as in browsers and Node.js). A timer run here
+// before its own job comes finds itself gone then.
+func (v *vm) fireDue() {
+	now := time.Now()
+	var due []*timer
+	for _, tm := range v.timers {
+		if !tm.due.After(now) {
+			due = append(due, tm)
+		}
+	}
+	sort.Slice(due, func(i, j int) bool {
+		if !due[i].due.Equal(due[j].due) {
+			return due[i].due.Before(due[j].due)
+		}
+		return due[i].id < due[j].id
+	})
+	for _, tm := range due {
+		if v.timers[tm.id] != tm {
+			continue // cleared by an earlier callback
+		}
+		delete(v.timers, tm.id)
+		if tm.repeat {
+			v.arm(tm.id, tm.fn, tm.args, tm.delay, true)
+		}
+		prev := v.in.cur
+		v.in.cur = tm.r
+		_, err := tm.fn(goja.Undefined(), tm.args...)
+		v.in.cur = prev
+		if err != nil {
+			e := v.in.jsError("timer", err)
+			if errors.Is(e, engine.ErrDeadline) || v.overflowed {
+				panic(err)
+			}
+			v.in.log.Error("uncaught exception in a timer callback", "error", e)
+		}
+	}
 }
 
 // stopTimers cancels every timer, releasing their holds on the loop.

@@ -191,6 +191,7 @@ type run struct {
 	work chan func()
 
 	gone     chan struct{}      // closed when the caller has left
+	limit    time.Duration      // the deadline, as a duration from the call
 	cancel   context.CancelFunc // of ctx; nil for internal runs
 	mu       sync.Mutex         // guards ended, inflight and sends on work
 	ended    bool               // the caller has left
@@ -227,9 +228,15 @@ func (r *run) finish(val json.RawMessage, err error) {
 // cannot interrupt (a runaway RegExp, a huge String.repeat), and however
 // busy timers keep the loop.
 func (in *Instance) Call(ctx context.Context, target string, args ...json.RawMessage) (json.RawMessage, error) {
-	ctx, cancel := context.WithTimeoutCause(ctx, in.opts.Timeout, engine.ErrDeadline)
+	// The run's deadline: the instance's, or the caller's if sooner, whose
+	// context then ends with ErrDeadline as the cause too.
+	limit := in.opts.Timeout
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < limit {
+		limit = time.Until(d)
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, limit, engine.ErrDeadline)
 	r := &run{ctx: ctx, cancel: cancel, target: target, args: args, settled: make(chan struct{}),
-		work: make(chan func(), 1), gone: make(chan struct{})}
+		work: make(chan func(), 1), gone: make(chan struct{}), limit: limit}
 	closedErr := func() error { return fmt.Errorf("%s: instance %w", target, engine.ErrClosed) }
 	// Close cancels the calls in progress: their requests end at once,
 	// and so do the calls, instead of at their deadlines.
@@ -399,9 +406,23 @@ func (in *Instance) spawn(r *run, f func()) {
 func (in *Instance) deadlineError(r *run, ctx context.Context) error {
 	cause := context.Cause(ctx)
 	if errors.Is(cause, engine.ErrDeadline) {
-		return fmt.Errorf("%s: %w (%s)", r.target, engine.ErrDeadline, in.opts.Timeout)
+		return fmt.Errorf("%s: %w (%s)", r.target, engine.ErrDeadline, roundLimit(r.limit))
 	}
 	return fmt.Errorf("%s: %w", r.target, cause)
+}
+
+// roundLimit writes a run's time limit as a person set it: 1s, not
+// 999.987ms.
+func roundLimit(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond)
+	case d >= 100*time.Millisecond:
+		return d.Round(10 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(time.Millisecond)
+	}
+	return d
 }
 
 // abandon drops a run whose caller has gone (deadline or cancellation).

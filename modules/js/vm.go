@@ -52,7 +52,16 @@ type queryState struct {
 
 // timer is a setTimeout or setInterval; it holds the loop until it fires
 // or is cleared (a Stop that succeeds releases the hold).
-type timer struct{ t *time.Timer }
+type timer struct {
+	t      *time.Timer
+	due    time.Time
+	id     int64
+	fn     goja.Callable
+	args   []goja.Value
+	delay  time.Duration
+	repeat bool
+	r      *run // the run that set it
+}
 
 // programmer is the binding expression's compiled form (binding.Expr).
 type programmer interface{ Program() *goja.Program }

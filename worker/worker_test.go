@@ -1,0 +1,100 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modrun/modrun"
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/packages"
+	"github.com/modrun/modrun/store"
+	"github.com/modrun/modrun/worker"
+)
+
+// TestMain makes this test binary its own worker.
+func TestMain(m *testing.M) {
+	modrun.WorkerMain()
+	os.Exit(m.Run())
+}
+
+// TestFirstCallsOfAnInstance: many concurrent first calls of one
+// instance on fresh workers: its load reaches each worker before its
+// calls do.
+func TestFirstCallsOfAnInstance(t *testing.T) {
+	files := map[string][]byte{
+		"package.yaml": []byte("name: w\nversion: 1.0.0\n"),
+		"m.js":         []byte(`export default { async f(i) { await storeValue("k" + i, i); return i } }`),
+	}
+	pkg, err := packages.Load(files, modrun.New(modrun.Options{}).Kinds()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.NewMemory()
+	p := worker.NewPool(worker.Options{Size: 2, Store: st})
+	defer p.Close()
+	inst := p.NewInstance(pkg, "", nil, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := inst.Call(context.Background(), "m.f", json.RawMessage(fmt.Sprint(i)))
+			if err != nil || string(out) != fmt.Sprint(i) {
+				errs <- fmt.Errorf("call %d: %s, %v", i, out, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	all, _ := st.List(context.Background(), "w")
+	if len(all) != 64 {
+		t.Errorf("%d values in the store, want 64", len(all))
+	}
+}
+
+// TestStuckWorkerIsReplaced: a call whose RegExp goes on past its
+// deadline returns at the deadline, and its worker, stuck, is replaced.
+func TestStuckWorkerIsReplaced(t *testing.T) {
+	files := map[string][]byte{
+		"package.yaml": []byte("name: w\nversion: 1.0.0\n"),
+		"m.js":         []byte(`export default { spin() { return /^(a+)+(?!x)b/.test("a".repeat(40)) }, ok() { return 1 } }`),
+	}
+	pkg, err := packages.Load(files, modrun.New(modrun.Options{}).Kinds()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := make(chan string, 4)
+	p := worker.NewPool(worker.Options{Size: 1, Store: store.NewMemory(), OnRestart: func(r string) { reasons <- r }})
+	defer p.Close()
+	inst := p.NewInstance(pkg, "", nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := inst.Call(ctx, "m.spin"); !errors.Is(err, engine.ErrDeadline) {
+		t.Fatalf("spin: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("spin returned after %v", d)
+	}
+	select {
+	case r := <-reasons:
+		if r != "deadline" {
+			t.Errorf("replaced for %q", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stuck worker was not replaced")
+	}
+	if out, err := inst.Call(context.Background(), "m.ok"); err != nil || string(out) != "1" {
+		t.Fatalf("after the replacement: %s, %v", out, err)
+	}
+}
