@@ -26,8 +26,9 @@
 //   - names that are not JS identifiers, or that modrun reserves, are
 //     renamed, and the renames listed;
 //   - other plugins (SQL, Google Sheets…), Appsmith's page actions
-//     (navigateTo, showModal…), its preloaded libraries (_, moment…) and
-//     settings modrun does not have are listed.
+//     (navigateTo, showModal…), uses of its preloaded libraries (each
+//     noted whether modrun provides it) and settings modrun does not have
+//     are listed.
 //
 // Both generations of the format are read: executeOnLoad (older) and
 // runBehaviour (newer), pluginType on the action or in it, datasources
@@ -35,9 +36,10 @@
 //
 // # Caveats
 //
-// An export whose JS uses Appsmith's preloaded libraries imports, but its
-// package does not validate until those uses are replaced: modrun does not
-// ship lodash or moment. Datasource secrets are stripped from exports by
+// modrun ships two of Appsmith's preloaded libraries, lodash (_) and
+// moment, loaded only into runtimes whose modules use them; an export whose
+// JS uses another (xmlParser, forge…) imports, but its package does not
+// validate until those uses are replaced. Datasource secrets are stripped from exports by
 // Appsmith; credentials become secret inputs only where an action's headers
 // name them.
 package appsmith

@@ -25,9 +25,19 @@ var pageActions = map[string]bool{
 	"watchGeoLocation": true, "stopWatchGeoLocation": true, "logoutUser": true, "closeAllModals": true,
 }
 
-// libraries are Appsmith's preloaded libraries.
+// libraries are Appsmith's preloaded libraries; modrun ships some
+// (engine.JSLibraries).
 var libraries = map[string]string{
 	"_": "lodash", "moment": "moment", "xmlParser": "fast-xml-parser", "forge": "node-forge", "XLSX": "xlsx", "axios": "axios",
+}
+
+// library notes a use of an Appsmith library.
+func (im *importer) library(where, name string) {
+	if v, ok := engine.JSLibraries[name]; ok {
+		im.note("%s: uses %s (%s), which modrun provides: loaded only for packages that use it", where, name, v)
+		return
+	}
+	im.note("%s: uses %s (%s), which Appsmith preloads and modrun does not ship", where, name, libraries[name])
 }
 
 var (
@@ -144,7 +154,7 @@ func (im *importer) rewriteParsed(where, src string, _ int, binding bool) string
 				edits = append(edits, edit{int(left.Idx) - 1, int(left.Idx) - 1 + len(name), n})
 			}
 		case libraries[name] != "":
-			im.note("%s: uses %s (%s), which Appsmith preloads and modrun does not ship", where, name, libraries[name])
+			im.library(where, name)
 		case builtins()[name] || pageActions[name]:
 		default:
 			in := identifier(name + "_" + prop)
@@ -169,7 +179,7 @@ func (im *importer) rewriteParsed(where, src string, _ int, binding bool) string
 		case pageActions[name]:
 			im.note("%s: %s() acts on a page in a browser; a headless package cannot", where, name)
 		case libraries[name] != "":
-			im.note("%s: uses %s (%s), which Appsmith preloads and modrun does not ship", where, name, libraries[name])
+			im.library(where, name)
 		case builtins()[name], isGlobal(name), name == "appsmith", name == "this":
 		default:
 			im.note("%s: %s is neither a module of the package nor a JS or modrun name", where, name)

@@ -24,6 +24,14 @@ var JSGlobals = []string{
 	"setTimeout", "setInterval", "clearTimeout", "clearInterval",
 }
 
+// JSLibraries are the libraries a JS module may use by their global names
+// (Appsmith preloads them), as "npm-name version"; a runtime loads one only
+// if a module of its package uses it.
+var JSLibraries = map[string]string{
+	"_":      "lodash 4.18.1",
+	"moment": "moment 2.31.0",
+}
+
 // FunctionLister is an optional ability of a Module: the functions it
 // exports, known at load (a JS module's default export). Load checks
 // onLoad and schedule targets against it; a server lists them.

@@ -20,7 +20,9 @@ var Globals = engine.JSGlobals
 // an assignment to exportVar): the default export must be an object
 // literal, whose function members it returns, and every free identifier
 // must name a global, a module of the package or a JavaScript built-in.
-func check(src engine.Source, prog *ast.Program) (functions []string, errs []error) {
+//
+// libs are the Libraries the module uses.
+func check(src engine.Source, prog *ast.Program) (functions, libs []string, errs []error) {
 	pos := func(idx file.Idx) (int, int) {
 		p := prog.File.Position(int(idx) - 1)
 		if p.Line == 1 {
@@ -57,6 +59,10 @@ func check(src engine.Source, prog *ast.Program) (functions []string, errs []err
 		if known[name] {
 			continue
 		}
+		if _, ok := Libraries[name]; ok {
+			libs = append(libs, name)
+			continue
+		}
 		if src.Pkg != nil {
 			if _, ok := src.Pkg.Modules[name]; ok {
 				continue
@@ -65,7 +71,7 @@ func check(src engine.Source, prog *ast.Program) (functions []string, errs []err
 		l, c := pos(ref.Idx)
 		errs = append(errs, engine.Errorf(src.Path, l, c, "%s is not defined: not a module of this package, a modrun global or a JavaScript built-in (guard optional globals with typeof %s)", name, name))
 	}
-	return functions, errs
+	return functions, libs, errs
 }
 
 // wrapperBody returns the statements of the function prefix and suffix

@@ -35,6 +35,7 @@ type Module struct {
 	name, path string
 	prog       *goja.Program
 	functions  []string
+	libs       []string // Libraries it uses, loaded into its runtimes
 }
 
 // Name implements engine.Module.
@@ -68,11 +69,11 @@ func (Kind) Compile(src engine.Source) (engine.Module, error) {
 	if err != nil {
 		return nil, syntaxError(src.Path, err)
 	}
-	functions, errs := check(src, ast)
+	functions, libs, errs := check(src, ast)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return &Module{name: src.Name, path: src.Path, prog: prog, functions: functions}, nil
+	return &Module{name: src.Name, path: src.Path, prog: prog, functions: functions, libs: libs}, nil
 }
 
 // Functions implements engine.FunctionLister: the default export's

@@ -94,6 +94,18 @@ func newVM(in *Instance) (*vm, error) {
 			v.installQuery(q)
 		}
 	}
+	// The libraries the package's modules use, before the modules.
+	libs := map[string]bool{}
+	for _, m := range in.pkg.Modules {
+		if jm, ok := m.(*Module); ok {
+			for _, l := range jm.libs {
+				libs[l] = true
+			}
+		}
+	}
+	if err := loadLibraries(rt, libs); err != nil {
+		return nil, err
+	}
 	// JS modules in name order; they reach each other by name at call time.
 	for _, m := range in.pkg.Modules {
 		jm, ok := m.(*Module)
