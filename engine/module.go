@@ -50,10 +50,11 @@ type Source struct {
 // PackageInfo is what a module may refer to while it compiles: the
 // package's inputs and the names of all its modules.
 type PackageInfo struct {
-	Name    string
-	Version string
-	Inputs  map[string]Input
-	Modules map[string]string // module name → file
+	Name        string
+	Version     string
+	Inputs      map[string]Input
+	Modules     map[string]string     // module name → file
+	Credentials map[string]Credential // package.yaml's oauth2:
 }
 
 // Kind compiles one kind of module file (query modules, JS modules).

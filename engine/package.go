@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -36,6 +37,59 @@ type Manifest struct {
 	Inputs      map[string]Input
 	OnLoad      []string // "module.function", run in order when an instance starts
 	Schedules   []Schedule
+	OAuth2      map[string]Credential // credentials by name (DESIGN §12)
+}
+
+// OAuth2 grants (Credential.Grant).
+const (
+	GrantClientCredentials = "client_credentials"
+	GrantRefreshToken      = "refresh_token"
+	GrantAuthorizationCode = "authorization_code"
+	GrantPassword          = "password"
+)
+
+// Credential is an oauth2: entry of package.yaml. Its string fields may
+// hold bindings (<<inputs.clientId>>), compiled by the modules that use
+// the credential.
+type Credential struct {
+	Grant         string
+	TokenURL      string
+	AuthorizeURL  string // authorization_code
+	RedirectURL   string // authorization_code; loopback only
+	ClientID      string
+	ClientSecret  string // empty: a public client
+	ClientAuth    string // "basic" (default) or "body"
+	Username      string // password grant
+	Password      string // password grant
+	Scopes        []string
+	Params        map[string]string // extra token-request fields
+	RefreshMargin time.Duration     // refresh this long before expiry
+}
+
+// TokenSpec is a credential bound for one request: every binding
+// evaluated.
+type TokenSpec struct {
+	Name         string // the credential's name: the store key is "oauth2." + Name
+	Grant        string
+	TokenURL     string
+	ClientID     string
+	ClientSecret string
+	ClientAuth   string
+	Username     string
+	Password     string
+	Scopes       []string
+	Params       map[string]string
+	Margin       time.Duration
+}
+
+// TokenSource is an optional ability of a Scope: OAuth2 access tokens for
+// a query's auth: {oauth2: NAME}. Token returns a token that does not
+// expire within spec.Margin, getting or refreshing it first if needed;
+// with stale set (a token a server just refused with 401) it refreshes
+// unless a concurrent run has already replaced stale. It runs off the
+// loop.
+type TokenSource interface {
+	Token(ctx context.Context, spec TokenSpec, stale string) (string, error)
 }
 
 // Schedule is a function a server runs periodically: every Every, or at

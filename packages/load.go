@@ -125,7 +125,7 @@ func Load(files map[string][]byte, kinds ...engine.Kind) (*engine.Package, error
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
-	info := &engine.PackageInfo{Name: m.Name, Version: m.Version, Inputs: m.Inputs, Modules: map[string]string{}}
+	info := &engine.PackageInfo{Name: m.Name, Version: m.Version, Inputs: m.Inputs, Modules: map[string]string{}, Credentials: m.OAuth2}
 	for _, p := range paths {
 		for _, k := range kinds {
 			name, ok := k.Match(p)

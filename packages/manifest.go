@@ -3,6 +3,7 @@ package packages
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -31,6 +32,22 @@ type manifestFile struct {
 	Inputs      map[string]inputFile `yaml:"inputs"`
 	OnLoad      []string             `yaml:"onLoad"`
 	Schedules   []scheduleFile       `yaml:"schedules"`
+	OAuth2      map[string]oauth2File `yaml:"oauth2"`
+}
+
+type oauth2File struct {
+	Grant         string            `yaml:"grant"`
+	TokenURL      string            `yaml:"tokenUrl"`
+	AuthorizeURL  string            `yaml:"authorizeUrl"`
+	RedirectURL   string            `yaml:"redirectUrl"`
+	ClientID      string            `yaml:"clientId"`
+	ClientSecret  string            `yaml:"clientSecret"`
+	ClientAuth    string            `yaml:"clientAuth"`
+	Username      string            `yaml:"username"`
+	Password      string            `yaml:"password"`
+	Scopes        []string          `yaml:"scopes"`
+	Params        map[string]string `yaml:"params"`
+	RefreshMargin string            `yaml:"refreshMargin"`
 }
 
 type scheduleFile struct {
@@ -123,6 +140,20 @@ func ParseManifest(data []byte) (*engine.Manifest, error) {
 		}
 		m.OnLoad = append(m.OnLoad, t)
 	}
+	for _, name := range sortedNames(f.OAuth2) {
+		cred, err := parseCredential(f.OAuth2[name])
+		if !identRe.MatchString(name) {
+			bad("oauth2 %q: a credential's name is a JS identifier", name)
+		}
+		if err != nil {
+			bad("oauth2 %s: %v", name, err)
+			continue
+		}
+		if m.OAuth2 == nil {
+			m.OAuth2 = map[string]engine.Credential{}
+		}
+		m.OAuth2[name] = cred
+	}
 	for i, sf := range f.Schedules {
 		sc, err := parseSchedule(sf)
 		if err != nil {
@@ -135,6 +166,76 @@ func ParseManifest(data []byte) (*engine.Manifest, error) {
 		return m, joinErrors(errs)
 	}
 	return m, nil
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// DefaultRefreshMargin is how long before expiry a token is refreshed.
+const DefaultRefreshMargin = 30 * time.Second
+
+func parseCredential(f oauth2File) (engine.Credential, error) {
+	c := engine.Credential{Grant: f.Grant, TokenURL: f.TokenURL, AuthorizeURL: f.AuthorizeURL, RedirectURL: f.RedirectURL,
+		ClientID: f.ClientID, ClientSecret: f.ClientSecret, ClientAuth: f.ClientAuth, Username: f.Username, Password: f.Password,
+		Scopes: f.Scopes, Params: f.Params, RefreshMargin: DefaultRefreshMargin}
+	switch f.Grant {
+	case engine.GrantClientCredentials, engine.GrantRefreshToken, engine.GrantAuthorizationCode, engine.GrantPassword:
+	case "":
+		return c, fmt.Errorf("grant is required: client_credentials, refresh_token, authorization_code or password")
+	default:
+		return c, fmt.Errorf("grant %q: want client_credentials, refresh_token, authorization_code or password", f.Grant)
+	}
+	if f.TokenURL == "" {
+		return c, fmt.Errorf("tokenUrl is required")
+	}
+	switch f.ClientAuth {
+	case "":
+		c.ClientAuth = "basic"
+	case "basic", "body":
+	default:
+		return c, fmt.Errorf("clientAuth %q: want basic or body (never both)", f.ClientAuth)
+	}
+	if f.RefreshMargin != "" {
+		d, err := time.ParseDuration(f.RefreshMargin)
+		if err != nil || d < 0 {
+			return c, fmt.Errorf("refreshMargin %q: want a duration such as 30s", f.RefreshMargin)
+		}
+		c.RefreshMargin = d
+	}
+	if f.Grant == engine.GrantPassword && (f.Username == "" || f.Password == "") {
+		return c, fmt.Errorf("the password grant needs username and password")
+	}
+	if f.Grant == engine.GrantAuthorizationCode {
+		if f.AuthorizeURL == "" || f.RedirectURL == "" {
+			return c, fmt.Errorf("the authorization_code grant needs authorizeUrl and redirectUrl")
+		}
+		if err := checkLoopback(f.RedirectURL); err != nil {
+			return c, err
+		}
+	} else if f.AuthorizeURL != "" || f.RedirectURL != "" {
+		return c, fmt.Errorf("authorizeUrl and redirectUrl go with the authorization_code grant")
+	}
+	return c, nil
+}
+
+// checkLoopback accepts only an http redirect URL on a loopback host
+// (RFC 8252 §7.3): runner login listens there.
+func checkLoopback(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.Port() == "" {
+		return fmt.Errorf("redirectUrl %q: want http://127.0.0.1:PORT/PATH (a loopback address with a port)", raw)
+	}
+	switch u.Hostname() {
+	case "127.0.0.1", "localhost", "::1":
+		return nil
+	}
+	return fmt.Errorf("redirectUrl %q: only a loopback host (127.0.0.1, localhost, [::1]) may receive the code", raw)
 }
 
 // cronParser reads the five fields of crontab (minute hour day month

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/dop251/goja"
 
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/oauth2"
 	"github.com/modrun/modrun/internal/redact"
 )
 
@@ -73,6 +75,9 @@ type Instance struct {
 	cur     *run   // the run the current job serves, nil for the instance's own
 	loaded  bool   // onLoad has run on this runtime
 	loading *run   // the onLoad chain in progress
+
+	tokensOnce sync.Once
+	oauth      *oauth2.Client
 
 	// Shared with watchdog timers.
 	mu          sync.Mutex
@@ -734,6 +739,28 @@ func boundRegexps() {
 
 // closeGrace is how long Close waits for a job that ignores Interrupt.
 const closeGrace = 200 * time.Millisecond
+
+// tokens is the instance's OAuth2 client, made on first use.
+func (in *Instance) tokens() *oauth2.Client {
+	in.tokensOnce.Do(func() {
+		in.oauth = &oauth2.Client{
+			HTTP:    &http.Client{Transport: oauthTransport},
+			Store:   in.session,
+			App:     in.opts.App,
+			Flights: in.flight,
+			Package: in.pkg.Manifest.Name,
+			Learn:   in.redact.Learn,
+		}
+		if o, ok := in.opts.Observer.(interface{ TokenRequest(cred, grant, outcome string) }); ok {
+			in.oauth.Observe = o.TokenRequest
+		}
+	})
+	return in.oauth
+}
+
+// oauthTransport sends every instance's token requests: keep-alive
+// connections shared, as the query modules' are.
+var oauthTransport = http.DefaultTransport.(*http.Transport).Clone()
 
 // Redact hides in s every secret the instance knows: secret inputs and the
 // token-like values it has seen in the store and in responses.

@@ -22,8 +22,9 @@ import (
 )
 
 var (
-	_ engine.Scope   = (*vm)(nil)
-	_ engine.Learner = (*vm)(nil)
+	_ engine.Scope       = (*vm)(nil)
+	_ engine.Learner     = (*vm)(nil)
+	_ engine.TokenSource = (*vm)(nil)
 )
 
 // vm is one goja runtime with a package's modules and the globals. It is
@@ -426,6 +427,12 @@ var (
 )
 
 // --- engine.Scope ---
+
+// Token implements engine.TokenSource: the instance's OAuth2 tokens. It
+// runs off the loop and touches no runtime state.
+func (v *vm) Token(ctx context.Context, spec engine.TokenSpec, stale string) (string, error) {
+	return v.in.tokens().Token(ctx, spec, stale)
+}
 
 // Learn implements engine.Learner.
 func (v *vm) Learn(secret string) { v.in.redact.Learn(secret) }

@@ -1,7 +1,9 @@
 package query
 
 import (
+	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -54,6 +56,7 @@ type authFile struct {
 		Password yaml.Node `yaml:"password"`
 	} `yaml:"basic"`
 	Bearer yaml.Node `yaml:"bearer"`
+	OAuth2 string    `yaml:"oauth2"`
 }
 
 // field is one name: template pair of a map (headers, query, form).
@@ -262,9 +265,17 @@ func (c *compiler) compileRetry(r *retryFile) *retry {
 }
 
 func (c *compiler) compileAuth(a *authFile, m *Module) {
+	given := 0
+	for _, g := range []bool{a.Basic != nil, a.Bearer.Kind != 0, a.OAuth2 != ""} {
+		if g {
+			given++
+		}
+	}
 	switch {
-	case a.Basic != nil && a.Bearer.Kind != 0:
-		c.errorf(&a.Bearer, "auth: basic and bearer are exclusive; give one")
+	case given > 1:
+		c.fileErrorf("auth: basic, bearer and oauth2 are exclusive; give one")
+	case a.OAuth2 != "":
+		m.oauth2 = c.compileCredential(a.OAuth2)
 	case a.Basic != nil:
 		if a.Basic.Username.Kind == 0 {
 			c.fileErrorf("auth.basic.username is required")
@@ -277,6 +288,65 @@ func (c *compiler) compileAuth(a *authFile, m *Module) {
 	case a.Bearer.Kind != 0:
 		m.bearer = c.template(&a.Bearer, "auth.bearer")
 	}
+}
+
+// credential is an oauth2: credential compiled for a query: its bindings
+// are evaluated when the query binds.
+type credential struct {
+	name, grant, clientAuth                              string
+	tokenURL, clientID, clientSecret, username, password *binding.Template
+	scopes                                               []*binding.Template
+	params                                               []field
+	margin                                               time.Duration
+}
+
+func (c *compiler) compileCredential(name string) *credential {
+	var cred engine.Credential
+	ok := false
+	if c.pkg != nil {
+		cred, ok = c.pkg.Credentials[name]
+	}
+	if !ok {
+		var names []string
+		if c.pkg != nil {
+			for n := range c.pkg.Credentials {
+				names = append(names, n)
+			}
+		}
+		sort.Strings(names)
+		c.fileErrorf("auth.oauth2: no credential %q in package.yaml's oauth2: (credentials: %s)", name, strings.Join(names, ", "))
+		return nil
+	}
+	pos := binding.Pos{File: "package.yaml"}
+	tmpl := func(field, src string) *binding.Template {
+		if src == "" {
+			return nil
+		}
+		t, err := binding.Parse(src, pos, c.names)
+		if err != nil {
+			c.errs = append(c.errs, fmt.Errorf("oauth2 %s.%s: %w", name, field, err))
+			return nil
+		}
+		c.checkInputs(t)
+		return t
+	}
+	out := &credential{name: name, grant: cred.Grant, clientAuth: cred.ClientAuth, margin: cred.RefreshMargin,
+		tokenURL: tmpl("tokenUrl", cred.TokenURL), clientID: tmpl("clientId", cred.ClientID), clientSecret: tmpl("clientSecret", cred.ClientSecret),
+		username: tmpl("username", cred.Username), password: tmpl("password", cred.Password)}
+	for _, sc := range cred.Scopes {
+		out.scopes = append(out.scopes, tmpl("scopes", sc))
+	}
+	keys := make([]string, 0, len(cred.Params))
+	for k := range cred.Params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if t := tmpl("params."+k, cred.Params[k]); t != nil {
+			out.params = append(out.params, field{name: k, tmpl: t})
+		}
+	}
+	return out
 }
 
 func (c *compiler) compileBody(b *bodyFile, m *Module) {

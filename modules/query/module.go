@@ -141,6 +141,7 @@ type Module struct {
 	basicUser    *binding.Template
 	basicPass    *binding.Template
 	bearer       *binding.Template
+	oauth2       *credential // auth: {oauth2: NAME}
 	timeout      time.Duration
 	maxBytes     int64
 	maxRedirects int
@@ -161,6 +162,8 @@ type request struct {
 	header      http.Header
 	body        []byte
 	contentType string
+	tokens      engine.TokenSource // auth: {oauth2: …}
+	spec        engine.TokenSpec
 }
 
 // Bind implements engine.Query.
@@ -202,6 +205,18 @@ func (m *Module) Bind(scope engine.Scope, params any) (engine.Request, error) {
 		r.header.Add(f.name, v)
 	}
 	switch {
+	case m.oauth2 != nil:
+		ts, ok := scope.(engine.TokenSource)
+		if !ok {
+			return nil, m.bindError(fmt.Errorf("auth.oauth2: this instance cannot get OAuth2 tokens"))
+		}
+		spec, err := m.oauth2.bind(scope, params)
+		if err != nil {
+			return nil, m.bindError(err)
+		}
+		learn(spec.ClientSecret)
+		learn(spec.Password)
+		r.tokens, r.spec = ts, spec
 	case m.bearer != nil:
 		tok, err := m.bearer.Text(scope, params)
 		if err != nil {
@@ -262,6 +277,35 @@ func checkHeader(name, v string) error {
 // (a timeout, a dropped connection) is tried again only if its method is
 // idempotent: a token request must never be spent twice.
 func (r *request) Send(ctx context.Context) (*engine.Response, error) {
+	if r.tokens != nil {
+		return r.sendOAuth2(ctx)
+	}
+	return r.sendRetrying(ctx)
+}
+
+// sendOAuth2 sends with the credential's token, got or refreshed first if
+// needed; on a 401 it refreshes once (unless a concurrent run already
+// replaced the token it used) and tries once more.
+func (r *request) sendOAuth2(ctx context.Context) (*engine.Response, error) {
+	tok, err := r.tokens.Token(ctx, r.spec, "")
+	if err != nil {
+		return nil, &engine.ResponseError{Module: r.m.name, Cause: err.Error(), Err: err}
+	}
+	r.header.Set("Authorization", "Bearer "+tok)
+	resp, err := r.sendRetrying(ctx)
+	var re *engine.ResponseError
+	if !errors.As(err, &re) || re.Response == nil || re.Response.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	fresh, terr := r.tokens.Token(ctx, r.spec, tok)
+	if terr != nil {
+		return nil, &engine.ResponseError{Module: r.m.name, Cause: terr.Error(), Err: terr}
+	}
+	r.header.Set("Authorization", "Bearer "+fresh)
+	return r.sendRetrying(ctx)
+}
+
+func (r *request) sendRetrying(ctx context.Context) (*engine.Response, error) {
 	rt := r.m.retry
 	if rt == nil {
 		return r.send(ctx)
@@ -659,4 +703,32 @@ type rawBody struct {
 func (b *rawBody) render(scope engine.Scope, params any, _ func(string)) ([]byte, string, error) {
 	s, err := b.t.Text(scope, params)
 	return []byte(s), b.contentType, err
+}
+
+// bind evaluates the credential's bindings.
+func (c *credential) bind(scope engine.Scope, params any) (engine.TokenSpec, error) {
+	spec := engine.TokenSpec{Name: c.name, Grant: c.grant, ClientAuth: c.clientAuth, Margin: c.margin, Params: map[string]string{}}
+	var err error
+	text := func(t *binding.Template) string {
+		if t == nil || err != nil {
+			return ""
+		}
+		var s string
+		s, err = t.Text(scope, params)
+		return s
+	}
+	spec.TokenURL, spec.ClientID, spec.ClientSecret = text(c.tokenURL), text(c.clientID), text(c.clientSecret)
+	spec.Username, spec.Password = text(c.username), text(c.password)
+	for _, s := range c.scopes {
+		if v := text(s); v != "" {
+			spec.Scopes = append(spec.Scopes, v)
+		}
+	}
+	for _, f := range c.params {
+		spec.Params[f.name] = text(f.tmpl)
+	}
+	if err != nil {
+		return spec, fmt.Errorf("oauth2 %s: %w", c.name, err)
+	}
+	return spec, nil
 }

@@ -1,0 +1,373 @@
+// Package oauth2 gets and refreshes the access tokens of a package's
+// oauth2: credentials (DESIGN §12), correctly where Appsmith's built-in
+// OAuth2 and golang.org/x/oauth2 are not: on a 401 as well as ahead of a
+// known expiry, one token request per credential and app at a time
+// (engine.Flights), a rotated refresh token stored by compare-and-swap
+// before its access token is used, the old refresh token kept when none
+// comes back, a failed request never stored, and invalid_grant answered by
+// re-reading the store — a peer may have rotated first.
+//
+// The token set lives in the instance's app under "oauth2." + the
+// credential's name: {"access_token", "refresh_token", "token_type",
+// "scope", "expires_at"} (expires_at in ms since the epoch; 0: unknown).
+package oauth2
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modrun/modrun/engine"
+)
+
+// Store is what Client keeps token sets in: an instance's engine.Session.
+type Store interface {
+	Get(ctx context.Context, key string) (json.RawMessage, error)
+	CompareAndSwap(ctx context.Context, key string, old, new json.RawMessage) (bool, error)
+}
+
+// Client gets tokens for one instance. Its zero value is not usable.
+type Client struct {
+	HTTP    *http.Client  // sends token requests; its CheckRedirect is ignored: redirects are refused
+	Store   Store         // the instance's app
+	App     string        // for the flight key
+	Flights engine.Flights
+	Package string                          // for the error that says to log in
+	Learn   func(secret string)             // the instance's redactor
+	Observe func(cred, grant, outcome string) // metrics; nil: none
+
+	// The last set decoded, by its stored bytes: most calls find the same
+	// set and skip decoding it.
+	mu      sync.Mutex
+	lastRaw []byte
+	last    *Set
+}
+
+// Set is a stored token set.
+type Set struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	TokenType    string `json:"token_type,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+	ExpiresAt    int64  `json:"expires_at"`
+}
+
+// Key is the store key of a credential's token set.
+func Key(credential string) string { return "oauth2." + credential }
+
+// usable reports whether s holds an access token that is not stale and
+// does not expire within margin.
+func (s *Set) usable(stale string, margin time.Duration) bool {
+	return s != nil && s.AccessToken != "" && s.AccessToken != stale &&
+		(s.ExpiresAt == 0 || time.Now().Add(margin).UnixMilli() < s.ExpiresAt)
+}
+
+// Token implements engine.TokenSource.
+func (c *Client) Token(ctx context.Context, spec engine.TokenSpec, stale string) (string, error) {
+	set, _, err := c.load(ctx, spec.Name)
+	if err != nil {
+		return "", err
+	}
+	if set.usable(stale, spec.Margin) {
+		c.learn(set)
+		return set.AccessToken, nil
+	}
+	call, leader := c.Flights.Join(c.App + "\x00" + Key(spec.Name))
+	if !leader {
+		raw, err := call.Wait(ctx)
+		if err != nil {
+			return "", err
+		}
+		var tok string
+		json.Unmarshal(raw, &tok)
+		return tok, nil
+	}
+	tok, err := c.refresh(ctx, spec, stale)
+	raw, _ := json.Marshal(tok)
+	call.Finish(raw, err)
+	return tok, err
+}
+
+func (c *Client) learn(s *Set) {
+	if c.Learn != nil && s != nil {
+		c.Learn(s.AccessToken)
+		c.Learn(s.RefreshToken)
+	}
+}
+
+// load reads the stored set (nil: none) and its raw value, for the
+// compare-and-swap that replaces it.
+func (c *Client) load(ctx context.Context, name string) (*Set, json.RawMessage, error) {
+	raw, err := c.Store.Get(ctx, Key(name))
+	if errors.Is(err, engine.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: reading the token set: %w", name, err)
+	}
+	c.mu.Lock()
+	if c.last != nil && bytes.Equal(raw, c.lastRaw) {
+		s := *c.last
+		c.mu.Unlock()
+		return &s, raw, nil
+	}
+	c.mu.Unlock()
+	var s Set
+	if json.Unmarshal(raw, &s) != nil {
+		return nil, raw, nil // not ours: replaced by the next token
+	}
+	c.mu.Lock()
+	c.lastRaw, c.last = bytes.Clone(raw), &s
+	c.mu.Unlock()
+	cp := s
+	return &cp, raw, nil
+}
+
+// refresh is the leader's work: a token request, its result stored before
+// it is used.
+func (c *Client) refresh(ctx context.Context, spec engine.TokenSpec, stale string) (string, error) {
+	for attempt := 0; attempt < 3; attempt++ {
+		// Again: a peer (another process) may have refreshed meanwhile.
+		set, raw, err := c.load(ctx, spec.Name)
+		if err != nil {
+			return "", err
+		}
+		if set.usable(stale, spec.Margin) {
+			c.learn(set)
+			return set.AccessToken, nil
+		}
+		form, grant, err := c.form(spec, set)
+		if err != nil {
+			return "", err
+		}
+		resp, err := c.request(ctx, spec, form)
+		if err != nil {
+			c.observe(spec.Name, grant, "error")
+			var oe *oauthError
+			if errors.As(err, &oe) && oe.code == "invalid_grant" && grant == engine.GrantRefreshToken {
+				now, nowRaw, lerr := c.load(ctx, spec.Name)
+				if lerr == nil && now != nil && now.RefreshToken != set.RefreshToken {
+					continue // a peer rotated it first: use theirs
+				}
+				// Dead for good: remove it, unless a peer replaced it.
+				if nowRaw != nil {
+					c.Store.CompareAndSwap(ctx, Key(spec.Name), nowRaw, nil)
+				}
+				return "", fmt.Errorf("%s: the refresh token was rejected (invalid_grant): run runner login %s %s", spec.Name, c.Package, spec.Name)
+			}
+			return "", err
+		}
+		c.observe(spec.Name, grant, "ok")
+		next := &Set{AccessToken: resp.AccessToken, RefreshToken: resp.RefreshToken, TokenType: resp.TokenType, Scope: resp.Scope}
+		if next.RefreshToken == "" && set != nil {
+			next.RefreshToken = set.RefreshToken // none came back: keep the old
+		}
+		if resp.ExpiresIn > 0 {
+			next.ExpiresAt = time.Now().Add(time.Duration(resp.ExpiresIn * float64(time.Second))).UnixMilli()
+		}
+		c.learn(next)
+		val, _ := json.Marshal(next)
+		ok, err := c.Store.CompareAndSwap(ctx, Key(spec.Name), raw, val)
+		if err != nil {
+			return "", fmt.Errorf("%s: storing the token set: %w", spec.Name, err)
+		}
+		if ok {
+			return next.AccessToken, nil
+		}
+		// A peer stored a set between our read and our write; take theirs
+		// if it is good (our new refresh token may now be the only valid
+		// one: the server rotated on our request, so store ours over a set
+		// that is not usable).
+		peer, peerRaw, err := c.load(ctx, spec.Name)
+		if err == nil && peer.usable(stale, spec.Margin) {
+			c.learn(peer)
+			return peer.AccessToken, nil
+		}
+		if ok, err := c.Store.CompareAndSwap(ctx, Key(spec.Name), peerRaw, val); err == nil && ok {
+			return next.AccessToken, nil
+		}
+	}
+	return "", fmt.Errorf("%s: the token set kept changing under this run; try again", spec.Name)
+}
+
+func (c *Client) observe(cred, grant, outcome string) {
+	if c.Observe != nil {
+		c.Observe(cred, grant, outcome)
+	}
+}
+
+// form is the token request for spec given the stored set, and the grant
+// it uses: a refresh when there is a refresh token, else the credential's
+// own grant.
+func (c *Client) form(spec engine.TokenSpec, set *Set) (url.Values, string, error) {
+	f := url.Values{}
+	grant := spec.Grant
+	switch {
+	case spec.Grant != engine.GrantClientCredentials && set != nil && set.RefreshToken != "":
+		grant = engine.GrantRefreshToken
+		f.Set("refresh_token", set.RefreshToken)
+	case spec.Grant == engine.GrantClientCredentials:
+	case spec.Grant == engine.GrantPassword:
+		f.Set("username", spec.Username)
+		f.Set("password", spec.Password)
+	default:
+		return nil, "", fmt.Errorf("%s: no token yet: run runner login %s %s (or store a refresh token under %s)", spec.Name, c.Package, spec.Name, Key(spec.Name))
+	}
+	f.Set("grant_type", grant)
+	if len(spec.Scopes) > 0 && grant != engine.GrantRefreshToken {
+		f.Set("scope", strings.Join(spec.Scopes, " "))
+	}
+	for k, v := range spec.Params {
+		f.Set(k, v)
+	}
+	if spec.ClientAuth == "body" || spec.ClientSecret == "" {
+		f.Set("client_id", spec.ClientID)
+		if spec.ClientSecret != "" {
+			f.Set("client_secret", spec.ClientSecret)
+		}
+	}
+	return f, grant, nil
+}
+
+// MaxResponse bounds a token endpoint's answer.
+const MaxResponse = 1 << 20
+
+// request sends a token request: form-encoded, client authentication by
+// Basic (RFC 6749 §2.3.1: id and secret form-encoded first) unless in the
+// body; no redirect followed.
+func (c *Client) request(ctx context.Context, spec engine.TokenSpec, form url.Values) (*Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, spec.TokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("%s: token request: the tokenUrl is not valid: %v", spec.Name, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if spec.ClientAuth != "body" && spec.ClientSecret != "" {
+		req.SetBasicAuth(url.QueryEscape(spec.ClientID), url.QueryEscape(spec.ClientSecret))
+	}
+	hc := *c.HTTP
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("%s: token request to %s: %v", spec.Name, req.URL.Host, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: token request to %s: %v", spec.Name, req.URL.Host, err)
+	}
+	if len(body) > MaxResponse {
+		return nil, fmt.Errorf("%s: token request: the answer is over %d bytes", spec.Name, MaxResponse)
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return nil, fmt.Errorf("%s: token request: HTTP %d: the token endpoint redirected; refusing to follow (it would resend the credentials)", spec.Name, resp.StatusCode)
+	}
+	tr, err := ParseResponse(resp.StatusCode, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s: token request: %w", spec.Name, err)
+	}
+	return tr, nil
+}
+
+// Response is a token endpoint's successful answer.
+type Response struct {
+	AccessToken  string
+	RefreshToken string
+	TokenType    string
+	Scope        string
+	ExpiresIn    float64 // seconds; 0: not given
+}
+
+// oauthError is an OAuth error answer (RFC 6749 §5.2).
+type oauthError struct {
+	status int
+	code   string
+}
+
+func (e *oauthError) Error() string {
+	if e.status == http.StatusOK {
+		return "the answer is an error: " + e.code
+	}
+	return fmt.Sprintf("HTTP %d: %s", e.status, e.code)
+}
+
+// ParseResponse reads a token endpoint's answer: a 200 with a JSON object
+// holding access_token, a bearer token_type (or none) and expires_in as a
+// number or a numeric string (or none). Anything else is an error that
+// names the OAuth error and never a token.
+func ParseResponse(status int, body []byte) (*Response, error) {
+	var m map[string]any
+	jsonErr := json.Unmarshal(bytes.TrimSpace(body), &m)
+	code := ""
+	if jsonErr == nil {
+		if e, ok := m["error"].(string); ok {
+			code = e
+		}
+	}
+	switch {
+	case code != "":
+		return nil, &oauthError{status, shorten(code)}
+	case status != http.StatusOK:
+		return nil, &oauthError{status, http.StatusText(status)}
+	case jsonErr != nil:
+		return nil, errors.New("the answer is not JSON (an HTML error page?)")
+	}
+	r := &Response{}
+	var ok bool
+	if r.AccessToken, ok = m["access_token"].(string); !ok || r.AccessToken == "" {
+		return nil, errors.New("the answer has no access_token")
+	}
+	if v, present := m["refresh_token"]; present {
+		if r.RefreshToken, ok = v.(string); !ok {
+			return nil, errors.New("refresh_token is not a string")
+		}
+	}
+	if v, present := m["token_type"]; present {
+		r.TokenType, _ = v.(string)
+		if !strings.EqualFold(r.TokenType, "bearer") {
+			return nil, fmt.Errorf("token_type %q: only bearer tokens are supported", shorten(r.TokenType))
+		}
+	}
+	r.Scope, _ = m["scope"].(string)
+	switch v := m["expires_in"].(type) {
+	case nil:
+	case float64:
+		r.ExpiresIn = v
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return nil, fmt.Errorf("expires_in %q is not a number", shorten(v))
+		}
+		r.ExpiresIn = f
+	default:
+		return nil, errors.New("expires_in is not a number")
+	}
+	if r.ExpiresIn < 0 {
+		r.ExpiresIn = 0
+	}
+	return r, nil
+}
+
+func shorten(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "…"
+	}
+	return s
+}

@@ -1,0 +1,298 @@
+package oauth2_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-oauth2/oauth2/v4/errors"
+	"github.com/go-oauth2/oauth2/v4/manage"
+	"github.com/go-oauth2/oauth2/v4/models"
+	"github.com/go-oauth2/oauth2/v4/server"
+	oauthstore "github.com/go-oauth2/oauth2/v4/store"
+
+	"github.com/modrun/modrun"
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/oauth2"
+	"github.com/modrun/modrun/store"
+)
+
+// authServer is go-oauth2's server with client_credentials, password and
+// rotating refresh tokens, a resource at /me, and counts: token requests
+// by grant, and reuses of a spent refresh token.
+type authServer struct {
+	*httptest.Server
+	manager  *manage.Manager
+	grants   sync.Map // grant → *atomic.Int64
+	spent    sync.Map // refresh tokens already used
+	reuses   atomic.Int64
+	slowdown time.Duration
+}
+
+func (a *authServer) count(grant string) int64 {
+	v, _ := a.grants.LoadOrStore(grant, new(atomic.Int64))
+	return v.(*atomic.Int64).Load()
+}
+
+func newAuthServer(t *testing.T) *authServer {
+	manager := manage.NewDefaultManager()
+	manager.MustTokenStorage(oauthstore.NewMemoryTokenStore())
+	clients := oauthstore.NewClientStore()
+	clients.Set("modrun-client", &models.Client{ID: "modrun-client", Secret: "client-secret-xyz", Domain: "http://127.0.0.1"})
+	manager.MapClientStorage(clients)
+	cfg := &manage.Config{AccessTokenExp: time.Hour, RefreshTokenExp: 24 * time.Hour, IsGenerateRefresh: true}
+	manager.SetPasswordTokenCfg(cfg)
+	manager.SetClientTokenCfg(&manage.Config{AccessTokenExp: time.Hour})
+	manager.SetRefreshTokenCfg(&manage.RefreshingConfig{IsGenerateRefresh: true, IsRemoveAccess: true, IsRemoveRefreshing: true})
+	srv := server.NewDefaultServer(manager)
+	srv.SetClientInfoHandler(server.ClientBasicHandler)
+	srv.SetPasswordAuthorizationHandler(func(ctx context.Context, clientID, username, password string) (string, error) {
+		if username == "ada" && password == "ada-password-1" {
+			return "user-ada", nil
+		}
+		return "", errors.ErrAccessDenied
+	})
+	a := &authServer{manager: manager, slowdown: 50 * time.Millisecond}
+	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/token":
+			r.ParseForm()
+			g := r.PostForm.Get("grant_type")
+			v, _ := a.grants.LoadOrStore(g, new(atomic.Int64))
+			v.(*atomic.Int64).Add(1)
+			if g == "refresh_token" {
+				if _, used := a.spent.LoadOrStore(r.PostForm.Get("refresh_token"), true); used {
+					a.reuses.Add(1)
+				}
+				time.Sleep(a.slowdown) // concurrent callers surely overlap
+			}
+			srv.HandleTokenRequest(w, r)
+		case "/me":
+			tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if _, err := manager.LoadAccessToken(r.Context(), tok); err != nil {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"me": "ada"}`)
+		}
+	}))
+	t.Cleanup(a.Close)
+	return a
+}
+
+// credPackage writes a package whose queries use both credentials.
+func credPackage(t *testing.T) string {
+	dir := t.TempDir()
+	files := map[string]string{
+		"package.yaml": `name: creds
+version: 1.0.0
+inputs:
+  baseUrl: {}
+  clientSecret: {secret: true}
+oauth2:
+  svc: {grant: client_credentials, tokenUrl: "<<inputs.baseUrl>>/token", clientId: modrun-client, clientSecret: "<<inputs.clientSecret>>", scopes: [read]}
+  user: {grant: password, tokenUrl: "<<inputs.baseUrl>>/token", clientId: modrun-client, clientSecret: "<<inputs.clientSecret>>", username: ada, password: ada-password-1}
+`,
+		"me.query.yaml":    "url: <<inputs.baseUrl>>/me\nauth: {oauth2: user}\n",
+		"svcme.query.yaml": "url: <<inputs.baseUrl>>/me\nauth: {oauth2: svc}\n",
+	}
+	for n, d := range files {
+		os.WriteFile(filepath.Join(dir, n), []byte(d), 0o644)
+	}
+	return dir
+}
+
+func newEngine(t *testing.T, st engine.Store, a *authServer) (*modrun.Engine, *engine.Package, map[string]any) {
+	eng := modrun.New(modrun.Options{Store: st})
+	pkg, err := eng.Load(credPackage(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng, pkg, map[string]any{"baseUrl": a.URL, "clientSecret": "client-secret-xyz"}
+}
+
+func TestGrantsAndSingleFlight(t *testing.T) {
+	a := newAuthServer(t)
+	st := store.NewMemory()
+	eng, pkg, in := newEngine(t, st, a)
+	inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{Inputs: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	ctx := context.Background()
+	for _, q := range []string{"svcme", "svcme", "me", "me"} {
+		if out, err := inst.Call(ctx, q); err != nil || string(out) != `{"me":"ada"}` {
+			t.Fatalf("%s: %s, %v", q, out, err)
+		}
+	}
+	if a.count("client_credentials") != 1 || a.count("password") != 1 {
+		t.Fatalf("token requests: client_credentials %d, password %d; want 1 each (then cached)", a.count("client_credentials"), a.count("password"))
+	}
+	raw, _ := st.Get(ctx, "creds", "oauth2.user")
+	var set oauth2.Set
+	json.Unmarshal(raw, &set)
+	if set.AccessToken == "" || set.RefreshToken == "" || set.ExpiresAt < time.Now().UnixMilli() {
+		t.Fatalf("stored set %s", raw)
+	}
+
+	// 50 concurrent calls with an expired token: one refresh.
+	set.ExpiresAt = time.Now().Add(-time.Minute).UnixMilli()
+	expired, _ := json.Marshal(set)
+	st.Set(ctx, "creds", "oauth2.user", expired)
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := inst.Call(ctx, "me"); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := a.count("refresh_token"); n != 1 {
+		t.Fatalf("%d refresh requests for 50 concurrent calls; want 1", n)
+	}
+
+	// A 401 with a token the server revoked: one refresh, one retry.
+	raw, _ = st.Get(ctx, "creds", "oauth2.user")
+	json.Unmarshal(raw, &set)
+	a.manager.RemoveAccessToken(ctx, set.AccessToken)
+	if out, err := inst.Call(ctx, "me"); err != nil || string(out) != `{"me":"ada"}` {
+		t.Fatalf("after a revocation: %s, %v", out, err)
+	}
+	if n := a.count("refresh_token"); n != 2 {
+		t.Fatalf("%d refresh requests after the revocation; want 2", n)
+	}
+	if a.reuses.Load() != 0 {
+		t.Fatalf("%d refresh-token reuses", a.reuses.Load())
+	}
+}
+
+// peerStore hands out a stale token set on its first read, as if a peer
+// rotated the refresh token just after this process read it.
+type peerStore struct {
+	st    engine.Store
+	stale json.RawMessage
+	reads atomic.Int64
+}
+
+// Get hands out the stale set on the client's first two reads (before it
+// decides to refresh, and as its leader), so the token request spends the
+// refresh token the peer already spent.
+func (p *peerStore) Get(ctx context.Context, key string) (json.RawMessage, error) {
+	if key == "oauth2.user" && p.reads.Add(1) <= 2 {
+		return p.stale, nil
+	}
+	return p.st.Get(ctx, "creds", key)
+}
+
+func (p *peerStore) CompareAndSwap(ctx context.Context, key string, old, new json.RawMessage) (bool, error) {
+	return p.st.CompareAndSwap(ctx, "creds", key, old, new)
+}
+
+// TestInvalidGrantAfterAPeerRotated: the refresh token this process read
+// was spent by a peer meanwhile: invalid_grant, the store re-read, the
+// peer's token used, nothing removed.
+func TestInvalidGrantAfterAPeerRotated(t *testing.T) {
+	a := newAuthServer(t)
+	st := store.NewMemory()
+	eng, pkg, in := newEngine(t, st, a)
+	inst, _ := eng.NewInstance(pkg, modrun.InstanceOptions{Inputs: in})
+	ctx := context.Background()
+	if _, err := inst.Call(ctx, "me"); err != nil { // password grant: a set with a refresh token
+		t.Fatal(err)
+	}
+	stale, _ := st.Get(ctx, "creds", "oauth2.user")
+	var old oauth2.Set
+	json.Unmarshal(stale, &old)
+	old.ExpiresAt = 1 // expired
+	staleRaw, _ := json.Marshal(old)
+	// The peer: a second engine (its own flight, as another process has)
+	// refreshes with the same refresh token and stores the result.
+	st.Set(ctx, "creds", "oauth2.user", staleRaw)
+	peer, _ := eng2(t, st, a).NewInstance(pkg, modrun.InstanceOptions{Inputs: in})
+	if _, err := peer.Call(ctx, "me"); err != nil {
+		t.Fatal(err)
+	}
+	// This process read the stale set before the peer's write landed.
+	c := &oauth2.Client{HTTP: http.DefaultClient, Store: &peerStore{st: st, stale: staleRaw}, App: "creds", Flights: &engine.Flight{}, Package: "creds"}
+	spec := engine.TokenSpec{Name: "user", Grant: engine.GrantPassword, TokenURL: a.URL + "/token", ClientID: "modrun-client", ClientSecret: "client-secret-xyz",
+		ClientAuth: "basic", Username: "ada", Password: "ada-password-1", Margin: 30 * time.Second}
+	tok, err := c.Token(ctx, spec, "")
+	if err != nil {
+		t.Fatalf("token: %v", err)
+	}
+	raw, _ := st.Get(ctx, "creds", "oauth2.user")
+	var now oauth2.Set
+	json.Unmarshal(raw, &now)
+	if tok != now.AccessToken || now.RefreshToken == old.RefreshToken {
+		t.Fatalf("used %q; the peer stored %q", tok, now.AccessToken)
+	}
+	if a.reuses.Load() != 1 {
+		t.Fatalf("%d reuses of the spent refresh token; the test means one (answered invalid_grant)", a.reuses.Load())
+	}
+}
+
+func eng2(t *testing.T, st engine.Store, a *authServer) *modrun.Engine {
+	return modrun.New(modrun.Options{Store: st})
+}
+
+// TestTokenEndpointFaults: each failure is an error naming the credential
+// and nothing is stored.
+func TestTokenEndpointFaults(t *testing.T) {
+	var answer func(w http.ResponseWriter)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			answer(w)
+			return
+		}
+		w.WriteHeader(200)
+	}))
+	defer srv.Close()
+	for name, c := range map[string]struct {
+		answer func(w http.ResponseWriter)
+		want   string
+	}{
+		"500":            {func(w http.ResponseWriter) { w.WriteHeader(500) }, "svc: token request: HTTP 500"},
+		"html":           {func(w http.ResponseWriter) { w.Write([]byte("<html>down</html>")) }, "not JSON"},
+		"no token":       {func(w http.ResponseWriter) { w.Write([]byte(`{"token_type":"bearer"}`)) }, "no access_token"},
+		"mac":            {func(w http.ResponseWriter) { w.Write([]byte(`{"access_token":"x","token_type":"mac"}`)) }, "only bearer"},
+		"error in a 200": {func(w http.ResponseWriter) { w.Write([]byte(`{"error":"invalid_client"}`)) }, "invalid_client"},
+		"redirect": {func(w http.ResponseWriter) {
+			w.Header().Set("Location", "http://127.0.0.1:1/evil")
+			w.WriteHeader(302)
+		}, "refusing to follow"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			answer = c.answer
+			st := store.NewMemory()
+			sess := engine.NewSession(st, "creds")
+			cl := &oauth2.Client{HTTP: http.DefaultClient, Store: sess, App: "creds", Flights: &engine.Flight{}, Package: "creds"}
+			_, err := cl.Token(context.Background(), engine.TokenSpec{Name: "svc", Grant: engine.GrantClientCredentials, TokenURL: srv.URL + "/token",
+				ClientID: "id", ClientSecret: "very-secret-value", ClientAuth: "basic"}, "")
+			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "very-secret-value") {
+				t.Fatalf("err = %v, want %q", err, c.want)
+			}
+			if _, err := st.Get(context.Background(), "creds", "oauth2.svc"); err == nil {
+				t.Fatal("a failed token request was stored")
+			}
+		})
+	}
+}
