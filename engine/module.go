@@ -21,7 +21,7 @@ type Module interface {
 var JSGlobals = []string{
 	"appsmith", "inputs", "storeValue", "removeValue", "clearStore",
 	"compareAndSwapValue", "singleFlight", "showAlert", "console",
-	"setTimeout", "setInterval", "clearTimeout", "clearInterval",
+	"setTimeout", "setInterval", "clearTimeout", "clearInterval", "oauth2",
 }
 
 // JSLibraries are the libraries a JS module may use by their global names

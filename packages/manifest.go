@@ -26,12 +26,12 @@ var (
 )
 
 type manifestFile struct {
-	Name        string               `yaml:"name"`
-	Version     string               `yaml:"version"`
-	Description string               `yaml:"description"`
-	Inputs      map[string]inputFile `yaml:"inputs"`
-	OnLoad      []string             `yaml:"onLoad"`
-	Schedules   []scheduleFile       `yaml:"schedules"`
+	Name        string                `yaml:"name"`
+	Version     string                `yaml:"version"`
+	Description string                `yaml:"description"`
+	Inputs      map[string]inputFile  `yaml:"inputs"`
+	OnLoad      []string              `yaml:"onLoad"`
+	Schedules   []scheduleFile        `yaml:"schedules"`
 	OAuth2      map[string]oauth2File `yaml:"oauth2"`
 }
 

@@ -37,12 +37,12 @@ type Store interface {
 
 // Client gets tokens for one instance. Its zero value is not usable.
 type Client struct {
-	HTTP    *http.Client  // sends token requests; its CheckRedirect is ignored: redirects are refused
-	Store   Store         // the instance's app
-	App     string        // for the flight key
+	HTTP    *http.Client // sends token requests; its CheckRedirect is ignored: redirects are refused
+	Store   Store        // the instance's app
+	App     string       // for the flight key
 	Flights engine.Flights
-	Package string                          // for the error that says to log in
-	Learn   func(secret string)             // the instance's redactor
+	Package string                            // for the error that says to log in
+	Learn   func(secret string)               // the instance's redactor
 	Observe func(cred, grant, outcome string) // metrics; nil: none
 
 	// The last set decoded, by its stored bytes: most calls find the same
@@ -69,6 +69,15 @@ func Key(credential string) string { return "oauth2." + credential }
 func (s *Set) usable(stale string, margin time.Duration) bool {
 	return s != nil && s.AccessToken != "" && s.AccessToken != stale &&
 		(s.ExpiresAt == 0 || time.Now().Add(margin).UnixMilli() < s.ExpiresAt)
+}
+
+// Current returns the stored access token of credential name, or "".
+func (c *Client) Current(ctx context.Context, name string) string {
+	set, _, err := c.load(ctx, name)
+	if err != nil || set == nil {
+		return ""
+	}
+	return set.AccessToken
 }
 
 // Token implements engine.TokenSource.

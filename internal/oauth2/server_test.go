@@ -103,7 +103,17 @@ oauth2:
   svc: {grant: client_credentials, tokenUrl: "<<inputs.baseUrl>>/token", clientId: modrun-client, clientSecret: "<<inputs.clientSecret>>", scopes: [read]}
   user: {grant: password, tokenUrl: "<<inputs.baseUrl>>/token", clientId: modrun-client, clientSecret: "<<inputs.clientSecret>>", username: ada, password: ada-password-1}
 `,
-		"me.query.yaml":    "url: <<inputs.baseUrl>>/me\nauth: {oauth2: user}\n",
+		"me.query.yaml":  "url: <<inputs.baseUrl>>/me\nauth: {oauth2: user}\n",
+		"raw.query.yaml": "url: <<inputs.baseUrl>>/me\nheaders: {Authorization: \"Bearer <<this.params.token>>\"}\n",
+		"js.js": `export default {
+	async viaJS() {
+		const t = await oauth2.user.accessToken();
+		const a = await raw.run({ token: t });
+		const t2 = await oauth2.user.refresh();
+		await oauth2.user.logout();
+		return [a.me, t !== t2, appsmith.store["oauth2.user"] === undefined];
+	},
+};`,
 		"svcme.query.yaml": "url: <<inputs.baseUrl>>/me\nauth: {oauth2: svc}\n",
 	}
 	for n, d := range files {
@@ -294,5 +304,24 @@ func TestTokenEndpointFaults(t *testing.T) {
 				t.Fatal("a failed token request was stored")
 			}
 		})
+	}
+}
+
+// TestJSAPI: oauth2.NAME.accessToken(), refresh() and logout().
+func TestJSAPI(t *testing.T) {
+	a := newAuthServer(t)
+	st := store.NewMemory()
+	eng, pkg, in := newEngine(t, st, a)
+	inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{Inputs: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	out, err := inst.Call(context.Background(), "js.viaJS")
+	if err != nil || string(out) != `["ada",true,true]` {
+		t.Fatalf("got %s, %v", out, err)
+	}
+	if a.count("password") != 1 || a.count("refresh_token") != 1 {
+		t.Fatalf("token requests: password %d, refresh %d", a.count("password"), a.count("refresh_token"))
 	}
 }

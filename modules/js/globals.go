@@ -12,7 +12,9 @@ import (
 
 	"github.com/dop251/goja"
 
+	"github.com/modrun/modrun/binding"
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/oauth2"
 	"github.com/modrun/modrun/internal/redact"
 )
 
@@ -46,6 +48,74 @@ func (v *vm) installGlobals() {
 	rt.Set("setInterval", func(call goja.FunctionCall) goja.Value { return v.setTimer(call, true) })
 	rt.Set("clearTimeout", v.clearTimer)
 	rt.Set("clearInterval", v.clearTimer)
+}
+
+// installOAuth2 makes oauth2.NAME for each credential of the package:
+// accessToken() (a Promise of a fresh token), refresh() (forced, shared
+// with concurrent callers) and logout() (the token set removed).
+func (v *vm) installOAuth2() error {
+	obj := v.rt.NewObject()
+	names := binding.Names{Modules: map[string]bool{}}
+	for _, m := range v.in.pkg.Modules {
+		names.Modules[m.Name()] = true
+	}
+	for name, cred := range v.in.pkg.Manifest.OAuth2 {
+		bc, err := binding.CompileCredential(name, cred, names)
+		if err != nil {
+			return err
+		}
+		c := v.rt.NewObject()
+		c.Set("accessToken", func(goja.FunctionCall) goja.Value { return v.tokenCall(bc, false) })
+		c.Set("refresh", func(goja.FunctionCall) goja.Value { return v.tokenCall(bc, true) })
+		c.Set("logout", func(goja.FunctionCall) goja.Value {
+			if err := v.in.session.Delete(v.ctx(), oauth2.Key(name)); err != nil {
+				v.throw(fmt.Errorf("oauth2.%s.logout: %w", name, err))
+			}
+			return v.resolved(goja.Undefined())
+		})
+		obj.Set(name, c)
+	}
+	v.rt.Set("oauth2", obj)
+	return nil
+}
+
+func (v *vm) tokenCall(bc *binding.Credential, force bool) goja.Value {
+	spec, err := bc.Bind(v, nil)
+	if err != nil {
+		v.throw(err)
+	}
+	promise, resolve, reject := v.rt.NewPromise()
+	v.await(&tokenWork{v: v, spec: spec, force: force, resolve: resolve, reject: reject})
+	return v.rt.ToValue(promise)
+}
+
+// tokenWork is an oauth2.NAME call: the token request off the loop, the
+// promise settled on it.
+type tokenWork struct {
+	v               *vm
+	spec            engine.TokenSpec
+	force           bool
+	tok             string
+	resolve, reject func(any) error
+}
+
+func (w *tokenWork) work(ctx context.Context) error {
+	c := w.v.in.tokens()
+	stale := ""
+	if w.force {
+		stale = c.Current(ctx, w.spec.Name)
+	}
+	var err error
+	w.tok, err = c.Token(ctx, w.spec, stale)
+	return err
+}
+
+func (w *tokenWork) deliver(err error) {
+	if err != nil {
+		w.v.check(w.reject(w.v.newError(err, nil)))
+		return
+	}
+	w.v.check(w.resolve(w.tok))
 }
 
 func (v *vm) inputs() *goja.Object {

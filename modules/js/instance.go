@@ -751,7 +751,9 @@ func (in *Instance) tokens() *oauth2.Client {
 			Package: in.pkg.Manifest.Name,
 			Learn:   in.redact.Learn,
 		}
-		if o, ok := in.opts.Observer.(interface{ TokenRequest(cred, grant, outcome string) }); ok {
+		if o, ok := in.opts.Observer.(interface {
+			TokenRequest(cred, grant, outcome string)
+		}); ok {
 			in.oauth.Observe = o.TokenRequest
 		}
 	})

@@ -90,6 +90,9 @@ func newVM(in *Instance) (*vm, error) {
 		return val
 	})
 	v.installGlobals()
+	if err := v.installOAuth2(); err != nil {
+		return nil, err
+	}
 	for _, m := range in.pkg.Modules {
 		if q, ok := m.(engine.Query); ok {
 			v.installQuery(q)

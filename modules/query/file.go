@@ -1,7 +1,6 @@
 package query
 
 import (
-	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -290,17 +289,7 @@ func (c *compiler) compileAuth(a *authFile, m *Module) {
 	}
 }
 
-// credential is an oauth2: credential compiled for a query: its bindings
-// are evaluated when the query binds.
-type credential struct {
-	name, grant, clientAuth                              string
-	tokenURL, clientID, clientSecret, username, password *binding.Template
-	scopes                                               []*binding.Template
-	params                                               []field
-	margin                                               time.Duration
-}
-
-func (c *compiler) compileCredential(name string) *credential {
+func (c *compiler) compileCredential(name string) *binding.Credential {
 	var cred engine.Credential
 	ok := false
 	if c.pkg != nil {
@@ -317,36 +306,15 @@ func (c *compiler) compileCredential(name string) *credential {
 		c.fileErrorf("auth.oauth2: no credential %q in package.yaml's oauth2: (credentials: %s)", name, strings.Join(names, ", "))
 		return nil
 	}
-	pos := binding.Pos{File: "package.yaml"}
-	tmpl := func(field, src string) *binding.Template {
-		if src == "" {
-			return nil
-		}
-		t, err := binding.Parse(src, pos, c.names)
-		if err != nil {
-			c.errs = append(c.errs, fmt.Errorf("oauth2 %s.%s: %w", name, field, err))
-			return nil
-		}
+	bc, err := binding.CompileCredential(name, cred, c.names)
+	if err != nil {
+		c.errs = append(c.errs, err)
+		return nil
+	}
+	for _, t := range bc.Templates() {
 		c.checkInputs(t)
-		return t
 	}
-	out := &credential{name: name, grant: cred.Grant, clientAuth: cred.ClientAuth, margin: cred.RefreshMargin,
-		tokenURL: tmpl("tokenUrl", cred.TokenURL), clientID: tmpl("clientId", cred.ClientID), clientSecret: tmpl("clientSecret", cred.ClientSecret),
-		username: tmpl("username", cred.Username), password: tmpl("password", cred.Password)}
-	for _, sc := range cred.Scopes {
-		out.scopes = append(out.scopes, tmpl("scopes", sc))
-	}
-	keys := make([]string, 0, len(cred.Params))
-	for k := range cred.Params {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if t := tmpl("params."+k, cred.Params[k]); t != nil {
-			out.params = append(out.params, field{name: k, tmpl: t})
-		}
-	}
-	return out
+	return bc
 }
 
 func (c *compiler) compileBody(b *bodyFile, m *Module) {

@@ -141,7 +141,7 @@ type Module struct {
 	basicUser    *binding.Template
 	basicPass    *binding.Template
 	bearer       *binding.Template
-	oauth2       *credential // auth: {oauth2: NAME}
+	oauth2       *binding.Credential // auth: {oauth2: NAME}
 	timeout      time.Duration
 	maxBytes     int64
 	maxRedirects int
@@ -210,7 +210,7 @@ func (m *Module) Bind(scope engine.Scope, params any) (engine.Request, error) {
 		if !ok {
 			return nil, m.bindError(fmt.Errorf("auth.oauth2: this instance cannot get OAuth2 tokens"))
 		}
-		spec, err := m.oauth2.bind(scope, params)
+		spec, err := m.oauth2.Bind(scope, params)
 		if err != nil {
 			return nil, m.bindError(err)
 		}
@@ -703,32 +703,4 @@ type rawBody struct {
 func (b *rawBody) render(scope engine.Scope, params any, _ func(string)) ([]byte, string, error) {
 	s, err := b.t.Text(scope, params)
 	return []byte(s), b.contentType, err
-}
-
-// bind evaluates the credential's bindings.
-func (c *credential) bind(scope engine.Scope, params any) (engine.TokenSpec, error) {
-	spec := engine.TokenSpec{Name: c.name, Grant: c.grant, ClientAuth: c.clientAuth, Margin: c.margin, Params: map[string]string{}}
-	var err error
-	text := func(t *binding.Template) string {
-		if t == nil || err != nil {
-			return ""
-		}
-		var s string
-		s, err = t.Text(scope, params)
-		return s
-	}
-	spec.TokenURL, spec.ClientID, spec.ClientSecret = text(c.tokenURL), text(c.clientID), text(c.clientSecret)
-	spec.Username, spec.Password = text(c.username), text(c.password)
-	for _, s := range c.scopes {
-		if v := text(s); v != "" {
-			spec.Scopes = append(spec.Scopes, v)
-		}
-	}
-	for _, f := range c.params {
-		spec.Params[f.name] = text(f.tmpl)
-	}
-	if err != nil {
-		return spec, fmt.Errorf("oauth2 %s: %w", c.name, err)
-	}
-	return spec, nil
 }
