@@ -13,6 +13,7 @@ import (
 	"github.com/dlclark/regexp2/v2"
 	"github.com/dop251/goja"
 
+	"github.com/modrun/modrun/binding"
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/oauth2"
 	"github.com/modrun/modrun/internal/redact"
@@ -758,6 +759,60 @@ func (in *Instance) tokens() *oauth2.Client {
 		}
 	})
 	return in.oauth
+}
+
+// Login runs the authorization code grant of credential name (runner
+// login): open is called with the URL to visit; the token set is stored
+// in the instance's app.
+func (in *Instance) Login(ctx context.Context, name string, open func(url string)) error {
+	cred, ok := in.pkg.Manifest.OAuth2[name]
+	if !ok {
+		return fmt.Errorf("package %s has no oauth2 credential %q", in.pkg.Manifest.Name, name)
+	}
+	if cred.Grant != engine.GrantAuthorizationCode {
+		return fmt.Errorf("%s: runner login is for the authorization_code grant; this one is %s", name, cred.Grant)
+	}
+	var (
+		spec                engine.TokenSpec
+		authorize, redirect string
+		err                 error
+	)
+	done := make(chan struct{})
+	// The bindings evaluate in the runtime, on the loop.
+	perr := in.loop.Post(func() {
+		defer close(done)
+		if in.vm == nil {
+			v, verr := newVM(in)
+			if verr != nil {
+				err = verr
+				return
+			}
+			in.mu.Lock()
+			in.rt = v.rt
+			in.mu.Unlock()
+			in.vm = v
+		}
+		names := binding.Names{Modules: map[string]bool{}}
+		for _, m := range in.pkg.Modules {
+			names.Modules[m.Name()] = true
+		}
+		bc, cerr := binding.CompileCredential(name, cred, names)
+		if cerr != nil {
+			err = cerr
+			return
+		}
+		if spec, err = bc.Bind(in.vm, nil); err == nil {
+			authorize, redirect, err = bc.BindLogin(in.vm)
+		}
+	})
+	if perr != nil {
+		return perr
+	}
+	<-done
+	if err != nil {
+		return err
+	}
+	return in.tokens().Login(ctx, spec, authorize, redirect, open)
 }
 
 // oauthTransport sends every instance's token requests: keep-alive
