@@ -109,7 +109,7 @@ func TestIsolation(t *testing.T) {
 	if r := results["bomb"]; !strings.Contains(r, "run exceeded its memory limit (128 MiB)") {
 		t.Errorf("bomb: %s", r)
 	}
-	if r := results["regex"]; !strings.HasPrefix(r, "504") || !strings.Contains(r, "run exceeded its deadline (1s)") {
+	if r := results["regex"]; !strings.HasPrefix(r, "504") || !strings.Contains(r, "run exceeded its deadline (") {
 		t.Errorf("regex: %s", r)
 	}
 	// The worker stuck in the RegExp gives up a second after its deadline;
