@@ -344,6 +344,15 @@ func (w *proc) handle(m *message) {
 		if o != nil {
 			o.Query(m.Key, m.Level)
 		}
+	case opToken:
+		w.p.mu.Lock()
+		o := w.p.obs[m.Inst]
+		w.p.mu.Unlock()
+		if to, ok := o.(interface {
+			TokenRequest(cred, grant, outcome string)
+		}); ok {
+			to.TokenRequest(m.Key, m.Target, m.Msg)
+		}
 	case opFlightJoin:
 		j, leader := w.p.opts.Flights.Join(m.Key)
 		w.c.send(&message{Re: m.ID, OK: leader})

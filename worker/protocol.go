@@ -25,6 +25,7 @@ const (
 	opFlightFinish = "flight.finish" // worker → parent: a leader's result
 	opFlightResult = "flight.result" // parent → worker: a follower's result
 	opQuery        = "query"         // worker → parent: a query's outcome, for metrics
+	opToken        = "token"         // worker → parent: an OAuth2 token request's outcome
 )
 
 // message is one frame. Which fields are set depends on Op.

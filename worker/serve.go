@@ -291,6 +291,11 @@ func (o *observer) Query(module string, status int) {
 	o.s.c.send(&message{Op: opQuery, Inst: o.inst, Key: module, Level: status})
 }
 
+// TokenRequest forwards an OAuth2 token request's outcome.
+func (o *observer) TokenRequest(cred, grant, outcome string) {
+	o.s.c.send(&message{Op: opToken, Inst: o.inst, Key: cred, Target: grant, Msg: outcome})
+}
+
 // logHandler sends records to the parent.
 type logHandler struct {
 	s     *workerSide

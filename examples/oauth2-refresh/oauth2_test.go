@@ -58,6 +58,16 @@ func newAuthServer(t *testing.T) *authServer {
 			// Slow enough that concurrent callers surely overlap.
 			time.Sleep(50 * time.Millisecond)
 		}
+		if r.URL.Path == "/me" {
+			tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if _, err := manager.LoadAccessToken(r.Context(), tok); err != nil {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"me":"ada"}`))
+			return
+		}
 		srv.HandleTokenRequest(w, r)
 	}))
 	t.Cleanup(a.Close)
@@ -157,5 +167,52 @@ func TestRefreshAgainstGoOAuth2(t *testing.T) {
 	wg.Wait()
 	if n := a.refreshes.Load() - before; n != 1 {
 		t.Fatalf("%d refresh requests for 20 concurrent callers, want 1", n)
+	}
+}
+
+// TestDeclarative runs ./declarative, the same flow with an oauth2:
+// credential instead of JS: the first call logs in, an expired token
+// gets one refresh for 20 concurrent calls.
+func TestDeclarative(t *testing.T) {
+	a := newAuthServer(t)
+	db, err := store.Open(filepath.Join(t.TempDir(), "s.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	eng := modrun.New(modrun.Options{Store: db})
+	pkg, err := eng.Load("./declarative")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{Inputs: map[string]any{
+		"baseUrl": a.URL, "clientId": "modrun-client", "clientSecret": "client-secret-xyz", "username": "ada", "password": "ada-password-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	ctx := context.Background()
+	if out, err := inst.Call(ctx, "me"); err != nil || string(out) != `{"me":"ada"}` {
+		t.Fatalf("me: %s, %v", out, err)
+	}
+	raw, _ := db.Get(ctx, "oauth2-declarative", "oauth2.api")
+	var set map[string]any
+	json.Unmarshal(raw, &set)
+	set["expires_at"] = 1 // long expired
+	expired, _ := json.Marshal(set)
+	db.Set(ctx, "oauth2-declarative", "oauth2.api", expired)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := inst.Call(ctx, "me"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := a.refreshes.Load(); n != 1 {
+		t.Fatalf("%d refreshes for 20 concurrent calls; want 1", n)
 	}
 }
