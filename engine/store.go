@@ -49,6 +49,17 @@ type AsyncSetter interface {
 	SetAsync(ctx context.Context, app, key string, value json.RawMessage) (wait func() error)
 }
 
+// Locker is an optional ability of a Store that several processes share
+// (a distributed store, such as etcd): a lock on (app, key) across every
+// process on the store. OAuth2 refreshes take it around their token
+// request and the write of its result, so that one refresh happens across
+// processes; an implementation fences the writes made under it, so that a
+// holder whose lock expired cannot overwrite a newer value. bbolt needs
+// none: one process holds its file.
+type Locker interface {
+	Lock(ctx context.Context, app, key string) (unlock func(), err error)
+}
+
 // QuoteKey quotes a key for an error message, shortened past 64 bytes: a
 // key over the limit must not fill the terminal.
 func QuoteKey(key string) string {

@@ -1,7 +1,9 @@
 package packages
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -26,13 +28,13 @@ var (
 )
 
 type manifestFile struct {
-	Name        string                `yaml:"name"`
-	Version     string                `yaml:"version"`
-	Description string                `yaml:"description"`
-	Inputs      map[string]inputFile  `yaml:"inputs"`
-	OnLoad      []string              `yaml:"onLoad"`
-	Schedules   []scheduleFile        `yaml:"schedules"`
-	OAuth2      map[string]oauth2File `yaml:"oauth2"`
+	Name        string               `yaml:"name"`
+	Version     string               `yaml:"version"`
+	Description string               `yaml:"description"`
+	Inputs      map[string]inputFile `yaml:"inputs"`
+	OnLoad      []string             `yaml:"onLoad"`
+	Schedules   []scheduleFile       `yaml:"schedules"`
+	OAuth2      map[string]yaml.Node `yaml:"oauth2"`
 }
 
 type oauth2File struct {
@@ -141,12 +143,18 @@ func ParseManifest(data []byte) (*engine.Manifest, error) {
 		m.OnLoad = append(m.OnLoad, t)
 	}
 	for _, name := range sortedNames(f.OAuth2) {
-		cred, err := parseCredential(f.OAuth2[name])
+		node := f.OAuth2[name]
+		var cf oauth2File
+		if err := decodeStrict(&node, &cf); err != nil {
+			errs = append(errs, yamlfile.NodeError(ManifestFile, &node, "oauth2 %s: %v", name, err))
+			continue
+		}
+		cred, err := parseCredential(cf)
 		if !identRe.MatchString(name) {
-			bad("oauth2 %q: a credential's name is a JS identifier", name)
+			errs = append(errs, yamlfile.NodeError(ManifestFile, &node, "oauth2 %q: a credential's name is a JS identifier", name))
 		}
 		if err != nil {
-			bad("oauth2 %s: %v", name, err)
+			errs = append(errs, yamlfile.NodeError(ManifestFile, &node, "oauth2 %s: %v", name, err))
 			continue
 		}
 		if m.OAuth2 == nil {
@@ -166,6 +174,25 @@ func ParseManifest(data []byte) (*engine.Manifest, error) {
 		return m, joinErrors(errs)
 	}
 	return m, nil
+}
+
+// decodeStrict decodes n into v, refusing fields v does not have (a
+// yaml.Node's Decode has no KnownFields).
+func decodeStrict(n *yaml.Node, v any) error {
+	out, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(out))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		msg := err.Error()
+		if i := strings.LastIndex(msg, ": "); i >= 0 && strings.Contains(msg, "not found in type") {
+			return fmt.Errorf("unknown field (%s)", strings.TrimPrefix(msg[strings.Index(msg, "field "):], "field "))
+		}
+		return errors.New(strings.TrimPrefix(msg, "yaml: "))
+	}
+	return nil
 }
 
 func sortedNames[V any](m map[string]V) []string {

@@ -362,3 +362,10 @@ func TestInputTypes(t *testing.T) {
 		}
 	}
 }
+
+func TestCredentialUnknownField(t *testing.T) {
+	_, err := packages.ParseManifest([]byte("name: a\nversion: 1.0.0\noauth2:\n  api: {grant: client_credentials, tokenUrl: t, tokenURL: u}\n"))
+	if err == nil || !strings.Contains(err.Error(), "package.yaml:4:8: oauth2 api: unknown field") || !strings.Contains(err.Error(), "tokenURL") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -42,6 +42,7 @@ type Client struct {
 	App     string       // for the flight key
 	Flights engine.Flights
 	Package string                            // for the error that says to log in
+	Locker  engine.Locker                     // a store\'s lock across processes; nil: none
 	Learn   func(secret string)               // the instance's redactor
 	Observe func(cred, grant, outcome string) // metrics; nil: none
 
@@ -100,10 +101,24 @@ func (c *Client) Token(ctx context.Context, spec engine.TokenSpec, stale string)
 		json.Unmarshal(raw, &tok)
 		return tok, nil
 	}
-	tok, err := c.refresh(ctx, spec, stale)
+	tok, err := c.lockedRefresh(ctx, spec, stale)
 	raw, _ := json.Marshal(tok)
 	call.Finish(raw, err)
 	return tok, err
+}
+
+// lockedRefresh is refresh under the store's lock across processes, if it
+// has one: one refresh across every process on the store, the others
+// finding its result when they re-read.
+func (c *Client) lockedRefresh(ctx context.Context, spec engine.TokenSpec, stale string) (string, error) {
+	if c.Locker != nil {
+		unlock, err := c.Locker.Lock(ctx, c.App, Key(spec.Name))
+		if err != nil {
+			return "", fmt.Errorf("%s: taking the refresh lock: %w", spec.Name, err)
+		}
+		defer unlock()
+	}
+	return c.refresh(ctx, spec, stale)
 }
 
 func (c *Client) learn(s *Set) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -323,5 +324,108 @@ func TestJSAPI(t *testing.T) {
 	}
 	if a.count("password") != 1 || a.count("refresh_token") != 1 {
 		t.Fatalf("token requests: password %d, refresh %d", a.count("password"), a.count("refresh_token"))
+	}
+}
+
+// TestSlowTokenEndpoint: a token endpoint slower than the call's deadline
+// fails the call at its deadline, naming the credential; nothing stored.
+func TestSlowTokenEndpoint(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer srv.Close()
+	defer close(release)
+	st := store.NewMemory()
+	cl := &oauth2.Client{HTTP: http.DefaultClient, Store: engine.NewSession(st, "creds"), App: "creds", Flights: &engine.Flight{}, Package: "creds"}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := cl.Token(ctx, engine.TokenSpec{Name: "svc", Grant: engine.GrantClientCredentials, TokenURL: srv.URL, ClientID: "id", ClientSecret: "s-123456", ClientAuth: "basic"}, "")
+	if err == nil || !strings.HasPrefix(err.Error(), "svc: token request") || time.Since(start) > 2*time.Second {
+		t.Fatalf("err = %v after %v", err, time.Since(start))
+	}
+	if _, err := st.Get(context.Background(), "creds", "oauth2.svc"); err == nil {
+		t.Fatal("stored")
+	}
+}
+
+// TestTwoProcessesOneStore: two runner processes on one store file, both
+// calling with an expired token: one refresh, no refresh token spent twice.
+func TestTwoProcessesOneStore(t *testing.T) {
+	a := newAuthServer(t)
+	dir := credPackage(t)
+	bin := filepath.Join(t.TempDir(), "runner")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/runner").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	db := filepath.Join(t.TempDir(), "s.db")
+	run := func() (string, error) {
+		out, err := exec.Command(bin, "run", dir, "me", "--store", db, "--input", "baseUrl="+a.URL, "--input", "clientSecret=client-secret-xyz").CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run(); err != nil { // logs in (password grant)
+		t.Fatalf("first run: %v\n%s", err, out)
+	}
+	// Expire the stored token.
+	out, err := exec.Command(bin, "store", "get", "--store", db, "--app", "creds", "oauth2.user", "--reveal").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set map[string]any
+	json.Unmarshal(out, &set)
+	set["expires_at"] = 1
+	expired, _ := json.Marshal(set)
+	if out, err := exec.Command(bin, "store", "set", "--store", db, "--app", "creds", "oauth2.user", string(expired)).CombinedOutput(); err != nil {
+		t.Fatalf("store set: %v %s", err, out)
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if out, err := run(); err != nil || !strings.Contains(out, `{"me":"ada"}`) {
+				t.Errorf("run: %v\n%s", err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	if a.count("refresh_token") != 1 || a.reuses.Load() != 0 {
+		t.Fatalf("%d refreshes, %d reuses; want 1 and 0", a.count("refresh_token"), a.reuses.Load())
+	}
+}
+
+// countingLocker is an engine.Locker for the test: it counts, and
+// serialises, what it locks.
+type countingLocker struct {
+	mu    sync.Mutex
+	locks atomic.Int64
+}
+
+func (l *countingLocker) Lock(ctx context.Context, app, key string) (func(), error) {
+	l.mu.Lock()
+	l.locks.Add(1)
+	return l.mu.Unlock, nil
+}
+
+// TestRefreshTakesTheStoresLock: with a store that locks across
+// processes, a refresh happens under its lock, once for concurrent calls.
+func TestRefreshTakesTheStoresLock(t *testing.T) {
+	a := newAuthServer(t)
+	st := store.NewMemory()
+	l := &countingLocker{}
+	cl := &oauth2.Client{HTTP: http.DefaultClient, Store: engine.NewSession(st, "creds"), App: "creds", Flights: &engine.Flight{}, Package: "creds", Locker: l}
+	spec := engine.TokenSpec{Name: "svc", Grant: engine.GrantClientCredentials, TokenURL: a.URL + "/token", ClientID: "modrun-client", ClientSecret: "client-secret-xyz", ClientAuth: "basic"}
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := cl.Token(context.Background(), spec, ""); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if l.locks.Load() != 1 || a.count("client_credentials") != 1 {
+		t.Fatalf("%d locks, %d token requests; want 1 and 1", l.locks.Load(), a.count("client_credentials"))
 	}
 }
