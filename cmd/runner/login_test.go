@@ -103,7 +103,19 @@ oauth2:
 			resp.Body.Close()
 		}
 	}
-	out, stderr, code := login(get)
+	var callback string // the first login's callback URL, to replay
+	out, stderr, code := login(func(u string) {
+		client := &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if strings.Contains(req.URL.Path, "/callback") {
+				callback = req.URL.String()
+			}
+			return nil
+		}}
+		if resp, err := client.Get(u); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
 	if code != 0 || out != "logged in: web\n" {
 		t.Fatalf("login: exit %d, out %q, stderr %s", code, out, stderr)
 	}
@@ -122,6 +134,15 @@ oauth2:
 	})
 	if code != 1 || !strings.Contains(stderr, "state does not match") {
 		t.Fatalf("wrong state: exit %d, %s", code, stderr)
+	}
+	// The first login's callback replayed into a new login: its state is
+	// the old one's.
+	if callback == "" {
+		t.Fatal("the callback URL was not seen")
+	}
+	_, stderr, code = login(func(string) { get(callback) })
+	if code != 1 || !strings.Contains(stderr, "state does not match") {
+		t.Fatalf("replayed callback: exit %d, %s", code, stderr)
 	}
 	// The server says no.
 	deny = true

@@ -358,8 +358,13 @@ func TestTwoProcessesOneStore(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	db := filepath.Join(t.TempDir(), "s.db")
+	var mu sync.Mutex
+	var outputs strings.Builder
 	run := func() (string, error) {
-		out, err := exec.Command(bin, "run", dir, "me", "--store", db, "--input", "baseUrl="+a.URL, "--input", "clientSecret=client-secret-xyz").CombinedOutput()
+		out, err := exec.Command(bin, "run", dir, "me", "--store", db, "--input", "baseUrl="+a.URL, "--input", "clientSecret=client-secret-xyz", "--log-level", "debug").CombinedOutput()
+		mu.Lock()
+		outputs.Write(out)
+		mu.Unlock()
 		return string(out), err
 	}
 	if out, err := run(); err != nil { // logs in (password grant)
@@ -390,6 +395,18 @@ func TestTwoProcessesOneStore(t *testing.T) {
 	wg.Wait()
 	if a.count("refresh_token") != 1 || a.reuses.Load() != 0 {
 		t.Fatalf("%d refreshes, %d reuses; want 1 and 0", a.count("refresh_token"), a.reuses.Load())
+	}
+	// At --log-level debug, no secret and no token in any output.
+	out, _ = exec.Command(bin, "store", "get", "--store", db, "--app", "creds", "oauth2.user", "--reveal").Output()
+	json.Unmarshal(out, &set)
+	secrets := []string{"client-secret-xyz", "ada-password-1", fmt.Sprint(set["access_token"]), fmt.Sprint(set["refresh_token"])}
+	for _, s := range secrets {
+		if len(s) > 6 && strings.Contains(outputs.String(), s) {
+			t.Errorf("%q in the runs' output:\n%s", s, outputs.String())
+		}
+	}
+	if !strings.Contains(outputs.String(), "level=DEBUG") {
+		t.Error("the runs logged nothing at debug: the check saw nothing")
 	}
 }
 
