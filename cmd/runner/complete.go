@@ -10,6 +10,7 @@ import (
 
 	"github.com/modrun/modrun"
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/etcdstore"
 	"github.com/modrun/modrun/packages"
 	"github.com/modrun/modrun/store"
 )
@@ -76,6 +77,9 @@ func (f *storeFlags) completeApps(_ *cobra.Command, _ []string, prefix string) (
 	p := f.path
 	if p == "" {
 		p = defaultStore()
+	}
+	if etcdstore.IsURL(p) {
+		return nil, cobra.ShellCompDirectiveNoFileComp // no network on a key press
 	}
 	db, err := store.Open(p, &store.Options{Timeout: -1})
 	if err != nil {

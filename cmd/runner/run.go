@@ -12,6 +12,7 @@ import (
 
 	"github.com/modrun/modrun"
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/etcdstore"
 	"github.com/modrun/modrun/internal/memlimit"
 	"github.com/modrun/modrun/store"
 )
@@ -27,7 +28,7 @@ type storeFlags struct {
 //
 // appHelp says what --app defaults to for the command.
 func (f *storeFlags) add(flags *pflag.FlagSet, appHelp string) {
-	flags.StringVar(&f.path, "store", "", "store file (default $MODRUN_STORE, else $XDG_DATA_HOME/modrun/store.db)")
+	flags.StringVar(&f.path, "store", "", "store file, or etcd://HOST:PORT[,…]/PREFIX (default $MODRUN_STORE, else $XDG_DATA_HOME/modrun/store.db)")
 	flags.StringVar(&f.app, "app", "", appHelp)
 }
 
@@ -37,10 +38,21 @@ const (
 	appOfStore = "store namespace (default $MODRUN_APP, else the store's only app)"
 )
 
-func (f *storeFlags) open() (*store.DB, error) {
+// appStore is a store that lists its apps: bbolt's or etcd's.
+type appStore interface {
+	engine.Store
+	Apps() ([]string, error)
+}
+
+// open opens the store --store names: an etcd:// or etcds:// URL, else a
+// bbolt file.
+func (f *storeFlags) open() (appStore, error) {
 	p := f.path
 	if p == "" {
 		p = defaultStore()
+	}
+	if etcdstore.IsURL(p) {
+		return etcdstore.Open(p)
 	}
 	return store.Open(p, nil)
 }

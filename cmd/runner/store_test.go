@@ -1,13 +1,56 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/modrun/modrun/internal/etcdtest"
 )
 
 func TestStoreCommandsInProcess(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "s.db")
+	testStoreCommands(t, filepath.Join(t.TempDir(), "s.db"))
+}
+
+// The same commands, the same output, on etcd (DESIGN.md §13).
+func TestStoreCommandsOnEtcd(t *testing.T) {
+	srv := etcdtest.Start(t)
+	testStoreCommands(t, srv.URL("cli"))
+}
+
+// A run on etcd keeps its values there: a second process reads them.
+func TestRunOnEtcd(t *testing.T) {
+	srv := etcdtest.Start(t)
+	dir := writePackage(t, map[string]string{
+		"package.yaml": "name: counter\nversion: 1.0.0\n",
+		"c.js":         `export default { async bump() { const n = (appsmith.store.n || 0) + 1; await storeValue("n", n); return n; } };`,
+	})
+	env := []string{"MODRUN_STORE=" + srv.URL("runs")}
+	for want := 1; want <= 2; want++ {
+		out, errOut, code := runBinary(t, env, "run", dir, "c.bump")
+		if code != 0 || strings.TrimSpace(out) != fmt.Sprint(want) {
+			t.Fatalf("run %d: exit %d, stdout %q, stderr %q", want, code, out, errOut)
+		}
+	}
+	out, errOut, code := runBinary(t, env, "store", "get", "--app", "counter", "n")
+	if code != 0 || out != "2\n" {
+		t.Fatalf("store get: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// etcd gone: the run fails by its deadline naming the endpoint.
+	srv.Stop()
+	start := time.Now()
+	_, errOut, code = runBinary(t, env, "run", dir, "c.bump", "--timeout", "2s")
+	if code != 1 || !strings.Contains(errOut, srv.Endpoint) {
+		t.Fatalf("etcd down: exit %d, stderr %q; want exit 1 naming %s", code, errOut, srv.Endpoint)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Fatalf("etcd down: the run took %v", d)
+	}
+}
+
+func testStoreCommands(t *testing.T, db string) {
 	st := func(args ...string) (string, string, int) {
 		return runCLI(t, "", append([]string{"store", "--store", db}, args...)...)
 	}

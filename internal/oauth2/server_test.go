@@ -23,6 +23,8 @@ import (
 
 	"github.com/modrun/modrun"
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/etcdstore"
+	"github.com/modrun/modrun/internal/etcdtest"
 	"github.com/modrun/modrun/internal/oauth2"
 	"github.com/modrun/modrun/store"
 )
@@ -444,5 +446,60 @@ func TestRefreshTakesTheStoresLock(t *testing.T) {
 	wg.Wait()
 	if l.locks.Load() != 1 || a.count("client_credentials") != 1 {
 		t.Fatalf("%d locks, %d token requests; want 1 and 1", l.locks.Load(), a.count("client_credentials"))
+	}
+}
+
+// TestTwoEnginesOnEtcd: two engines on one etcd, each with its own
+// connection (as two servers have), 50 concurrent calls each after the
+// access token expired: one token request across both, no reuse of a
+// spent refresh token (DESIGN.md §13).
+func TestTwoEnginesOnEtcd(t *testing.T) {
+	srv := etcdtest.Start(t)
+	a := newAuthServer(t)
+	ctx := context.Background()
+	var insts []engine.Instance
+	var stores []*etcdstore.Store
+	for range 2 {
+		st, err := etcdstore.Open(srv.URL("creds"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		stores = append(stores, st)
+		eng, pkg, in := newEngine(t, st, a)
+		inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{Inputs: in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { inst.Close() })
+		insts = append(insts, inst)
+	}
+	if _, err := insts[0].Call(ctx, "me"); err != nil { // password grant: a set with a refresh token
+		t.Fatal(err)
+	}
+	raw, err := stores[0].Get(ctx, "creds", "oauth2.user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set map[string]any
+	json.Unmarshal(raw, &set)
+	set["expires_at"] = 1
+	expired, _ := json.Marshal(set)
+	if err := stores[0].Set(ctx, "creds", "oauth2.user", expired); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			if out, err := insts[i%2].Call(cctx, "me"); err != nil || string(out) != `{"me":"ada"}` {
+				t.Errorf("call %d: %s, %v", i, out, err)
+			}
+		})
+	}
+	wg.Wait()
+	if a.count("refresh_token") != 1 || a.reuses.Load() != 0 {
+		t.Fatalf("%d refreshes, %d reuses; want 1 and 0", a.count("refresh_token"), a.reuses.Load())
 	}
 }

@@ -752,6 +752,11 @@ func (in *Instance) tokens() *oauth2.Client {
 			Package: in.pkg.Manifest.Name,
 			Learn:   in.redact.Learn,
 		}
+		// A store shared by several processes locks each refresh across
+		// them (etcd); a local store needs no lock.
+		if l, ok := in.session.Store().(engine.Locker); ok {
+			in.oauth.Locker = l
+		}
 		if o, ok := in.opts.Observer.(interface {
 			TokenRequest(cred, grant, outcome string)
 		}); ok {

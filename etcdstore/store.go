@@ -1,0 +1,471 @@
+package etcdstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/zap"
+
+	"github.com/modrun/modrun/engine"
+)
+
+// LockTTL is the lease of a held lock: kept alive while its holder runs,
+// it expires this long after the holder stops (a crash, a pause, a lost
+// network), and another process may then take the lock.
+const LockTTL = 10 * time.Second
+
+// opTimeout bounds one etcd request whose context has no deadline, so
+// that an unreachable cluster fails a command instead of hanging it.
+const opTimeout = 10 * time.Second
+
+// ErrLockLost is returned for a write made under a lock the store no longer
+// holds (its lease expired): the write is refused, because another process
+// may hold the lock and have written a newer value.
+var ErrLockLost = errors.New("the lock on the key was lost (its lease expired); the write was refused")
+
+// Store is an engine.Store in etcd. Its Lock is an engine.Locker across
+// every process on the same cluster and prefix. It is safe for concurrent
+// use.
+type Store struct {
+	cfg      Config
+	cli      *clientv3.Client
+	maxValue int
+
+	mu      sync.Mutex
+	session *concurrency.Session     // the lease of the locks; nil until the first Lock
+	local   map[string]chan struct{} // one holder per lock in this process
+	held    map[string]*concurrency.Mutex
+	closed  bool
+}
+
+var (
+	_ engine.Store  = (*Store)(nil)
+	_ engine.Locker = (*Store)(nil)
+)
+
+// Open connects to the store that rawURL names (see ParseURL). It does not
+// wait for the cluster: the first request that cannot reach it fails,
+// naming the endpoints.
+func Open(rawURL string) (*Store, error) {
+	cfg, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return OpenConfig(cfg)
+}
+
+// OpenConfig is Open with the configuration already parsed.
+func OpenConfig(cfg Config) (*Store, error) {
+	cc := clientv3.Config{
+		Endpoints:   cfg.Endpoints,
+		DialTimeout: 5 * time.Second,
+		Username:    cfg.Username,
+		Password:    cfg.Password,
+		Logger:      zap.NewNop(), // its errors reach the caller; its logs would carry endpoints at best
+	}
+	if cfg.TLS {
+		info := transport.TLSInfo{TrustedCAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile}
+		tc, err := info.ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("%s: TLS: %w", cfg, err)
+		}
+		cc.TLS = tc
+	}
+	cli, err := clientv3.New(cc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg, err)
+	}
+	return &Store{cfg: cfg, cli: cli, maxValue: engine.DefaultMaxValueLen,
+		local: map[string]chan struct{}{}, held: map[string]*concurrency.Mutex{}}, nil
+}
+
+// String is the store's URL without its password.
+func (s *Store) String() string { return s.cfg.String() }
+
+// Layout under the prefix P (app names are path-escaped, so that no app
+// reaches into another's range; keys are kept as they are, inside it):
+//
+//	P/kv/APP/KEY      the value of KEY, compact JSON
+//	P/locks/APP/KEY   the lock of KEY (etcd's concurrency.Mutex keys below it)
+func (s *Store) appRange(app string) string {
+	return s.cfg.Prefix + "/kv/" + url.PathEscape(app) + "/"
+}
+
+func (s *Store) lockKey(app, key string) string {
+	return s.cfg.Prefix + "/locks/" + url.PathEscape(app) + "/" + url.PathEscape(key)
+}
+
+func (s *Store) fail(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("etcd store at %s: no answer before the deadline: %w", strings.Join(s.cfg.Endpoints, ","), err)
+	}
+	return fmt.Errorf("etcd store at %s: %w", strings.Join(s.cfg.Endpoints, ","), err)
+}
+
+// withTimeout bounds one request: by opTimeout if ctx has no deadline,
+// else a little before ctx's, so that an unreachable cluster fails the
+// caller with the store's error (naming the endpoints) rather than the
+// caller's own deadline.
+func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return context.WithTimeout(ctx, opTimeout)
+	}
+	margin := min(max(time.Until(d)/20, 5*time.Millisecond), 250*time.Millisecond)
+	return context.WithDeadline(ctx, d.Add(-margin))
+}
+
+// ready returns engine.ErrClosed after Close.
+func (s *Store) ready() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("etcd store: %w", engine.ErrClosed)
+	}
+	return nil
+}
+
+func checkApp(app string) error {
+	if app == "" {
+		return errors.New("empty app name")
+	}
+	if len(app) > engine.MaxKeyLen {
+		return fmt.Errorf("app name is %d bytes, the limit is %d", len(app), engine.MaxKeyLen)
+	}
+	return nil
+}
+
+func checkAppKey(app, key string) error {
+	if err := checkApp(app); err != nil {
+		return err
+	}
+	return engine.CheckKey(key)
+}
+
+// Get implements engine.Store.
+func (s *Store) Get(ctx context.Context, app, key string) (json.RawMessage, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	if err := checkAppKey(app, key); err != nil {
+		return nil, err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	resp, err := s.cli.Get(ctx, s.appRange(app)+key)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, engine.ErrNotFound
+	}
+	return json.RawMessage(resp.Kvs[0].Value), nil
+}
+
+// Set implements engine.Store. It returns once etcd has committed the
+// write.
+func (s *Store) Set(ctx context.Context, app, key string, value json.RawMessage) error {
+	if err := checkAppKey(app, key); err != nil {
+		return err
+	}
+	v, err := engine.CanonicalValue(value, s.maxValue)
+	if err != nil {
+		return fmt.Errorf("set %s: %w", engine.QuoteKey(key), err)
+	}
+	return s.write(ctx, app, key, clientv3.OpPut(s.appRange(app)+key, string(v)))
+}
+
+// Delete implements engine.Store.
+func (s *Store) Delete(ctx context.Context, app, key string) error {
+	if err := checkAppKey(app, key); err != nil {
+		return err
+	}
+	return s.write(ctx, app, key, clientv3.OpDelete(s.appRange(app)+key))
+}
+
+// write commits op, fenced by the lock on (app, key) if this process holds
+// it.
+func (s *Store) write(ctx context.Context, app, key string, op clientv3.Op) error {
+	if err := s.ready(); err != nil {
+		return err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	fence := s.fence(app, key)
+	if fence == nil {
+		if _, err := s.cli.Do(ctx, op); err != nil {
+			return s.fail(err)
+		}
+		return nil
+	}
+	resp, err := s.cli.Txn(ctx).If(*fence).Then(op).Commit()
+	if err != nil {
+		return s.fail(err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("%s: %w", engine.QuoteKey(key), ErrLockLost)
+	}
+	return nil
+}
+
+// fence is the condition "this process still holds the lock on (app,
+// key)", or nil if it does not hold it.
+func (s *Store) fence(app, key string) *clientv3.Cmp {
+	s.mu.Lock()
+	m := s.held[s.lockKey(app, key)]
+	s.mu.Unlock()
+	if m == nil {
+		return nil
+	}
+	c := m.IsOwner()
+	return &c
+}
+
+// List implements engine.Store.
+func (s *Store) List(ctx context.Context, app string) (map[string]json.RawMessage, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	if err := checkApp(app); err != nil {
+		return nil, err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	r := s.appRange(app)
+	resp, err := s.cli.Get(ctx, r, clientv3.WithPrefix())
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	out := make(map[string]json.RawMessage, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		out[string(kv.Key[len(r):])] = json.RawMessage(kv.Value)
+	}
+	return out, nil
+}
+
+// Apps returns the names of the apps that have keys, sorted.
+func (s *Store) Apps() ([]string, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	r := s.cfg.Prefix + "/kv/"
+	resp, err := s.cli.Get(ctx, r, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	var apps []string
+	for _, kv := range resp.Kvs {
+		esc, _, _ := strings.Cut(string(kv.Key[len(r):]), "/")
+		app, err := url.PathUnescape(esc)
+		if err != nil {
+			continue // not written by this package
+		}
+		if len(apps) == 0 || apps[len(apps)-1] != app {
+			apps = append(apps, app)
+		}
+	}
+	return apps, nil
+}
+
+// Clear implements engine.Store.
+func (s *Store) Clear(ctx context.Context, app string) error {
+	if err := s.ready(); err != nil {
+		return err
+	}
+	if err := checkApp(app); err != nil {
+		return err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	_, err := s.cli.Delete(ctx, s.appRange(app), clientv3.WithPrefix())
+	return s.fail(err)
+}
+
+// CompareAndSwap implements engine.Store, as one etcd transaction (inside
+// the fence of the key's lock, if this process holds it).
+func (s *Store) CompareAndSwap(ctx context.Context, app, key string, old, new json.RawMessage) (bool, error) {
+	if err := s.ready(); err != nil {
+		return false, err
+	}
+	if err := checkAppKey(app, key); err != nil {
+		return false, err
+	}
+	var err error
+	if old != nil {
+		if old, err = engine.CanonicalValue(old, 0); err != nil {
+			return false, fmt.Errorf("compare-and-swap %s: old: %w", engine.QuoteKey(key), err)
+		}
+	}
+	if new != nil {
+		if new, err = engine.CanonicalValue(new, s.maxValue); err != nil {
+			return false, fmt.Errorf("compare-and-swap %s: new: %w", engine.QuoteKey(key), err)
+		}
+	}
+	k := s.appRange(app) + key
+	cmp := clientv3.Compare(clientv3.CreateRevision(k), "=", 0)
+	if old != nil {
+		cmp = clientv3.Compare(clientv3.Value(k), "=", string(old))
+	}
+	op := clientv3.OpDelete(k)
+	if new != nil {
+		op = clientv3.OpPut(k, string(new))
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	fence := s.fence(app, key)
+	if fence == nil {
+		resp, err := s.cli.Txn(ctx).If(cmp).Then(op).Commit()
+		if err != nil {
+			return false, s.fail(err)
+		}
+		return resp.Succeeded, nil
+	}
+	// The outer transaction checks the lock, the inner one the value.
+	resp, err := s.cli.Txn(ctx).If(*fence).Then(clientv3.OpTxn([]clientv3.Cmp{cmp}, []clientv3.Op{op}, nil)).Commit()
+	if err != nil {
+		return false, s.fail(err)
+	}
+	if !resp.Succeeded {
+		return false, fmt.Errorf("%s: %w", engine.QuoteKey(key), ErrLockLost)
+	}
+	return resp.Responses[0].GetResponseTxn().Succeeded, nil
+}
+
+// Lock implements engine.Locker: it waits (until ctx ends) for the lock on
+// (app, key) across every process on the store. The lock lives on a lease
+// of LockTTL, kept alive while this process runs; writes to (app, key)
+// through this store while it is held are fenced by it. unlock releases
+// it.
+func (s *Store) Lock(ctx context.Context, app, key string) (unlock func(), err error) {
+	if err := checkAppKey(app, key); err != nil {
+		return nil, err
+	}
+	name := s.lockKey(app, key)
+	// etcd's Mutex is per session, not per goroutine: one holder in this
+	// process at a time.
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, errors.New("etcd store: closed")
+	}
+	ch := s.local[name]
+	if ch == nil {
+		ch = make(chan struct{}, 1)
+		s.local[name] = ch
+	}
+	s.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("lock %s: %w", engine.QuoteKey(key), ctx.Err())
+	}
+	release := func() { <-ch }
+
+	lctx, cancel := withTimeout(ctx)
+	defer cancel()
+	var m *concurrency.Mutex
+	for attempt := 0; ; attempt++ {
+		sess, err := s.sessionFor(lctx)
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("lock %s: %w", engine.QuoteKey(key), err)
+		}
+		m = concurrency.NewMutex(sess, name)
+		err = m.Lock(lctx)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) && attempt == 0 {
+			// The lease expired before the keep-alive noticed: a new one.
+			s.dropSession(sess)
+			continue
+		}
+		release()
+		return nil, fmt.Errorf("lock %s: %w", engine.QuoteKey(key), s.fail(err))
+	}
+	s.mu.Lock()
+	s.held[name] = m
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			delete(s.held, name)
+			s.mu.Unlock()
+			uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = m.Unlock(uctx) // failing, the lease expires it
+			release()
+		})
+	}, nil
+}
+
+// sessionFor returns the live session of this store's locks, starting a
+// new one if there is none or the last one's lease expired.
+func (s *Store) sessionFor(ctx context.Context) (*concurrency.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.session != nil {
+		select {
+		case <-s.session.Done():
+			s.session = nil // its lease is gone; locks on it were lost
+		default:
+			return s.session, nil
+		}
+	}
+	sctx, cancel := withTimeout(ctx)
+	defer cancel()
+	// The grant is bounded by the caller's deadline; the keep-alive lives
+	// until Close.
+	lease, err := s.cli.Grant(sctx, int64(LockTTL/time.Second))
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	sess, err := concurrency.NewSession(s.cli, concurrency.WithLease(lease.ID), concurrency.WithContext(context.Background()))
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	s.session = sess
+	return sess, nil
+}
+
+// dropSession forgets sess, so that the next Lock starts a new one.
+func (s *Store) dropSession(sess *concurrency.Session) {
+	s.mu.Lock()
+	if s.session == sess {
+		s.session = nil
+	}
+	s.mu.Unlock()
+	sess.Orphan()
+}
+
+// Close releases the locks' lease and closes the connection.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	sess := s.session
+	s.mu.Unlock()
+	if sess != nil {
+		sess.Close()
+	}
+	return s.cli.Close()
+}

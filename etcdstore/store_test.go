@@ -1,0 +1,220 @@
+package etcdstore_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/engine/enginetest"
+	"github.com/modrun/modrun/etcdstore"
+	"github.com/modrun/modrun/internal/etcdtest"
+)
+
+func open(t *testing.T, url string) *etcdstore.Store {
+	t.Helper()
+	st, err := etcdstore.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func TestConformance(t *testing.T) {
+	srv := etcdtest.Start(t)
+	var n atomic.Int64
+	enginetest.TestStore(t, func(t *testing.T) engine.Store {
+		st, err := etcdstore.Open(srv.URL(fmt.Sprintf("conformance-%d", n.Add(1))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	})
+}
+
+// An app's name cannot reach into another app's keys, nor a prefix into
+// another prefix.
+func TestAppsCannotEscape(t *testing.T) {
+	srv := etcdtest.Start(t)
+	ctx := context.Background()
+	st := open(t, srv.URL("p"))
+	if err := st.Set(ctx, "a/kv/b", "k", json.RawMessage(`1`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Set(ctx, "b", "x", json.RawMessage(`2`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, app := range []string{"a", "b/..", "..", "a%2Fkv%2Fb"} {
+		all, err := st.List(ctx, app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 0 {
+			t.Errorf("List(%q) = %v, want nothing", app, all)
+		}
+	}
+	apps, err := st.Apps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(apps) != "[a/kv/b b]" {
+		t.Errorf("Apps = %q", apps)
+	}
+	other := open(t, srv.URL("p2"))
+	if all, _ := other.List(ctx, "b"); len(all) != 0 {
+		t.Errorf("another prefix sees %v", all)
+	}
+}
+
+// One holder at a time across two stores (two connections, as two
+// processes would have).
+func TestLockIsExclusiveAcrossClients(t *testing.T) {
+	srv := etcdtest.Start(t)
+	ctx := context.Background()
+	stores := []*etcdstore.Store{open(t, srv.URL("p")), open(t, srv.URL("p"))}
+	var inside, maxInside atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			st := stores[i%2]
+			unlock, err := st.Lock(ctx, "app", "token")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			n := inside.Add(1)
+			for {
+				m := maxInside.Load()
+				if n <= m || maxInside.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			time.Sleep(2 * time.Millisecond)
+			if err := st.Set(ctx, "app", "token", json.RawMessage(fmt.Sprint(i))); err != nil {
+				t.Error(err)
+			}
+			inside.Add(-1)
+			unlock()
+		})
+	}
+	wg.Wait()
+	if m := maxInside.Load(); m != 1 {
+		t.Fatalf("%d holders at once, want 1", m)
+	}
+}
+
+// A holder whose lease expired cannot write after another process took the
+// lock: its write is refused, and the newer value stays.
+func TestFencedWriteAfterLeaseLost(t *testing.T) {
+	srv := etcdtest.Start(t)
+	ctx := context.Background()
+	a, b := open(t, srv.URL("p")), open(t, srv.URL("p"))
+	unlockA, err := a.Lock(ctx, "app", "refresh_token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlockA()
+	if err := a.Set(ctx, "app", "refresh_token", json.RawMessage(`"rt-1"`)); err != nil {
+		t.Fatalf("a write under a held lock: %v", err)
+	}
+	// A's lease ends as it would after a pause past LockTTL.
+	raw, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Endpoint}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	resp, err := raw.Get(ctx, "/p/locks/", clientv3.WithPrefix())
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("lock keys: %v, %v", resp, err)
+	}
+	if _, err := raw.Revoke(ctx, clientv3.LeaseID(resp.Kvs[0].Lease)); err != nil {
+		t.Fatal(err)
+	}
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	unlockB, err := b.Lock(lctx, "app", "refresh_token")
+	if err != nil {
+		t.Fatalf("B could not take the lock A lost: %v", err)
+	}
+	if err := b.Set(ctx, "app", "refresh_token", json.RawMessage(`"rt-2"`)); err != nil {
+		t.Fatal(err)
+	}
+	err = a.Set(ctx, "app", "refresh_token", json.RawMessage(`"rt-stale"`))
+	if !errors.Is(err, etcdstore.ErrLockLost) {
+		t.Fatalf("A's write after losing the lock: err = %v, want ErrLockLost", err)
+	}
+	if _, err := a.CompareAndSwap(ctx, "app", "refresh_token", json.RawMessage(`"rt-2"`), json.RawMessage(`"rt-stale"`)); !errors.Is(err, etcdstore.ErrLockLost) {
+		t.Fatalf("A's compare-and-swap after losing the lock: err = %v, want ErrLockLost", err)
+	}
+	unlockB()
+	v, err := b.Get(ctx, "app", "refresh_token")
+	if err != nil || string(v) != `"rt-2"` {
+		t.Fatalf("value = %s, %v; want the newer \"rt-2\"", v, err)
+	}
+	// A takes the lock again on a new lease.
+	unlockA()
+	unlock, err := a.Lock(lctx, "app", "refresh_token")
+	if err != nil {
+		t.Fatalf("A relocks: %v", err)
+	}
+	if err := a.Set(ctx, "app", "refresh_token", json.RawMessage(`"rt-3"`)); err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+}
+
+// etcd down: a request fails by its deadline naming the endpoints; etcd
+// back: the same store works again, and acknowledged writes are there.
+func TestUnreachableAndRecovery(t *testing.T) {
+	srv := etcdtest.Start(t)
+	ctx := context.Background()
+	st := open(t, srv.URL("p"))
+	for i := range 50 {
+		if err := st.Set(ctx, "app", fmt.Sprint("k", i), json.RawMessage(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.Stop()
+	dctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := st.Set(dctx, "app", "late", json.RawMessage(`1`))
+	if err == nil || !strings.Contains(err.Error(), srv.Endpoint) {
+		t.Fatalf("write with etcd down: err = %v, want one naming %s", err, srv.Endpoint)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the write failed after %v, past its 500ms deadline", d)
+	}
+	srv.Restart()
+	rctx, cancel2 := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel2()
+	all, err := st.List(rctx, "app")
+	if err != nil {
+		t.Fatalf("after etcd restarted: %v", err)
+	}
+	if len(all) != 50 {
+		t.Fatalf("%d keys after the restart, want the 50 acknowledged", len(all))
+	}
+}
+
+func TestOpenErrorsHidePassword(t *testing.T) {
+	for _, u := range []string{"etcd://user:s3cret@nohostport/p", "etcds://user:s3cret@h:1,/p", "etcd://:s3cret@h:1/p"} {
+		_, err := etcdstore.Open(u)
+		if err == nil {
+			t.Errorf("Open(%s): no error", u)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Open: error %q shows the password", err)
+		}
+	}
+}

@@ -1,0 +1,91 @@
+package etcdstore
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+)
+
+// Config is what Open connects with, parsed from a store URL.
+type Config struct {
+	Endpoints []string // host:port, at least one
+	Prefix    string   // every key of the store is under it; "/" when the URL has none
+	TLS       bool     // etcds://
+	Username  string
+	Password  string // from the URL or $MODRUN_ETCD_PASSWORD; never printed
+
+	// TLS files, from $MODRUN_ETCD_CA, $MODRUN_ETCD_CERT and $MODRUN_ETCD_KEY.
+	CAFile, CertFile, KeyFile string
+}
+
+// IsURL reports whether s names an etcd store rather than a bbolt file.
+func IsURL(s string) bool {
+	return strings.HasPrefix(s, "etcd://") || strings.HasPrefix(s, "etcds://")
+}
+
+// ParseURL parses etcd://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT…]/PREFIX
+// (etcds:// for TLS). Errors never quote the password.
+func ParseURL(s string) (Config, error) {
+	var c Config
+	rest, ok := strings.CutPrefix(s, "etcd://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(s, "etcds://"); !ok {
+			return c, errors.New("etcd store: the URL must start with etcd:// or etcds://")
+		}
+		c.TLS = true
+	}
+	authority, prefix, _ := strings.Cut(rest, "/")
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		user, pass, hasPass := strings.Cut(authority[:at], ":")
+		var err error
+		if c.Username, err = url.PathUnescape(user); err != nil {
+			return c, errors.New("etcd store: the user name in the URL is badly escaped")
+		}
+		if hasPass {
+			if c.Password, err = url.PathUnescape(pass); err != nil {
+				return c, errors.New("etcd store: the password in the URL is badly escaped")
+			}
+		}
+		authority = authority[at+1:]
+	}
+	if c.Password == "" {
+		c.Password = os.Getenv("MODRUN_ETCD_PASSWORD")
+	}
+	if c.Username == "" && c.Password != "" {
+		return c, errors.New("etcd store: a password needs a user name (USER@ in the URL)")
+	}
+	for ep := range strings.SplitSeq(authority, ",") {
+		host, port, err := net.SplitHostPort(ep)
+		if err != nil || host == "" || port == "" {
+			return c, fmt.Errorf("etcd store: endpoint %q: want HOST:PORT", ep)
+		}
+		c.Endpoints = append(c.Endpoints, ep)
+	}
+	c.Prefix = "/" + strings.Trim(prefix, "/")
+	c.CAFile = os.Getenv("MODRUN_ETCD_CA")
+	c.CertFile = os.Getenv("MODRUN_ETCD_CERT")
+	c.KeyFile = os.Getenv("MODRUN_ETCD_KEY")
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return c, errors.New("etcd store: $MODRUN_ETCD_CERT and $MODRUN_ETCD_KEY go together")
+	}
+	if !c.TLS && (c.CAFile != "" || c.CertFile != "") {
+		return c, errors.New("etcd store: TLS files are set but the URL is etcd://; use etcds://")
+	}
+	return c, nil
+}
+
+// String is the URL without its password, for logs and errors.
+func (c Config) String() string {
+	scheme := "etcd"
+	if c.TLS {
+		scheme = "etcds"
+	}
+	user := ""
+	if c.Username != "" {
+		user = url.PathEscape(c.Username) + "@"
+	}
+	return scheme + "://" + user + strings.Join(c.Endpoints, ",") + c.Prefix
+}

@@ -1,0 +1,119 @@
+// Package etcdtest starts a real etcd (Debian's etcd-server) for tests: one
+// member on free loopback ports, its data in a temporary directory.
+package etcdtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Server is a running etcd.
+type Server struct {
+	Endpoint string // HOST:PORT of its client listener
+	t        testing.TB
+	dir      string
+	args     []string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+}
+
+// Start starts an etcd for the test and stops it when the test ends. With
+// no etcd binary, the test skips naming the Debian package, or fails when
+// $CI is true: CI installs it.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("etcd")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("etcd is not installed: apt-get install etcd-server (CI must run this test)")
+		}
+		t.Skip("etcd is not installed: apt-get install etcd-server")
+	}
+	client, peer := freePort(t), freePort(t)
+	s := &Server{Endpoint: client, t: t, dir: t.TempDir()}
+	s.args = []string{bin,
+		"--name", "test",
+		"--data-dir", filepath.Join(s.dir, "data"),
+		"--listen-client-urls", "http://" + client,
+		"--advertise-client-urls", "http://" + client,
+		"--listen-peer-urls", "http://" + peer,
+		"--initial-advertise-peer-urls", "http://" + peer,
+		"--initial-cluster", "test=http://" + peer,
+		"--log-level", "error",
+	}
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	log, err := os.OpenFile(filepath.Join(s.dir, "etcd.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cmd := exec.Command(s.args[0], s.args[1:]...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start etcd: %v", err)
+	}
+	s.cmd = cmd
+	exited := make(chan struct{})
+	s.exited = exited
+	go func() { cmd.Wait(); log.Close(); close(exited) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.Endpoint+"/health", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			b, _ := os.ReadFile(filepath.Join(s.dir, "etcd.log"))
+			s.t.Fatalf("etcd did not become healthy in 30s; its log:\n%s", b)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Stop kills etcd (as a crash would) and waits for it to exit.
+func (s *Server) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
+
+// Restart starts etcd again on the same ports and data.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.start()
+}
+
+// URL is a store URL of this etcd under prefix.
+func (s *Server) URL(prefix string) string {
+	return fmt.Sprintf("etcd://%s/%s", s.Endpoint, prefix)
+}
+
+func freePort(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
