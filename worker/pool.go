@@ -188,15 +188,17 @@ type proc struct {
 	ids  atomic.Uint64
 	gone chan struct{} // closed when the process has exited and calls failed
 
-	loadMu  sync.Mutex // orders a load before the calls that need it
-	mu      sync.Mutex
-	loaded  map[uint64]bool
-	calls   map[uint64]*pending
-	leads   map[uint64]engine.FlightJoin // flights this worker leads, by join ID
-	why     string                       // why it died: memory, deadline, crash
-	whyErr  error
-	isDead  bool
-	loading map[uint64]chan error
+	loadMu   sync.Mutex // orders a load before the calls that need it
+	mu       sync.Mutex
+	loaded   map[uint64]bool
+	calls    map[uint64]*pending
+	leads    map[uint64]engine.FlightJoin // flights this worker leads, by join ID
+	locks    map[uint64]func()            // store locks it holds, by the request that took each
+	unlocked map[uint64]bool              // released before their Lock returned
+	why      string                       // why it died: memory, deadline, crash
+	whyErr   error
+	isDead   bool
+	loading  map[uint64]chan error
 }
 
 // pending is a call sent to a worker.
@@ -242,7 +244,8 @@ func (p *Pool) start(s *slot) (*proc, error) {
 		return nil, fmt.Errorf("starting a worker: %w", err)
 	}
 	w := &proc{p: p, s: s, cmd: cmd, c: newConn(stdout, stdin, stdin), gone: make(chan struct{}),
-		loaded: map[uint64]bool{}, calls: map[uint64]*pending{}, leads: map[uint64]engine.FlightJoin{}, loading: map[uint64]chan error{}}
+		loaded: map[uint64]bool{}, calls: map[uint64]*pending{}, leads: map[uint64]engine.FlightJoin{}, loading: map[uint64]chan error{},
+		locks: map[uint64]func(){}, unlocked: map[uint64]bool{}}
 	go w.read()
 	return w, nil
 }
@@ -287,7 +290,12 @@ func (w *proc) read() {
 	w.leads = map[uint64]engine.FlightJoin{}
 	loading := w.loading
 	w.loading = map[uint64]chan error{}
+	locks := w.locks
+	w.locks = map[uint64]func(){}
 	w.mu.Unlock()
+	for _, unlock := range locks {
+		unlock() // its holder is gone; the fence keeps its writes out anyway
+	}
 	for _, c := range calls {
 		c.reply <- &message{Op: "dead", Msg: why, Err: toWire(whyErr, func(s string) string { return s })}
 	}
@@ -410,11 +418,47 @@ func (w *proc) store(m *message) {
 		err = st.Clear(ctx, m.App)
 	case "cas":
 		r.OK, err = st.CompareAndSwap(ctx, m.App, m.Key, m.Old, m.Value)
+	case "lock":
+		err = w.lock(ctx, m)
+	case "unlock":
+		w.mu.Lock()
+		unlock := w.locks[m.Inst]
+		delete(w.locks, m.Inst)
+		if unlock == nil {
+			w.unlocked[m.Inst] = true // the lock is still being taken
+		}
+		w.mu.Unlock()
+		if unlock != nil {
+			unlock()
+		}
 	default:
 		err = fmt.Errorf("unknown store operation %q", m.Store)
 	}
 	r.Err = toWire(err, func(s string) string { return s })
 	w.c.send(r)
+}
+
+// lock takes the pool store's lock for a worker (engine.Locker; a store
+// without one needs no lock), held until the worker's unlock or its death.
+func (w *proc) lock(ctx context.Context, m *message) error {
+	l, ok := w.p.opts.Store.(engine.Locker)
+	if !ok {
+		return nil
+	}
+	unlock, err := l.Lock(ctx, m.App, m.Key)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	if w.unlocked[m.ID] || w.isDead {
+		delete(w.unlocked, m.ID)
+		w.mu.Unlock()
+		unlock()
+		return nil
+	}
+	w.locks[m.ID] = unlock
+	w.mu.Unlock()
+	return nil
 }
 
 // load sends instance id's package to the worker once.

@@ -147,9 +147,12 @@ func (s *workerSide) unstick(inst engine.Instance) {
 	}
 }
 
-// rpc sends m to the parent and waits for its reply.
+// rpc sends m to the parent and waits for its reply. m.ID, if unset, is
+// a new one.
 func (s *workerSide) rpc(ctx context.Context, m *message) (*message, error) {
-	m.ID = s.ids.Add(1)
+	if m.ID == 0 {
+		m.ID = s.ids.Add(1)
+	}
 	ch := make(chan *message, 1)
 	s.mu.Lock()
 	s.pending[m.ID] = ch
@@ -174,6 +177,7 @@ type remoteStore struct{ s *workerSide }
 var (
 	_ engine.Store       = (*remoteStore)(nil)
 	_ engine.AsyncSetter = (*remoteStore)(nil)
+	_ engine.Locker      = (*remoteStore)(nil)
 )
 
 func (r *remoteStore) do(ctx context.Context, m *message) (*message, error) {
@@ -237,6 +241,23 @@ func (r *remoteStore) CompareAndSwap(ctx context.Context, app, key string, old, 
 		return false, err
 	}
 	return m.OK, nil
+}
+
+// Lock takes the parent store's lock (an etcd store's, across servers;
+// a no-op on one without). The parent holds it for this worker, and lets
+// it go if the worker dies.
+func (r *remoteStore) Lock(ctx context.Context, app, key string) (func(), error) {
+	id := r.s.ids.Add(1)
+	release := func() {
+		r.s.c.send(&message{Op: opStore, Store: "unlock", Inst: id})
+	}
+	_, err := r.s.rpc(ctx, &message{ID: id, Op: opStore, Store: "lock", App: app, Key: key})
+	if err != nil {
+		release() // the parent may take it after we stopped waiting
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(release) }, nil
 }
 
 func (r *remoteStore) Close() error { return nil }

@@ -87,7 +87,11 @@ func (c *cli) root() *cobra.Command {
 and publishes them as versioned, digest-checked bundles.
 
 Environment:
-  MODRUN_STORE         the store file (default $XDG_DATA_HOME/modrun/store.db)
+  MODRUN_STORE         the store: a file (default $XDG_DATA_HOME/modrun/store.db), or
+                       etcd://[USER@]HOST:PORT[,HOST:PORT…]/PREFIX (etcds:// for TLS)
+  MODRUN_ETCD_PASSWORD the etcd user's password, if not in the URL (never printed)
+  MODRUN_ETCD_CA, MODRUN_ETCD_CERT, MODRUN_ETCD_KEY
+                       PEM files of etcds://: the CA, and a client certificate and key
   MODRUN_REGISTRY      the registry directory (default $XDG_DATA_HOME/modrun/registry)
   MODRUN_APP           the store app of runner store commands, when --app is not given
   MODRUN_INPUT_<NAME>  a package input, NAME upper-cased (apiKey: MODRUN_INPUT_APIKEY);

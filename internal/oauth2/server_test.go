@@ -454,6 +454,13 @@ func TestRefreshTakesTheStoresLock(t *testing.T) {
 // access token expired: one token request across both, no reuse of a
 // spent refresh token (DESIGN.md §13).
 func TestTwoEnginesOnEtcd(t *testing.T) {
+	t.Run("in-process", func(t *testing.T) { testTwoEnginesOnEtcd(t, false) })
+	// Runs in worker processes (serve's default) take the lock through
+	// their server.
+	t.Run("isolated", func(t *testing.T) { testTwoEnginesOnEtcd(t, true) })
+}
+
+func testTwoEnginesOnEtcd(t *testing.T, isolate bool) {
 	srv := etcdtest.Start(t)
 	a := newAuthServer(t)
 	ctx := context.Background()
@@ -466,8 +473,13 @@ func TestTwoEnginesOnEtcd(t *testing.T) {
 		}
 		t.Cleanup(func() { st.Close() })
 		stores = append(stores, st)
-		eng, pkg, in := newEngine(t, st, a)
-		inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{Inputs: in})
+		eng := modrun.New(modrun.Options{Store: st, Isolate: isolate, Workers: 2})
+		t.Cleanup(func() { eng.Close() })
+		pkg, err := eng.Load(credPackage(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{Inputs: map[string]any{"baseUrl": a.URL, "clientSecret": "client-secret-xyz"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -502,4 +514,10 @@ func TestTwoEnginesOnEtcd(t *testing.T) {
 	if a.count("refresh_token") != 1 || a.reuses.Load() != 0 {
 		t.Fatalf("%d refreshes, %d reuses; want 1 and 0", a.count("refresh_token"), a.reuses.Load())
 	}
+}
+
+// TestMain makes this test binary its own worker (for the isolated runs).
+func TestMain(m *testing.M) {
+	modrun.WorkerMain()
+	os.Exit(m.Run())
 }
