@@ -2,6 +2,9 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,7 +39,10 @@ func (sc *scheduler) start() {
 		parser := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 		for _, pkg := range sc.pkgs {
 			for _, sched := range pkg.Manifest.Schedules {
-				next := func(t time.Time) time.Time { return t.Add(sched.Every) }
+				// Periods are aligned to the clock (multiples of Every
+				// since the zero time), so that every server sharing the
+				// store sees the same due times and one claims each.
+				next := func(t time.Time) time.Time { return t.Truncate(sched.Every).Add(sched.Every) }
 				if sched.Cron != "" {
 					cs, err := parser.Parse(sched.Cron)
 					if err != nil { // checked at load; a package built by hand
@@ -59,6 +65,46 @@ func (sc *scheduler) stop() {
 	sc.wg.Wait()
 }
 
+// ScheduleApp is the store app where servers sharing a store claim each
+// period of a schedule.
+const ScheduleApp = "modrun.schedules"
+
+// claim reports whether this server won the period due of a schedule: a
+// compare-and-swap of the schedule's last claimed period, so that across
+// every server on one store (etcd) one runs it. A store that fails the
+// claim fails the period, logged.
+func (sc *scheduler) claim(pkg *engine.Package, name string, due time.Time) bool {
+	ctx, cancel := context.WithTimeout(sc.ctx, 5*time.Second)
+	defer cancel()
+	key := pkg.Manifest.Name + " " + name
+	want := json.RawMessage(strconv.FormatInt(due.UnixMilli(), 10))
+	for {
+		old, err := sc.s.opts.Store.Get(ctx, ScheduleApp, key)
+		if errors.Is(err, engine.ErrNotFound) {
+			old, err = nil, nil
+		}
+		if err != nil {
+			sc.s.log.Warn("schedule: not started: claiming the period", "package", pkg.Ref(), "schedule", name, "error", err)
+			return false
+		}
+		if old != nil {
+			if last, err := strconv.ParseInt(string(old), 10, 64); err == nil && last >= due.UnixMilli() {
+				return false
+			}
+		}
+		ok, err := sc.s.opts.Store.CompareAndSwap(ctx, ScheduleApp, key, old, want)
+		if err != nil {
+			sc.s.log.Warn("schedule: not started: claiming the period", "package", pkg.Ref(), "schedule", name, "error", err)
+			return false
+		}
+		if ok {
+			return true
+		}
+		// Another server claimed first; re-read: it may have claimed an
+		// earlier period.
+	}
+}
+
 func (sc *scheduler) loop(pkg *engine.Package, sched engine.Schedule, next func(time.Time) time.Time) {
 	defer sc.wg.Done()
 	var running atomic.Bool
@@ -70,6 +116,9 @@ func (sc *scheduler) loop(pkg *engine.Package, sched engine.Schedule, next func(
 			t.Stop()
 			return
 		case <-t.C:
+		}
+		if !sc.claim(pkg, name, due) {
+			continue // another server sharing the store runs this period
 		}
 		if !running.CompareAndSwap(false, true) {
 			sc.s.metrics.skipped.WithLabelValues(pkg.Manifest.Name, name).Inc()

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -193,4 +194,55 @@ func newHTTPServer(t testing.TB, srv *server.Server) string {
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return ts.URL
+}
+
+// TestScheduleRunsOncePerPeriodAcrossServers: two servers on one store
+// (as two machines on one etcd) claim each period of a schedule, so it
+// runs once per period, not once per server.
+func TestScheduleRunsOncePerPeriodAcrossServers(t *testing.T) {
+	files := map[string]string{
+		"package.yaml": "name: ticker\nversion: 1.0.0\nschedules:\n  - {every: 1s, run: c.add, args: [ticks]}\n",
+		"c.js":         counterPkg["c.js"],
+	}
+	dir := t.TempDir()
+	for name, data := range files {
+		os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644)
+	}
+	st := store.NewMemory()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 2 {
+		eng := modrun.New(modrun.Options{Store: st})
+		defer eng.Close()
+		srv := server.New(server.Options{
+			Loader:   eng,
+			Packages: []string{dir},
+			NewInstance: func(pkg *engine.Package, app string, obs engine.Observer) (engine.Instance, error) {
+				return eng.NewInstance(pkg, modrun.InstanceOptions{App: app, Observer: obs})
+			},
+			Store: st,
+			Token: token,
+		})
+		if err := srv.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { srv.Serve(ctx, l) })
+	}
+	const span = 3500 * time.Millisecond
+	time.Sleep(span)
+	cancel()
+	wg.Wait()
+	raw, err := st.Get(context.Background(), "ticker", "ticks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(string(raw))
+	periods := int(span / time.Second)
+	if n < periods/2 || n > periods+1 {
+		t.Fatalf("%d runs in %v of a 1s schedule on two servers; want about %d (one per period)", n, span, periods)
+	}
 }

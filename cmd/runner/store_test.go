@@ -23,10 +23,7 @@ func TestStoreCommandsOnEtcd(t *testing.T) {
 // A run on etcd keeps its values there: a second process reads them.
 func TestRunOnEtcd(t *testing.T) {
 	srv := etcdtest.Start(t)
-	dir := writePackage(t, map[string]string{
-		"package.yaml": "name: counter\nversion: 1.0.0\n",
-		"c.js":         `export default { async bump() { const n = (appsmith.store.n || 0) + 1; await storeValue("n", n); return n; } };`,
-	})
+	dir := writePackage(t, counterPackage)
 	env := []string{"MODRUN_STORE=" + srv.URL("runs")}
 	for want := 1; want <= 2; want++ {
 		out, errOut, code := runBinary(t, env, "run", dir, "c.bump")
@@ -144,4 +141,61 @@ func TestStoreThroughTheBinary(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, `a string needs quotes`) {
 		t.Fatalf("invalid JSON: %d %q", code, errOut)
 	}
+}
+
+// TestServeOnEtcd: runner serve on an etcd store answers runs, /readyz is
+// 503 while etcd is down and 200 again once it is back, and the runs'
+// writes made before the outage are still there.
+func TestServeOnEtcd(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	pkg := writePackage(t, counterPackage)
+	const token = "test-token-etcd-0123456789"
+	srv := startServe(t, token, pkg, "--store", etcd.URL("serve"))
+	defer srv.stop()
+	for want := 1.0; want <= 3; want++ {
+		code, body, _ := srv.call("POST", "/v1/run/counter/c.bump", `{"args": []}`)
+		if code != 200 || body["result"] != want {
+			t.Fatalf("run: %d %v", code, body)
+		}
+	}
+	ready := func() (int, string) {
+		code, body, _ := srv.callAs("", "GET", "/readyz", "")
+		return code, fmt.Sprint(body["reason"])
+	}
+	if code, why := ready(); code != 200 {
+		t.Fatalf("/readyz with etcd up: %d %s", code, why)
+	}
+	etcd.Stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, why := ready()
+		if code == 503 && strings.Contains(why, etcd.Endpoint) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz with etcd down: %d %q; want 503 naming %s", code, why, etcd.Endpoint)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	etcd.Restart()
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		if code, _ := ready(); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			code, why := ready()
+			t.Fatalf("/readyz after etcd returned: %d %s", code, why)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	code, body, _ := srv.call("POST", "/v1/run/counter/c.bump", `{"args": []}`)
+	if code != 200 || body["result"] != 4.0 {
+		t.Fatalf("run after the outage: %d %v; want 4 (no acknowledged write lost)", code, body)
+	}
+}
+
+var counterPackage = map[string]string{
+	"package.yaml": "name: counter\nversion: 1.0.0\n",
+	"c.js":         `export default { async bump() { const n = (appsmith.store.n || 0) + 1; await storeValue("n", n); return n; } };`,
 }
