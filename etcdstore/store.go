@@ -46,6 +46,8 @@ type Store struct {
 	local   map[string]chan struct{} // one holder per lock in this process
 	held    map[string]*concurrency.Mutex
 	closed  bool
+	queue   chan *queued  // SetAsync's writes; nil until the first
+	flushed chan struct{} // closed when the queue is drained after Close
 }
 
 var (
@@ -463,7 +465,14 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	sess := s.session
+	if s.queue != nil {
+		close(s.queue)
+	}
+	flushed := s.flushed
 	s.mu.Unlock()
+	if flushed != nil {
+		<-flushed // queued writes commit before the connection closes
+	}
 	if sess != nil {
 		sess.Close()
 	}

@@ -218,3 +218,40 @@ func TestOpenErrorsHidePassword(t *testing.T) {
 		}
 	}
 }
+
+// SetAsync's group commit keeps order (the later write to a key wins) and
+// Close commits what is queued.
+func TestSetAsyncOrderAndClose(t *testing.T) {
+	srv := etcdtest.Start(t)
+	ctx := context.Background()
+	st, err := etcdstore.Open(srv.URL("async"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waits []func() error
+	for i := range 500 {
+		waits = append(waits, st.SetAsync(ctx, "app", fmt.Sprint("k", i%7), json.RawMessage(fmt.Sprint(i))))
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range waits {
+		if err := w(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.SetAsync(ctx, "app", "late", json.RawMessage(`1`))(); !errors.Is(err, engine.ErrClosed) {
+		t.Fatalf("SetAsync after Close: %v, want ErrClosed", err)
+	}
+	again := open(t, srv.URL("async"))
+	all, err := again.List(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 7 {
+		want := fmt.Sprint(499 - (499-k)%7)
+		if got := string(all[fmt.Sprint("k", k)]); got != want {
+			t.Errorf("k%d = %s, want the last write %s", k, got, want)
+		}
+	}
+}

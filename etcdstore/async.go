@@ -1,0 +1,102 @@
+package etcdstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/modrun/modrun/engine"
+)
+
+// maxBatch is the most keys one group commit writes: etcd refuses a
+// transaction of more than 128 operations by default (--max-txn-ops).
+const maxBatch = 128
+
+// queued is one write of SetAsync waiting for its group commit.
+type queued struct {
+	key  string // the etcd key
+	op   clientv3.Op
+	done chan error
+}
+
+var _ engine.AsyncSetter = (*Store)(nil)
+
+// SetAsync implements engine.AsyncSetter: the write is queued in order and
+// committed with the writes queued alongside it in one transaction (a
+// group commit), so that concurrent storeValue calls cost one etcd round
+// trip per batch rather than each. wait returns once etcd has committed
+// it, or when ctx ends. A write to a key under this store's lock is
+// fenced, and made at once.
+func (s *Store) SetAsync(ctx context.Context, app, key string, value json.RawMessage) (wait func() error) {
+	fail := func(err error) func() error { return func() error { return err } }
+	if err := checkAppKey(app, key); err != nil {
+		return fail(err)
+	}
+	v, err := engine.CanonicalValue(value, s.maxValue)
+	if err != nil {
+		return fail(fmt.Errorf("set %s: %w", engine.QuoteKey(key), err))
+	}
+	if s.fence(app, key) != nil {
+		return fail(s.Set(ctx, app, key, v))
+	}
+	k := s.appRange(app) + key
+	w := &queued{key: k, op: clientv3.OpPut(k, string(v)), done: make(chan error, 1)}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fail(s.ready())
+	}
+	if s.queue == nil {
+		s.queue = make(chan *queued, 4*maxBatch)
+		s.flushed = make(chan struct{})
+		go s.commitLoop(s.queue, s.flushed)
+	}
+	s.queue <- w // under mu: Close cannot close the queue meanwhile
+	s.mu.Unlock()
+	return func() error {
+		select {
+		case err := <-w.done:
+			return err
+		case <-ctx.Done():
+			return s.fail(ctx.Err())
+		}
+	}
+}
+
+// commitLoop commits queued writes in batches, in order, until the queue
+// is closed and drained.
+func (s *Store) commitLoop(queue <-chan *queued, flushed chan<- struct{}) {
+	defer close(flushed)
+	for w := range queue {
+		batch := []*queued{w}
+		keys := map[string]int{w.key: 0} // etcd refuses a key twice in one transaction
+		ops := []clientv3.Op{w.op}
+	fill:
+		for len(ops) < maxBatch {
+			select {
+			case w, ok := <-queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, w)
+				if i, dup := keys[w.key]; dup {
+					ops[i] = w.op // the later write wins, as it would in order
+				} else {
+					keys[w.key] = len(ops)
+					ops = append(ops, w.op)
+				}
+			default:
+				break fill
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		_, err := s.cli.Txn(ctx).Then(ops...).Commit()
+		cancel()
+		err = s.fail(err)
+		for _, w := range batch {
+			w.done <- err
+		}
+	}
+}
