@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,8 +17,10 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/modrun/modrun"
+	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/etcdstore"
 	"github.com/modrun/modrun/internal/etcdtest"
+	"github.com/modrun/modrun/store"
 )
 
 // BenchmarkDurableWrites: 64 concurrent durable writes to one etcd, three
@@ -93,4 +98,55 @@ func BenchmarkDurableWrites(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkRefreshFlowDurable: bench/refresh's auth.refreshDurable (read
+// the store, POST the token request over loopback, two durable
+// storeValue) at concurrency 64, on bbolt and on etcd in one run: what a
+// shared store costs the refresh flow (reported, no target).
+func BenchmarkRefreshFlowDurable(b *testing.B) {
+	srv := etcdtest.Start(b)
+	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"at-1","refresh_token":"rt-1","expires_in":3600}`)
+	}))
+	defer tokens.Close()
+	ctx := context.Background()
+	par := max(1, 64/runtime.GOMAXPROCS(0))
+	for _, backend := range []string{"bbolt", "etcd"} {
+		b.Run(backend, func(b *testing.B) {
+			var st engine.Store
+			var err error
+			if backend == "etcd" {
+				st, err = etcdstore.Open(srv.URL("refresh"))
+			} else {
+				st, err = store.Open(filepath.Join(b.TempDir(), "s.db"), nil)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			eng := modrun.New(modrun.Options{Store: st})
+			defer eng.Close()
+			pkg, err := eng.Load("../bench/refresh")
+			if err != nil {
+				b.Fatal(err)
+			}
+			inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{Inputs: map[string]any{"baseUrl": tokens.URL}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer inst.Close()
+			b.SetParallelism(par)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := inst.Call(ctx, "auth.refreshDurable"); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
