@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -252,6 +253,71 @@ func TestSetAsyncOrderAndClose(t *testing.T) {
 		want := fmt.Sprint(499 - (499-k)%7)
 		if got := string(all[fmt.Sprint("k", k)]); got != want {
 			t.Errorf("k%d = %s, want the last write %s", k, got, want)
+		}
+	}
+}
+
+// TestRestartUnderLoad: writers keep writing while etcd is killed and
+// restarted. Every write that was acknowledged is there afterwards (each
+// key holds at least its last acknowledged value), writes fail while etcd
+// is down, and succeed again once it is back.
+func TestRestartUnderLoad(t *testing.T) {
+	srv := etcdtest.Start(t)
+	st := open(t, srv.URL("load"))
+	ctx, stop := context.WithCancel(context.Background())
+	const writers = 8
+	acked := make([]atomic.Int64, writers)
+	var failed, afterRestart atomic.Int64
+	var restarted atomic.Bool
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := int64(1); ctx.Err() == nil; i++ {
+				wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+				var err error
+				if w%2 == 0 {
+					err = st.Set(wctx, "app", fmt.Sprint("w", w), json.RawMessage(fmt.Sprint(i)))
+				} else {
+					err = st.SetAsync(wctx, "app", fmt.Sprint("w", w), json.RawMessage(fmt.Sprint(i)))()
+				}
+				cancel()
+				if err != nil {
+					failed.Add(1)
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				acked[w].Store(i)
+				if restarted.Load() {
+					afterRestart.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	srv.Stop()
+	time.Sleep(500 * time.Millisecond)
+	srv.Restart()
+	restarted.Store(true)
+	deadline := time.Now().Add(15 * time.Second)
+	for afterRestart.Load() < 100 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	wg.Wait()
+	if failed.Load() == 0 {
+		t.Fatal("no write failed while etcd was down: the test did not test")
+	}
+	if afterRestart.Load() < 100 {
+		t.Fatalf("%d writes succeeded after the restart, want writers to recover", afterRestart.Load())
+	}
+	all, err := st.List(context.Background(), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for w := range writers {
+		got, _ := strconv.ParseInt(string(all[fmt.Sprint("w", w)]), 10, 64)
+		if got < acked[w].Load() {
+			t.Errorf("w%d = %d, but %d was acknowledged: an acknowledged write was lost", w, got, acked[w].Load())
 		}
 	}
 }
