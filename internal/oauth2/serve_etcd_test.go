@@ -1,0 +1,115 @@
+package oauth2_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modrun/modrun/etcdstore"
+	"github.com/modrun/modrun/internal/etcdtest"
+)
+
+// TestTwoServesOnEtcd: two runner serve processes on one etcd (workers,
+// the default), 50 concurrent calls to each after the access token
+// expired, against go-oauth2's rotating, reuse-detecting server: one token
+// request across both servers, no reuse (DESIGN.md §13).
+func TestTwoServesOnEtcd(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	a := newAuthServer(t)
+	dir := credPackage(t)
+	bin := filepath.Join(t.TempDir(), "runner")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/runner").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	const token = "serve-token-0123456789"
+	storeURL := etcd.URL("two")
+	var urls []string
+	for range 2 {
+		urls = append(urls, startServe(t, bin, token, dir, "--store", storeURL,
+			"--input", "baseUrl="+a.URL, "--input", "clientSecret=client-secret-xyz", "--workers", "2"))
+	}
+	call := func(base string) (int, string) {
+		req, _ := http.NewRequest("POST", base+"/v1/run/creds/me", strings.NewReader(`{}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := call(urls[0]); code != 200 || !strings.Contains(body, `"ada"`) {
+		t.Fatalf("first call (password grant): %d %s", code, body)
+	}
+	// Expire the stored access token.
+	st, err := etcdstore.Open(storeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	raw, err := st.Get(ctx, "creds", "oauth2.user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set map[string]any
+	json.Unmarshal(raw, &set)
+	set["expires_at"] = 1
+	expired, _ := json.Marshal(set)
+	if err := st.Set(ctx, "creds", "oauth2.user", expired); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() {
+			if code, body := call(urls[i%2]); code != 200 || !strings.Contains(body, `"ada"`) {
+				t.Errorf("call %d: %d %s", i, code, body)
+			}
+		})
+	}
+	wg.Wait()
+	if a.count("refresh_token") != 1 || a.reuses.Load() != 0 {
+		t.Fatalf("%d refreshes, %d reuses across two servers; want 1 and 0", a.count("refresh_token"), a.reuses.Load())
+	}
+}
+
+// startServe starts runner serve on a free port and returns its URL.
+func startServe(t *testing.T, bin, token string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), "MODRUN_TOKEN="+token, "XDG_STATE_HOME="+t.TempDir())
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "serving on "); ok {
+				addr <- u
+			}
+		}
+	}()
+	select {
+	case u := <-addr:
+		return u
+	case <-time.After(30 * time.Second):
+		t.Fatal("runner serve did not start in 30s")
+		return ""
+	}
+}
