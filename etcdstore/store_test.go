@@ -321,3 +321,50 @@ func TestRestartUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// An etcd with authentication: the user and password from the URL or
+// $MODRUN_ETCD_PASSWORD work, a wrong password fails without showing it.
+func TestAuthentication(t *testing.T) {
+	srv := etcdtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	raw, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Endpoint}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, step := range []func() error{
+		func() error { _, err := raw.RoleAdd(ctx, "root"); return err },
+		func() error { _, err := raw.UserAdd(ctx, "root", "pw-Secret-42"); return err },
+		func() error { _, err := raw.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := raw.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u := "etcd://root:pw-Secret-42@" + srv.Endpoint + "/auth"
+	st := open(t, u)
+	if err := st.Set(ctx, "app", "k", json.RawMessage(`1`)); err != nil {
+		t.Fatalf("with the password in the URL: %v", err)
+	}
+	t.Setenv("MODRUN_ETCD_PASSWORD", "pw-Secret-42")
+	fromEnv := open(t, "etcd://root@"+srv.Endpoint+"/auth")
+	if v, err := fromEnv.Get(ctx, "app", "k"); err != nil || string(v) != "1" {
+		t.Fatalf("with $MODRUN_ETCD_PASSWORD: %s, %v", v, err)
+	}
+	t.Setenv("MODRUN_ETCD_PASSWORD", "")
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer wcancel()
+	bad, err := etcdstore.Open("etcd://root:wrong-Secret-99@" + srv.Endpoint + "/auth")
+	if err == nil {
+		defer bad.Close()
+		_, err = bad.Get(wctx, "app", "k")
+	}
+	if err == nil {
+		t.Fatal("a wrong password worked")
+	}
+	if strings.Contains(err.Error(), "wrong-Secret-99") || !strings.Contains(err.Error(), srv.Endpoint) {
+		t.Fatalf("wrong password: %v; want an error naming the endpoint, not the password", err)
+	}
+}
