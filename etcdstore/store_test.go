@@ -368,3 +368,31 @@ func TestAuthentication(t *testing.T) {
 		t.Fatalf("wrong password: %v; want an error naming the endpoint, not the password", err)
 	}
 }
+
+// etcds://: TLS with the CA, client certificate and key from the
+// environment; without the CA the server is not trusted.
+func TestTLS(t *testing.T) {
+	srv, files := etcdtest.StartTLS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	t.Setenv("MODRUN_ETCD_CA", files.CA)
+	t.Setenv("MODRUN_ETCD_CERT", files.Cert)
+	t.Setenv("MODRUN_ETCD_KEY", files.Key)
+	st := open(t, srv.URL("tls"))
+	if err := st.Set(ctx, "app", "k", json.RawMessage(`"over tls"`)); err != nil {
+		t.Fatalf("etcds:// with the CA and a client certificate: %v", err)
+	}
+	if v, err := st.Get(ctx, "app", "k"); err != nil || string(v) != `"over tls"` {
+		t.Fatalf("Get = %s, %v", v, err)
+	}
+	// Plain etcd:// to a TLS-only listener fails, naming the endpoint.
+	t.Setenv("MODRUN_ETCD_CA", "")
+	t.Setenv("MODRUN_ETCD_CERT", "")
+	t.Setenv("MODRUN_ETCD_KEY", "")
+	plain := open(t, "etcd://"+srv.Endpoint+"/tls")
+	pctx, pcancel := context.WithTimeout(ctx, time.Second)
+	defer pcancel()
+	if _, err := plain.Get(pctx, "app", "k"); err == nil || !strings.Contains(err.Error(), srv.Endpoint) {
+		t.Fatalf("etcd:// to a TLS listener: %v; want an error naming %s", err, srv.Endpoint)
+	}
+}

@@ -22,12 +22,21 @@ type Server struct {
 	args     []string
 	cmd      *exec.Cmd
 	exited   chan struct{}
+	scheme   string // of the client listener: http or https
+	health   *http.Client
 }
 
 // Start starts an etcd for the test and stops it when the test ends. With
 // no etcd binary, the test skips naming the Debian package, or fails when
 // $CI is true: CI installs it.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return start(t, "http", http.DefaultClient)
+}
+
+// start starts etcd serving clients by scheme, checking its health with
+// health, with extra flags.
+func start(t testing.TB, scheme string, health *http.Client, extra ...string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
@@ -37,17 +46,17 @@ func Start(t testing.TB) *Server {
 		t.Skip("etcd is not installed: apt-get install etcd-server")
 	}
 	client, peer := freePort(t), freePort(t)
-	s := &Server{Endpoint: client, t: t, dir: t.TempDir()}
-	s.args = []string{bin,
+	s := &Server{Endpoint: client, t: t, dir: t.TempDir(), scheme: scheme, health: health}
+	s.args = append([]string{bin,
 		"--name", "test",
 		"--data-dir", filepath.Join(s.dir, "data"),
-		"--listen-client-urls", "http://" + client,
-		"--advertise-client-urls", "http://" + client,
+		"--listen-client-urls", scheme + "://" + client,
+		"--advertise-client-urls", scheme + "://" + client,
 		"--listen-peer-urls", "http://" + peer,
 		"--initial-advertise-peer-urls", "http://" + peer,
 		"--initial-cluster", "test=http://" + peer,
 		"--log-level", "error",
-	}
+	}, extra...)
 	s.start()
 	t.Cleanup(s.Stop)
 	return s
@@ -71,8 +80,8 @@ func (s *Server) start() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
-		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.Endpoint+"/health", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
+		req, _ := http.NewRequestWithContext(ctx, "GET", s.scheme+"://"+s.Endpoint+"/health", nil)
+		if resp, err := s.health.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return
@@ -106,6 +115,9 @@ func (s *Server) Restart() {
 
 // URL is a store URL of this etcd under prefix.
 func (s *Server) URL(prefix string) string {
+	if s.scheme == "https" {
+		return fmt.Sprintf("etcds://%s/%s", s.Endpoint, prefix)
+	}
 	return fmt.Sprintf("etcd://%s/%s", s.Endpoint, prefix)
 }
 
