@@ -396,3 +396,82 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("etcd:// to a TLS listener: %v; want an error naming %s", err, srv.Endpoint)
 	}
 }
+
+// TestLeaderChange: a three-member cluster loses its leader under write
+// load. Writes keep to their deadline while the cluster elects another,
+// recover on their own, and every acknowledged value survives.
+func TestLeaderChange(t *testing.T) {
+	members := etcdtest.StartCluster(t, 3)
+	st := open(t, "etcd://"+etcdtest.Endpoints(members)+"/leader")
+	ctx, stop := context.WithCancel(context.Background())
+	const writers = 6
+	acked := make([]atomic.Int64, writers)
+	var afterKill, slow atomic.Int64
+	var killed atomic.Bool
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := int64(1); ctx.Err() == nil; i++ {
+				wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+				start := time.Now()
+				err := st.Set(wctx, "app", fmt.Sprint("w", w), json.RawMessage(fmt.Sprint(i)))
+				cancel()
+				if time.Since(start) > 1500*time.Millisecond {
+					slow.Add(1) // past its deadline by far
+				}
+				if err != nil {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				acked[w].Store(i)
+				if killed.Load() {
+					afterKill.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	raw, err := clientv3.New(clientv3.Config{Endpoints: []string{members[0].Endpoint}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var leader *etcdtest.Server
+	for _, m := range members {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		resp, err := raw.Status(sctx, m.Endpoint)
+		cancel()
+		if err == nil && resp.Leader == resp.Header.MemberId {
+			leader = m
+		}
+	}
+	if leader == nil {
+		t.Fatal("no member says it leads")
+	}
+	leader.Stop()
+	killed.Store(true)
+	deadline := time.Now().Add(20 * time.Second)
+	for afterKill.Load() < 100 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	wg.Wait()
+	if afterKill.Load() < 100 {
+		t.Fatalf("%d writes succeeded after the leader died, want the writers to recover", afterKill.Load())
+	}
+	if slow.Load() > 0 {
+		t.Errorf("%d writes returned long past their 500ms deadline", slow.Load())
+	}
+	lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	all, err := st.List(lctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for w := range writers {
+		got, _ := strconv.ParseInt(string(all[fmt.Sprint("w", w)]), 10, 64)
+		if got < acked[w].Load() {
+			t.Errorf("w%d = %d, but %d was acknowledged", w, got, acked[w].Load())
+		}
+	}
+}

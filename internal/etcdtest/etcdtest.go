@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -64,6 +65,13 @@ func start(t testing.TB, scheme string, health *http.Client, extra ...string) *S
 
 func (s *Server) start() {
 	s.t.Helper()
+	s.launch()
+	s.waitHealthy()
+}
+
+// launch starts the process without waiting for it.
+func (s *Server) launch() {
+	s.t.Helper()
 	log, err := os.OpenFile(filepath.Join(s.dir, "etcd.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		s.t.Fatal(err)
@@ -77,6 +85,12 @@ func (s *Server) start() {
 	exited := make(chan struct{})
 	s.exited = exited
 	go func() { cmd.Wait(); log.Close(); close(exited) }()
+}
+
+// waitHealthy waits up to 30s for /health to answer 200 (a member with a
+// leader).
+func (s *Server) waitHealthy() {
+	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
@@ -94,6 +108,57 @@ func (s *Server) start() {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// StartCluster starts an etcd cluster of n members on loopback and
+// returns them; Endpoints joins their client endpoints for a store URL.
+func StartCluster(t testing.TB, n int) []*Server {
+	t.Helper()
+	bin, err := exec.LookPath("etcd")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("etcd is not installed: apt-get install etcd-server (CI must run this test)")
+		}
+		t.Skip("etcd is not installed: apt-get install etcd-server")
+	}
+	members := make([]*Server, n)
+	peers := make([]string, n)
+	var initial []string
+	for i := range members {
+		peers[i] = freePort(t)
+		initial = append(initial, fmt.Sprintf("m%d=http://%s", i, peers[i]))
+	}
+	for i := range members {
+		client := freePort(t)
+		s := &Server{Endpoint: client, t: t, dir: t.TempDir(), scheme: "http", health: http.DefaultClient}
+		s.args = []string{bin,
+			"--name", fmt.Sprintf("m%d", i),
+			"--data-dir", filepath.Join(s.dir, "data"),
+			"--listen-client-urls", "http://" + client,
+			"--advertise-client-urls", "http://" + client,
+			"--listen-peer-urls", "http://" + peers[i],
+			"--initial-advertise-peer-urls", "http://" + peers[i],
+			"--initial-cluster", strings.Join(initial, ","),
+			"--initial-cluster-state", "new",
+			"--log-level", "error",
+		}
+		s.launch()
+		t.Cleanup(s.Stop)
+		members[i] = s
+	}
+	for _, s := range members {
+		s.waitHealthy()
+	}
+	return members
+}
+
+// Endpoints joins the members' client endpoints: HOST:PORT,HOST:PORT…
+func Endpoints(members []*Server) string {
+	var eps []string
+	for _, s := range members {
+		eps = append(eps, s.Endpoint)
+	}
+	return strings.Join(eps, ",")
 }
 
 // Stop kills etcd (as a crash would) and waits for it to exit.
