@@ -14,10 +14,15 @@ import (
 // transaction of more than 128 operations by default (--max-txn-ops).
 const maxBatch = 128
 
+// maxBatchBytes bounds the keys and values of one group commit; a single
+// write larger than it (a value near the 1 MiB limit) goes alone.
+const maxBatchBytes = 1 << 20
+
 // queued is one write of SetAsync waiting for its group commit.
 type queued struct {
 	key  string // the etcd key
 	op   clientv3.Op
+	size int // of key and value
 	done chan error
 }
 
@@ -42,7 +47,7 @@ func (s *Store) SetAsync(ctx context.Context, app, key string, value json.RawMes
 		return fail(s.Set(ctx, app, key, v))
 	}
 	k := s.appRange(app) + key
-	w := &queued{key: k, op: clientv3.OpPut(k, string(v)), done: make(chan error, 1)}
+	w := &queued{key: k, op: clientv3.OpPut(k, string(v)), size: len(k) + len(v), done: make(chan error, 1)}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -66,13 +71,24 @@ func (s *Store) SetAsync(ctx context.Context, app, key string, value json.RawMes
 }
 
 // commitLoop commits queued writes in batches, in order, until the queue
-// is closed and drained.
+// is closed and drained. A batch stays under maxBatchBytes, so that it
+// fits etcd's request limit (1.5 MiB by default) whatever the values.
 func (s *Store) commitLoop(queue <-chan *queued, flushed chan<- struct{}) {
 	defer close(flushed)
-	for w := range queue {
+	var carry *queued // taken from the queue, but for the next batch
+	for {
+		w := carry
+		carry = nil
+		if w == nil {
+			var ok bool
+			if w, ok = <-queue; !ok {
+				return
+			}
+		}
 		batch := []*queued{w}
 		keys := map[string]int{w.key: 0} // etcd refuses a key twice in one transaction
 		ops := []clientv3.Op{w.op}
+		size := w.size
 	fill:
 		for len(ops) < maxBatch {
 			select {
@@ -80,6 +96,11 @@ func (s *Store) commitLoop(queue <-chan *queued, flushed chan<- struct{}) {
 				if !ok {
 					break fill
 				}
+				if size+w.size > maxBatchBytes {
+					carry = w
+					break fill
+				}
+				size += w.size
 				batch = append(batch, w)
 				if i, dup := keys[w.key]; dup {
 					ops[i] = w.op // the later write wins, as it would in order

@@ -475,3 +475,25 @@ func TestLeaderChange(t *testing.T) {
 		}
 	}
 }
+
+// Many large values queued at once: each batch stays under etcd's request
+// limit, so every write commits.
+func TestSetAsyncLargeValues(t *testing.T) {
+	srv := etcdtest.Start(t)
+	ctx := context.Background()
+	st := open(t, srv.URL("large"))
+	big := json.RawMessage(`"` + strings.Repeat("x", 700<<10) + `"`)
+	var waits []func() error
+	for i := range 6 {
+		waits = append(waits, st.SetAsync(ctx, "app", fmt.Sprint("big", i), big))
+	}
+	for i, w := range waits {
+		if err := w(); err != nil {
+			t.Fatalf("write %d of 700 KiB: %v", i, err)
+		}
+	}
+	all, err := st.List(ctx, "app")
+	if err != nil || len(all) != 6 {
+		t.Fatalf("%d values, %v", len(all), err)
+	}
+}
