@@ -3,27 +3,18 @@ package server_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/modrun/modrun/internal/testbin"
 )
 
-// chromium finds a Chromium to drive. Without one the test skips, naming
-// the Debian package — unless CI is set, where it must run.
+// chromium finds a Chromium to drive (testbin.Need: it must run in CI).
 func chromium(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("no Chromium found: CI must install Debian's chromium package (.ci/run does)")
-	}
-	t.Skip("no Chromium found: apt-get install chromium to run the inspector test")
-	return ""
+	return testbin.Need(t, "chromium", "chromium", "chromium-browser", "google-chrome", "headless-shell")
 }
 
 // TestInspectorInChromium loads the inspector in a real headless

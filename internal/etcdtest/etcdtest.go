@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/modrun/modrun/internal/testbin"
 )
 
 // Server is a running etcd.
@@ -28,8 +30,7 @@ type Server struct {
 }
 
 // Start starts an etcd for the test and stops it when the test ends. With
-// no etcd binary, the test skips naming the Debian package, or fails when
-// $CI is true: CI installs it.
+// no etcd binary, the test skips or fails as testbin.Need says.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	return start(t, "http", http.DefaultClient)
@@ -39,13 +40,7 @@ func Start(t testing.TB) *Server {
 // health, with extra flags.
 func start(t testing.TB, scheme string, health *http.Client, extra ...string) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("etcd")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("etcd is not installed: apt-get install etcd-server (CI must run this test)")
-		}
-		t.Skip("etcd is not installed: apt-get install etcd-server")
-	}
+	bin := testbin.Need(t, "etcd-server", "etcd")
 	client, peer := freePort(t), freePort(t)
 	s := &Server{Endpoint: client, t: t, dir: t.TempDir(), scheme: scheme, health: health}
 	s.args = append([]string{bin,
@@ -114,13 +109,7 @@ func (s *Server) waitHealthy() {
 // returns them; Endpoints joins their client endpoints for a store URL.
 func StartCluster(t testing.TB, n int) []*Server {
 	t.Helper()
-	bin, err := exec.LookPath("etcd")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("etcd is not installed: apt-get install etcd-server (CI must run this test)")
-		}
-		t.Skip("etcd is not installed: apt-get install etcd-server")
-	}
+	bin := testbin.Need(t, "etcd-server", "etcd")
 	members := make([]*Server, n)
 	peers := make([]string, n)
 	var initial []string
