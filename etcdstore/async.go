@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -20,10 +21,11 @@ const maxBatchBytes = 1 << 20
 
 // queued is one write of SetAsync waiting for its group commit.
 type queued struct {
-	key  string // the etcd key
-	op   clientv3.Op
-	size int // of key and value
-	done chan error
+	key   string // the etcd key
+	op    clientv3.Op
+	size  int       // of key and value
+	until time.Time // its caller's deadline: a batch gives up once all its callers have
+	done  chan error
 }
 
 var _ engine.AsyncSetter = (*Store)(nil)
@@ -47,7 +49,11 @@ func (s *Store) SetAsync(ctx context.Context, app, key string, value json.RawMes
 		return fail(s.Set(ctx, app, key, v))
 	}
 	k := s.appRange(app) + key
-	w := &queued{key: k, op: clientv3.OpPut(k, string(v)), size: len(k) + len(v), done: make(chan error, 1)}
+	until, ok := ctx.Deadline()
+	if !ok {
+		until = time.Now().Add(opTimeout)
+	}
+	w := &queued{key: k, op: clientv3.OpPut(k, string(v)), size: len(k) + len(v), until: until, done: make(chan error, 1)}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -88,7 +94,7 @@ func (s *Store) commitLoop(queue <-chan *queued, flushed chan<- struct{}) {
 		batch := []*queued{w}
 		keys := map[string]int{w.key: 0} // etcd refuses a key twice in one transaction
 		ops := []clientv3.Op{w.op}
-		size := w.size
+		size, until := w.size, w.until
 	fill:
 		for len(ops) < maxBatch {
 			select {
@@ -101,6 +107,9 @@ func (s *Store) commitLoop(queue <-chan *queued, flushed chan<- struct{}) {
 					break fill
 				}
 				size += w.size
+				if w.until.After(until) {
+					until = w.until
+				}
 				batch = append(batch, w)
 				if i, dup := keys[w.key]; dup {
 					ops[i] = w.op // the later write wins, as it would in order
@@ -112,7 +121,9 @@ func (s *Store) commitLoop(queue <-chan *queued, flushed chan<- struct{}) {
 				break fill
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		// A cluster that does not answer holds up the queue only as long
+		// as someone waits for the batch.
+		ctx, cancel := context.WithDeadline(context.Background(), until)
 		_, err := s.cli.Txn(ctx).Then(ops...).Commit()
 		cancel()
 		err = s.fail(err)

@@ -31,23 +31,15 @@ import (
 func BenchmarkDurableWrites(b *testing.B) {
 	srv := etcdtest.Start(b)
 	ctx := context.Background()
-	par := max(1, 64/runtime.GOMAXPROCS(0))
-	var n atomic.Int64
 	b.Run("plain-put", func(b *testing.B) {
 		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Endpoint}})
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer cli.Close()
-		b.SetParallelism(par)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				i := n.Add(1)
-				if _, err := cli.Put(ctx, "/plain/kv/app/k"+strconv.FormatInt(i%1000, 10), strconv.FormatInt(i, 10)); err != nil {
-					b.Error(err)
-					return
-				}
-			}
+		parallel64(b, func(i int64) error {
+			_, err := cli.Put(ctx, "/plain/kv/app/k"+strconv.FormatInt(i%1000, 10), strconv.FormatInt(i, 10))
+			return err
 		})
 	})
 	b.Run("store-set", func(b *testing.B) {
@@ -56,15 +48,8 @@ func BenchmarkDurableWrites(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer st.Close()
-		b.SetParallelism(par)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				i := n.Add(1)
-				if err := st.Set(ctx, "app", "k"+strconv.FormatInt(i%1000, 10), json.RawMessage(strconv.FormatInt(i, 10))); err != nil {
-					b.Error(err)
-					return
-				}
-			}
+		parallel64(b, func(i int64) error {
+			return st.Set(ctx, "app", "k"+strconv.FormatInt(i%1000, 10), json.RawMessage(strconv.FormatInt(i, 10)))
 		})
 	})
 	b.Run("storeValue", func(b *testing.B) {
@@ -72,30 +57,14 @@ func BenchmarkDurableWrites(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer st.Close()
+		b.Cleanup(func() { st.Close() }) // after the instance (cleanups run last first)
 		dir := b.TempDir()
 		os.WriteFile(filepath.Join(dir, "package.yaml"), []byte("name: w\nversion: 1.0.0\n"), 0o644)
 		os.WriteFile(filepath.Join(dir, "m.js"), []byte(`export default { async put(i) { await storeValue("k" + (i % 1000), i); } };`), 0o644)
-		eng := modrun.New(modrun.Options{Store: st})
-		defer eng.Close()
-		pkg, err := eng.Load(dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer inst.Close()
-		b.SetParallelism(par)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				i := n.Add(1)
-				if _, err := inst.Call(ctx, "m.put", json.RawMessage(fmt.Sprint(i))); err != nil {
-					b.Error(err)
-					return
-				}
-			}
+		inst := instanceOn(b, st, dir, nil)
+		parallel64(b, func(i int64) error {
+			_, err := inst.Call(ctx, "m.put", json.RawMessage(fmt.Sprint(i)))
+			return err
 		})
 	})
 }
@@ -113,7 +82,6 @@ func BenchmarkRefreshFlowDurable(b *testing.B) {
 	}))
 	defer tokens.Close()
 	ctx := context.Background()
-	par := max(1, 64/runtime.GOMAXPROCS(0))
 	for _, backend := range []string{"bbolt", "etcd"} {
 		b.Run(backend, func(b *testing.B) {
 			var st engine.Store
@@ -126,27 +94,44 @@ func BenchmarkRefreshFlowDurable(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer st.Close()
-			eng := modrun.New(modrun.Options{Store: st})
-			defer eng.Close()
-			pkg, err := eng.Load("../bench/refresh")
-			if err != nil {
-				b.Fatal(err)
-			}
-			inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{Inputs: map[string]any{"baseUrl": tokens.URL}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer inst.Close()
-			b.SetParallelism(par)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := inst.Call(ctx, "auth.refreshDurable"); err != nil {
-						b.Error(err)
-						return
-					}
-				}
+			b.Cleanup(func() { st.Close() })
+			inst := instanceOn(b, st, "../bench/refresh", map[string]any{"baseUrl": tokens.URL})
+			parallel64(b, func(int64) error {
+				_, err := inst.Call(ctx, "auth.refreshDurable")
+				return err
 			})
 		})
 	}
+}
+
+// parallel64 calls op b.N times from 64 goroutines (whatever GOMAXPROCS
+// is), each call with its own sequence number.
+func parallel64(b *testing.B, op func(i int64) error) {
+	var n atomic.Int64
+	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := op(n.Add(1)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// instanceOn loads the package in dir on an engine over st; both close
+// when the benchmark ends.
+func instanceOn(b *testing.B, st engine.Store, dir string, inputs map[string]any) engine.Instance {
+	eng := modrun.New(modrun.Options{Store: st})
+	b.Cleanup(func() { eng.Close() })
+	pkg, err := eng.Load(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{Inputs: inputs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { inst.Close() })
+	return inst
 }

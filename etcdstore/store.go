@@ -41,8 +41,12 @@ type Store struct {
 	cli      *clientv3.Client
 	maxValue int
 
+	// sessMu guards session alone: starting one is a network request,
+	// which must not hold up the other operations that take mu.
+	sessMu  sync.Mutex
+	session *concurrency.Session // the lease of the locks; nil until the first Lock
+
 	mu      sync.Mutex
-	session *concurrency.Session     // the lease of the locks; nil until the first Lock
 	local   map[string]chan struct{} // one holder per lock in this process
 	held    map[string]*concurrency.Mutex
 	closed  bool
@@ -420,8 +424,11 @@ func (s *Store) Lock(ctx context.Context, app, key string) (unlock func(), err e
 // sessionFor returns the live session of this store's locks, starting a
 // new one if there is none or the last one's lease expired.
 func (s *Store) sessionFor(ctx context.Context) (*concurrency.Session, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
 	if s.session != nil {
 		select {
 		case <-s.session.Done():
@@ -448,11 +455,11 @@ func (s *Store) sessionFor(ctx context.Context) (*concurrency.Session, error) {
 
 // dropSession forgets sess, so that the next Lock starts a new one.
 func (s *Store) dropSession(sess *concurrency.Session) {
-	s.mu.Lock()
+	s.sessMu.Lock()
 	if s.session == sess {
 		s.session = nil
 	}
-	s.mu.Unlock()
+	s.sessMu.Unlock()
 	sess.Orphan()
 }
 
@@ -464,7 +471,6 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	sess := s.session
 	if s.queue != nil {
 		close(s.queue)
 	}
@@ -473,6 +479,9 @@ func (s *Store) Close() error {
 	if flushed != nil {
 		<-flushed // queued writes commit before the connection closes
 	}
+	s.sessMu.Lock() // after a session being started; none starts once closed
+	sess := s.session
+	s.sessMu.Unlock()
 	if sess != nil {
 		sess.Close()
 	}

@@ -264,60 +264,92 @@ func TestSetAsyncOrderAndClose(t *testing.T) {
 func TestRestartUnderLoad(t *testing.T) {
 	srv := etcdtest.Start(t)
 	st := open(t, srv.URL("load"))
-	ctx, stop := context.WithCancel(context.Background())
-	const writers = 8
-	acked := make([]atomic.Int64, writers)
-	var failed, afterRestart atomic.Int64
-	var restarted atomic.Bool
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Go(func() {
-			for i := int64(1); ctx.Err() == nil; i++ {
-				wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-				var err error
-				if w%2 == 0 {
-					err = st.Set(wctx, "app", fmt.Sprint("w", w), json.RawMessage(fmt.Sprint(i)))
-				} else {
-					err = st.SetAsync(wctx, "app", fmt.Sprint("w", w), json.RawMessage(fmt.Sprint(i)))()
-				}
-				cancel()
-				if err != nil {
-					failed.Add(1)
-					time.Sleep(20 * time.Millisecond)
-					continue
-				}
-				acked[w].Store(i)
-				if restarted.Load() {
-					afterRestart.Add(1)
-				}
-			}
-		})
-	}
+	l := startLoad(st, 8, 300*time.Millisecond)
 	time.Sleep(300 * time.Millisecond)
 	srv.Stop()
 	time.Sleep(500 * time.Millisecond)
 	srv.Restart()
-	restarted.Store(true)
-	deadline := time.Now().Add(15 * time.Second)
-	for afterRestart.Load() < 100 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	stop()
-	wg.Wait()
-	if failed.Load() == 0 {
+	l.fault.Store(true)
+	l.finish(t, st, 15*time.Second)
+	if l.failed.Load() == 0 {
 		t.Fatal("no write failed while etcd was down: the test did not test")
 	}
-	if afterRestart.Load() < 100 {
-		t.Fatalf("%d writes succeeded after the restart, want writers to recover", afterRestart.Load())
+}
+
+// load is writers writing increasing values to their own keys (w0, w1,
+// …), half synchronously, half through SetAsync, each with a deadline.
+type load struct {
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	acked     []atomic.Int64 // each writer's last acknowledged value
+	failed    atomic.Int64
+	fault     atomic.Bool  // set once the fault is injected
+	recovered atomic.Int64 // writes acknowledged after it
+	late      atomic.Int64 // writes that returned far past their deadline
+}
+
+func startLoad(st *etcdstore.Store, writers int, deadline time.Duration) *load {
+	ctx, stop := context.WithCancel(context.Background())
+	l := &load{stop: stop, acked: make([]atomic.Int64, writers)}
+	for w := range writers {
+		l.wg.Go(func() {
+			key := fmt.Sprint("w", w)
+			for i := int64(1); ctx.Err() == nil; i++ {
+				wctx, cancel := context.WithTimeout(ctx, deadline)
+				start := time.Now()
+				v := json.RawMessage(fmt.Sprint(i))
+				var err error
+				if w%2 == 0 {
+					err = st.Set(wctx, "app", key, v)
+				} else {
+					err = st.SetAsync(wctx, "app", key, v)()
+				}
+				cancel()
+				if time.Since(start) > 3*deadline {
+					l.late.Add(1)
+				}
+				if err != nil {
+					l.failed.Add(1)
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				l.acked[w].Store(i)
+				if l.fault.Load() {
+					l.recovered.Add(1)
+				}
+			}
+		})
 	}
-	all, err := st.List(context.Background(), "app")
+	return l
+}
+
+// finish waits (up to within) for 100 writes to succeed after the fault,
+// stops the writers, and checks that they recovered, kept to their
+// deadlines, and that every acknowledged value is in the store.
+func (l *load) finish(t *testing.T, st *etcdstore.Store, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for l.recovered.Load() < 100 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	l.stop()
+	l.wg.Wait()
+	if l.recovered.Load() < 100 {
+		t.Fatalf("%d writes succeeded after the fault, want the writers to recover", l.recovered.Load())
+	}
+	if l.late.Load() > 0 {
+		t.Errorf("%d writes returned long past their deadline", l.late.Load())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	all, err := st.List(ctx, "app")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for w := range writers {
+	for w := range l.acked {
 		got, _ := strconv.ParseInt(string(all[fmt.Sprint("w", w)]), 10, 64)
-		if got < acked[w].Load() {
-			t.Errorf("w%d = %d, but %d was acknowledged: an acknowledged write was lost", w, got, acked[w].Load())
+		if got < l.acked[w].Load() {
+			t.Errorf("w%d = %d, but %d was acknowledged: an acknowledged write was lost", w, got, l.acked[w].Load())
 		}
 	}
 }
@@ -403,33 +435,7 @@ func TestTLS(t *testing.T) {
 func TestLeaderChange(t *testing.T) {
 	members := etcdtest.StartCluster(t, 3)
 	st := open(t, "etcd://"+etcdtest.Endpoints(members)+"/leader")
-	ctx, stop := context.WithCancel(context.Background())
-	const writers = 6
-	acked := make([]atomic.Int64, writers)
-	var afterKill, slow atomic.Int64
-	var killed atomic.Bool
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Go(func() {
-			for i := int64(1); ctx.Err() == nil; i++ {
-				wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-				start := time.Now()
-				err := st.Set(wctx, "app", fmt.Sprint("w", w), json.RawMessage(fmt.Sprint(i)))
-				cancel()
-				if time.Since(start) > 1500*time.Millisecond {
-					slow.Add(1) // past its deadline by far
-				}
-				if err != nil {
-					time.Sleep(20 * time.Millisecond)
-					continue
-				}
-				acked[w].Store(i)
-				if killed.Load() {
-					afterKill.Add(1)
-				}
-			}
-		})
-	}
+	l := startLoad(st, 6, 500*time.Millisecond)
 	time.Sleep(300 * time.Millisecond)
 	raw, err := clientv3.New(clientv3.Config{Endpoints: []string{members[0].Endpoint}})
 	if err != nil {
@@ -449,31 +455,8 @@ func TestLeaderChange(t *testing.T) {
 		t.Fatal("no member says it leads")
 	}
 	leader.Stop()
-	killed.Store(true)
-	deadline := time.Now().Add(20 * time.Second)
-	for afterKill.Load() < 100 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	stop()
-	wg.Wait()
-	if afterKill.Load() < 100 {
-		t.Fatalf("%d writes succeeded after the leader died, want the writers to recover", afterKill.Load())
-	}
-	if slow.Load() > 0 {
-		t.Errorf("%d writes returned long past their 500ms deadline", slow.Load())
-	}
-	lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	all, err := st.List(lctx, "app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for w := range writers {
-		got, _ := strconv.ParseInt(string(all[fmt.Sprint("w", w)]), 10, 64)
-		if got < acked[w].Load() {
-			t.Errorf("w%d = %d, but %d was acknowledged", w, got, acked[w].Load())
-		}
-	}
+	l.fault.Store(true)
+	l.finish(t, st, 20*time.Second)
 }
 
 // Many large values queued at once: each batch stays under etcd's request
