@@ -37,20 +37,27 @@ func newServer(t testing.TB, files map[string]string) (*server.Server, *store.DB
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	eng := modrun.New(modrun.Options{Store: db})
+	return serverOn(t, db, dir), db
+}
+
+// serverOn serves the package in dir on st, loaded, not yet listening.
+func serverOn(t testing.TB, st engine.Store, dir string) *server.Server {
+	t.Helper()
+	eng := modrun.New(modrun.Options{Store: st})
+	t.Cleanup(func() { eng.Close() })
 	srv := server.New(server.Options{
 		Loader:   eng,
 		Packages: []string{dir},
 		NewInstance: func(pkg *engine.Package, app string, obs engine.Observer) (engine.Instance, error) {
 			return eng.NewInstance(pkg, modrun.InstanceOptions{App: app, Observer: obs})
 		},
-		Store: db,
+		Store: st,
 		Token: token,
 	})
 	if err := srv.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return srv, db
+	return srv
 }
 
 var counterPkg = map[string]string{
@@ -212,20 +219,7 @@ func TestScheduleRunsOncePerPeriodAcrossServers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for range 2 {
-		eng := modrun.New(modrun.Options{Store: st})
-		defer eng.Close()
-		srv := server.New(server.Options{
-			Loader:   eng,
-			Packages: []string{dir},
-			NewInstance: func(pkg *engine.Package, app string, obs engine.Observer) (engine.Instance, error) {
-				return eng.NewInstance(pkg, modrun.InstanceOptions{App: app, Observer: obs})
-			},
-			Store: st,
-			Token: token,
-		})
-		if err := srv.Load(ctx); err != nil {
-			t.Fatal(err)
-		}
+		srv := serverOn(t, st, dir)
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)

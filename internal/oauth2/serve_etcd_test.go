@@ -2,8 +2,6 @@ package oauth2_test
 
 import (
 	"bufio"
-	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -51,24 +49,12 @@ func TestTwoServesOnEtcd(t *testing.T) {
 	if code, body := call(urls[0]); code != 200 || !strings.Contains(body, `"ada"`) {
 		t.Fatalf("first call (password grant): %d %s", code, body)
 	}
-	// Expire the stored access token.
 	st, err := etcdstore.Open(storeURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	ctx := context.Background()
-	raw, err := st.Get(ctx, "creds", "oauth2.user")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var set map[string]any
-	json.Unmarshal(raw, &set)
-	set["expires_at"] = 1
-	expired, _ := json.Marshal(set)
-	if err := st.Set(ctx, "creds", "oauth2.user", expired); err != nil {
-		t.Fatal(err)
-	}
+	expireToken(t, st)
 	var wg sync.WaitGroup
 	for i := range 100 {
 		wg.Go(func() {

@@ -126,7 +126,12 @@ oauth2:
 }
 
 func newEngine(t *testing.T, st engine.Store, a *authServer) (*modrun.Engine, *engine.Package, map[string]any) {
-	eng := modrun.New(modrun.Options{Store: st})
+	return newEngineWith(t, modrun.Options{Store: st}, a)
+}
+
+// newEngineWith is newEngine with the engine's options given.
+func newEngineWith(t *testing.T, opts modrun.Options, a *authServer) (*modrun.Engine, *engine.Package, map[string]any) {
+	eng := modrun.New(opts)
 	pkg, err := eng.Load(credPackage(t))
 	if err != nil {
 		t.Fatal(err)
@@ -473,13 +478,9 @@ func testTwoEnginesOnEtcd(t *testing.T, isolate bool) {
 		}
 		t.Cleanup(func() { st.Close() })
 		stores = append(stores, st)
-		eng := modrun.New(modrun.Options{Store: st, Isolate: isolate, Workers: 2})
+		eng, pkg, in := newEngineWith(t, modrun.Options{Store: st, Isolate: isolate, Workers: 2}, a)
 		t.Cleanup(func() { eng.Close() })
-		pkg, err := eng.Load(credPackage(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{Inputs: map[string]any{"baseUrl": a.URL, "clientSecret": "client-secret-xyz"}})
+		inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{Inputs: in})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -489,17 +490,7 @@ func testTwoEnginesOnEtcd(t *testing.T, isolate bool) {
 	if _, err := insts[0].Call(ctx, "me"); err != nil { // password grant: a set with a refresh token
 		t.Fatal(err)
 	}
-	raw, err := stores[0].Get(ctx, "creds", "oauth2.user")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var set map[string]any
-	json.Unmarshal(raw, &set)
-	set["expires_at"] = 1
-	expired, _ := json.Marshal(set)
-	if err := stores[0].Set(ctx, "creds", "oauth2.user", expired); err != nil {
-		t.Fatal(err)
-	}
+	expireToken(t, stores[0])
 	var wg sync.WaitGroup
 	for i := range 100 {
 		wg.Go(func() {
@@ -520,4 +511,22 @@ func testTwoEnginesOnEtcd(t *testing.T, isolate bool) {
 func TestMain(m *testing.M) {
 	modrun.WorkerMain()
 	os.Exit(m.Run())
+}
+
+// expireToken marks the stored token set of the user credential expired,
+// as time would.
+func expireToken(t *testing.T, st engine.Store) {
+	t.Helper()
+	ctx := context.Background()
+	raw, err := st.Get(ctx, "creds", "oauth2.user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set map[string]any
+	json.Unmarshal(raw, &set)
+	set["expires_at"] = 1
+	expired, _ := json.Marshal(set)
+	if err := st.Set(ctx, "creds", "oauth2.user", expired); err != nil {
+		t.Fatal(err)
+	}
 }
