@@ -362,13 +362,12 @@ func (s *Store) Lock(ctx context.Context, app, key string) (unlock func(), err e
 		return nil, err
 	}
 	name := s.lockKey(app, key)
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
 	// etcd's Mutex is per session, not per goroutine: one holder in this
 	// process at a time.
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil, errors.New("etcd store: closed")
-	}
 	ch := s.local[name]
 	if ch == nil {
 		ch = make(chan struct{}, 1)

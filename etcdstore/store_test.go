@@ -244,6 +244,9 @@ func TestSetAsyncOrderAndClose(t *testing.T) {
 	if err := st.SetAsync(ctx, "app", "late", json.RawMessage(`1`))(); !errors.Is(err, engine.ErrClosed) {
 		t.Fatalf("SetAsync after Close: %v, want ErrClosed", err)
 	}
+	if _, err := st.Lock(ctx, "app", "k0"); !errors.Is(err, engine.ErrClosed) {
+		t.Fatalf("Lock after Close: %v, want ErrClosed", err)
+	}
 	again := open(t, srv.URL("async"))
 	all, err := again.List(ctx, "app")
 	if err != nil {
