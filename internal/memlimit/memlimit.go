@@ -55,10 +55,13 @@ func Watch(ctx context.Context, limit uint64) (_ context.Context, stop func()) {
 	}
 }
 
-// Live collects garbage and returns the bytes of live heap objects.
+// Live collects garbage and returns the bytes of heap objects that
+// collection found live. (Not the heap's objects:bytes after it: that
+// also counts what other goroutines allocated since, which a fast
+// allocator of garbage makes large.)
 func Live() uint64 {
 	runtime.GC()
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(s)
 	if s[0].Value.Kind() != metrics.KindUint64 {
 		return 0
