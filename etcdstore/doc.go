@@ -15,5 +15,8 @@
 // while its holder runs. Writes to (app, key) made while the lock is held
 // are fenced: each is a transaction that checks the lock's key still
 // belongs to this holder, so a holder whose lease expired (paused, cut
-// off) gets ErrLockLost instead of overwriting a newer token.
+// off) gets ErrLockLost instead of overwriting a newer token. OAuth2
+// refreshes lock their token sets, and JS singleFlight calls take turns
+// under it (engine.TakeTurn), publishing their results under
+// engine.FlightApp.
 package etcdstore

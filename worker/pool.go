@@ -476,7 +476,8 @@ func (w *proc) load(id uint64, in *instance) error {
 	mid := w.ids.Add(1)
 	w.loading[mid] = ch
 	w.mu.Unlock()
-	if err := w.c.send(&message{ID: mid, Op: opLoad, Inst: id, Files: in.pkg.Files, App: in.app, Inputs: in.inputs}); err != nil {
+	_, locks := w.p.opts.Store.(engine.Locker)
+	if err := w.c.send(&message{ID: mid, Op: opLoad, Inst: id, Files: in.pkg.Files, App: in.app, Inputs: in.inputs, Locks: locks}); err != nil {
 		return err
 	}
 	w.mu.Lock()

@@ -41,6 +41,7 @@ type message struct {
 	Target  string            `json:"target,omitempty"`
 	Args    []json.RawMessage `json:"args,omitempty"`
 	Timeout int64             `json:"timeoutMs,omitempty"`
+	Locks   bool              `json:"locks,omitempty"` // a load's: the parent's store locks across processes
 
 	Store  string                     `json:"store,omitempty"` // get, set, delete, list, clear, cas
 	Key    string                     `json:"key,omitempty"`

@@ -77,7 +77,13 @@ func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Lev
 			}
 		case m.Op == opLoad:
 			// In order: the calls that follow need the instance.
-			inst, err := host.NewInstance(m.Files, m.App, m.Inputs, &remoteStore{s: s}, &remoteFlights{s: s}, &observer{s: s, inst: m.Inst}, s.log)
+			// The instance sees a Locker only where the parent's store has
+			// one: a local store needs no lock, nor its round trips.
+			var st engine.Store = &remoteStore{s: s}
+			if m.Locks {
+				st = &remoteLocker{remoteStore{s: s}}
+			}
+			inst, err := host.NewInstance(m.Files, m.App, m.Inputs, st, &remoteFlights{s: s}, &observer{s: s, inst: m.Inst}, s.log)
 			if err == nil {
 				s.mu.Lock()
 				s.insts[m.Inst] = inst
@@ -177,8 +183,11 @@ type remoteStore struct{ s *workerSide }
 var (
 	_ engine.Store       = (*remoteStore)(nil)
 	_ engine.AsyncSetter = (*remoteStore)(nil)
-	_ engine.Locker      = (*remoteStore)(nil)
+	_ engine.Locker      = (*remoteLocker)(nil)
 )
+
+// remoteLocker is the parent's store when it locks across processes.
+type remoteLocker struct{ remoteStore }
 
 func (r *remoteStore) do(ctx context.Context, m *message) (*message, error) {
 	m.Op = opStore
@@ -246,7 +255,7 @@ func (r *remoteStore) CompareAndSwap(ctx context.Context, app, key string, old, 
 // Lock takes the parent store's lock (an etcd store's, across servers;
 // a no-op on one without). The parent holds it for this worker, and lets
 // it go if the worker dies.
-func (r *remoteStore) Lock(ctx context.Context, app, key string) (func(), error) {
+func (r *remoteLocker) Lock(ctx context.Context, app, key string) (func(), error) {
 	id := r.s.ids.Add(1)
 	release := func() {
 		r.s.c.send(&message{Op: opStore, Store: "unlock", Inst: id})
