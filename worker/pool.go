@@ -331,8 +331,10 @@ func (w *proc) handle(m *message) {
 		w.mu.Unlock()
 	case opStarted:
 		w.mu.Lock()
-		if c := w.calls[m.Re]; c != nil {
-			c.started = true
+		for _, id := range m.IDs {
+			if c := w.calls[id]; c != nil {
+				c.started = true
+			}
 		}
 		w.mu.Unlock()
 	case opCall:

@@ -30,9 +30,10 @@ const (
 
 // message is one frame. Which fields are set depends on Op.
 type message struct {
-	ID uint64 `json:"id,omitempty"`
-	Re uint64 `json:"re,omitempty"`
-	Op string `json:"op,omitempty"`
+	ID  uint64   `json:"id,omitempty"`
+	Re  uint64   `json:"re,omitempty"`
+	IDs []uint64 `json:"ids,omitempty"` // a started frame's calls
+	Op  string   `json:"op,omitempty"`
 
 	Inst    uint64            `json:"inst,omitempty"` // instance id
 	Files   map[string][]byte `json:"files,omitempty"`
@@ -163,6 +164,10 @@ func (c *conn) send(m *message) error {
 	}
 	return c.w.Flush()
 }
+
+// buffered reports whether what was read holds more of the next frame:
+// reading it costs no wait.
+func (c *conn) buffered() bool { return c.r.Buffered() > 0 }
 
 func (c *conn) recv() (*message, error) {
 	var n [4]byte

@@ -50,6 +50,7 @@ func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Lev
 			os.Exit(3)
 		}
 	}()
+	var calls []*message // read, not yet started
 	for {
 		m, err := s.c.recv()
 		if err != nil {
@@ -91,12 +92,34 @@ func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Lev
 			}
 			s.c.send(&message{Re: m.ID, Err: toWire(err, func(s string) string { return s })})
 		case m.Op == opCall:
-			s.mu.Lock()
-			inst := s.insts[m.Inst]
-			s.mu.Unlock()
-			s.c.send(&message{Op: opStarted, Re: m.ID})
-			go s.call(m, inst)
+			// Calls that arrived together start together: one "started"
+			// frame (sent before any of them runs, so that the parent
+			// never moves a call that may have begun) for every call
+			// already read.
+			calls = append(calls, m)
 		}
+		if len(calls) > 0 && !s.c.buffered() {
+			s.start(calls)
+			calls = calls[:0]
+		}
+	}
+}
+
+// start announces calls to the parent, then runs them.
+func (s *workerSide) start(calls []*message) {
+	ids := make([]uint64, len(calls))
+	for i, m := range calls {
+		ids[i] = m.ID
+	}
+	s.c.send(&message{Op: opStarted, IDs: ids})
+	s.mu.Lock()
+	insts := make([]engine.Instance, len(calls))
+	for i, m := range calls {
+		insts[i] = s.insts[m.Inst]
+	}
+	s.mu.Unlock()
+	for i, m := range calls {
+		go s.call(m, insts[i])
 	}
 }
 
