@@ -255,6 +255,8 @@ func WorkerMain() {
 	signal.Ignore(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	maxMem, _ := strconv.ParseUint(os.Getenv(worker.EnvMaxMemory), 10, 64)
 	level, _ := strconv.Atoi(os.Getenv(worker.EnvLogLevel))
+	floor, _ := strconv.ParseUint(os.Getenv(worker.EnvHeapFloor), 10, 64)
+	SetHeapFloor(worker.HeapFloor(floor, maxMem))
 	h := &workerHost{kinds: New(Options{}).kinds, pkgs: map[[32]byte]*engine.Package{}}
 	if err := worker.Serve(os.Stdin, os.Stdout, h, maxMem, slog.Level(level)); err != nil {
 		fmt.Fprintln(os.Stderr, "modrun worker:", err)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/heapfloor"
 	"github.com/modrun/modrun/internal/memlimit"
 )
 
@@ -228,9 +229,9 @@ func (p *Pool) start(s *slot) (*proc, error) {
 		}
 	}
 	cmd.Env = append(cmd.Env, EnvWorker+"=1", EnvMaxMemory+"="+strconv.FormatUint(p.opts.MaxMemory, 10), EnvLogLevel+"="+strconv.Itoa(int(level)),
-		// The worker's own GC: no heap floor, and the memory limit is its
-		// to watch.
-		"MODRUN_HEAP_FLOOR=0")
+		// The worker keeps the parent's heap floor (see HeapFloor):
+		// it runs the same short-lived JS machinery the floor is for.
+		EnvHeapFloor+"="+strconv.FormatUint(heapfloor.Current(), 10))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

@@ -20,10 +20,22 @@ const EnvWorker = "MODRUN_WORKER"
 
 // EnvMaxMemory is a worker's memory limit in bytes; EnvLogLevel the
 // lowest level it sends to the parent (slog's numbers: -4 debug, 0 info).
+// EnvHeapFloor the parent's GC heap floor in bytes (0: none).
 const (
 	EnvMaxMemory = "MODRUN_WORKER_MAX_MEMORY"
 	EnvLogLevel  = "MODRUN_WORKER_LOG_LEVEL"
+	EnvHeapFloor = "MODRUN_WORKER_HEAP_FLOOR"
 )
+
+// HeapFloor is the heap floor a worker keeps: its parent's, never more
+// than half its memory limit (maxMemory, 0: none), so that the garbage
+// the floor lets pile up never brings a worker near its limit.
+func HeapFloor(parent, maxMemory uint64) uint64 {
+	if maxMemory > 0 {
+		return min(parent, maxMemory/2)
+	}
+	return parent
+}
 
 // Host makes instances in a worker: modrun's engine is one.
 type Host interface {

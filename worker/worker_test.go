@@ -98,3 +98,14 @@ func TestStuckWorkerIsReplaced(t *testing.T) {
 		t.Fatalf("after the replacement: %s, %v", out, err)
 	}
 }
+
+func ExampleHeapFloor() {
+	// A parent with the runner's 32 MiB floor: its workers keep it under
+	// the default 256 MiB limit, and half a 40 MiB one.
+	fmt.Println(worker.HeapFloor(32<<20, 256<<20)>>20, worker.HeapFloor(32<<20, 40<<20)>>20)
+	// Without a limit, the parent's; without a floor, none.
+	fmt.Println(worker.HeapFloor(32<<20, 0)>>20, worker.HeapFloor(0, 256<<20))
+	// Output:
+	// 32 20
+	// 32 0
+}

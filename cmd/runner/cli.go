@@ -102,7 +102,8 @@ Environment:
   MODRUN_HEAP_FLOOR    MB the heap may grow to before the garbage collector runs
                        (default 32; 0: Go's default). GOGC or GOMEMLIMIT, if set, win.
   XDG_DATA_HOME        where the defaults above live (default ~/.local/share)
-  MODRUN_WORKER, MODRUN_WORKER_MAX_MEMORY, MODRUN_WORKER_LOG_LEVEL
+  MODRUN_WORKER, MODRUN_WORKER_MAX_MEMORY, MODRUN_WORKER_LOG_LEVEL,
+  MODRUN_WORKER_HEAP_FLOOR
                        set by the runner for its own worker processes (--isolate)`,
 		SilenceErrors: true,
 		SilenceUsage:  true,

@@ -18,7 +18,15 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 )
+
+// current is the floor Set keeps, 0 when none: the process has one GC.
+var current atomic.Uint64
+
+// Current returns the floor in force in this process (0: none), for the
+// worker processes an isolated engine starts: they keep the same floor.
+func Current() uint64 { return current.Load() }
 
 // minHeap is the runtime's minimum heap goal at GOGC=100; it scales with
 // GOGC, so a GOGC above floor/minHeap × 100 would put the goal past the
@@ -62,11 +70,13 @@ func Set(floor uint64) (stop func(), ok bool) {
 	if !adjust() {
 		return func() {}, false
 	}
+	current.Store(floor)
 	forEachGC(adjust)
 	return func() {
 		mu.Lock()
 		defer mu.Unlock()
 		stopped = true
+		current.Store(0)
 		debug.SetGCPercent(100)
 	}, true
 }

@@ -52,9 +52,15 @@ func TestSetCutsCollections(t *testing.T) {
 	if !ok {
 		t.Fatal("Set refused with GOGC and GOMEMLIMIT unset")
 	}
+	if c := Current(); c != 64<<20 {
+		t.Errorf("Current() = %d while set, want %d", c, 64<<20)
+	}
 	runtime.GC() // the adjustment runs after a collection
 	with := cycles()
 	stop()
+	if c := Current(); c != 0 {
+		t.Errorf("Current() = %d after stop, want 0", c)
+	}
 	t.Logf("collections for 256 MB of garbage: %d without a floor, %d with 64 MB", without, with)
 	// 256 MB through a goal of about 64 MB: about 4 collections; without
 	// the floor, dozens when the test runs alone, but as few as 15 seen
@@ -82,6 +88,9 @@ func TestSetLeavesUserSettings(t *testing.T) {
 	}
 	if _, ok := Set(0); ok {
 		t.Fatal("Set(0) changed the GC")
+	}
+	if c := Current(); c != 0 {
+		t.Fatalf("Current() = %d after refused Sets, want 0", c)
 	}
 }
 
