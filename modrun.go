@@ -60,8 +60,9 @@ type Engine struct {
 	cache map[string]*engine.Package // by digest: published bundles compile once
 }
 
-// New returns an engine. It does no I/O: with Options.Isolate, workers
-// start on the first call.
+// New returns an engine. It does no I/O: with Options.Isolate, the first
+// worker starts in the background when Load is called, the others on
+// the calls that need them.
 func New(opts Options) *Engine {
 	e := &Engine{
 		opts:  opts,
@@ -109,6 +110,11 @@ func IsPath(ref string) bool {
 // published package means the directory (a warning is logged); NAME@*
 // means the newest published version.
 func (e *Engine) Load(ref string) (*engine.Package, error) {
+	if e.pool != nil {
+		// The worker's start overlaps the load: a cold isolated run
+		// waits for the slower of the two, not for both.
+		e.pool.Warm()
+	}
 	if filepath.Base(ref) == packages.ManifestFile {
 		if fi, err := os.Stat(ref); err == nil && !fi.IsDir() {
 			return nil, fmt.Errorf("%s is a package's manifest: pass its directory, %s", ref, filepath.Dir(ref))

@@ -105,6 +105,16 @@ func NewPool(opts Options) *Pool {
 	return p
 }
 
+// Warm starts, in the background, the worker the next call goes to, so
+// that its start (an exec and a Go runtime's init, tens of milliseconds
+// on a busy machine) overlaps what the caller does before that call,
+// such as loading a package. A worker that fails to start is reported by
+// the call, which starts it again.
+func (p *Pool) Warm() {
+	s := p.slots[(p.next.Load()+1)%uint64(len(p.slots))]
+	go s.get()
+}
+
 // Close stops every worker; calls in progress fail.
 func (p *Pool) Close() error {
 	p.mu.Lock()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/modrun/modrun"
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/testbin"
 	"github.com/modrun/modrun/packages"
 	"github.com/modrun/modrun/store"
 	"github.com/modrun/modrun/worker"
@@ -60,6 +61,46 @@ func TestFirstCallsOfAnInstance(t *testing.T) {
 	if len(all) != 64 {
 		t.Errorf("%d values in the store, want 64", len(all))
 	}
+}
+
+// TestWarmStartsAWorker: Warm starts the next call's worker before any
+// call, in the background, and Close stops it.
+func TestWarmStartsAWorker(t *testing.T) {
+	// Workers of earlier tests may still be exiting: count new ones.
+	before := map[int]bool{}
+	for _, pid := range testbin.Children(t, os.Getpid()) {
+		before[pid] = true
+	}
+	started := func() (pids []int) {
+		for _, pid := range testbin.Children(t, os.Getpid()) {
+			if !before[pid] {
+				pids = append(pids, pid)
+			}
+		}
+		return pids
+	}
+	p := worker.NewPool(worker.Options{Size: 2, Store: store.NewMemory()})
+	defer p.Close()
+	time.Sleep(50 * time.Millisecond)
+	if pids := started(); len(pids) != 0 {
+		t.Fatalf("a new pool started processes %v", pids)
+	}
+	p.Warm()
+	var pids []int
+	for deadline := time.Now().Add(10 * time.Second); len(pids) == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		pids = started()
+	}
+	if len(pids) != 1 {
+		t.Fatalf("after Warm the pool runs %d workers %v, want 1", len(pids), pids)
+	}
+	p.Close()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if len(started()) == 0 {
+			return
+		}
+	}
+	t.Fatalf("the warmed worker %v outlived Close", pids)
 }
 
 // TestStuckWorkerIsReplaced: a call whose RegExp goes on past its

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,33 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// children returns the PIDs of the process's children (its workers),
-// from the parent field of each /proc/PID/stat.
-func children(t *testing.T, pid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatalf("reading /proc: %v", err)
-	}
-	var pids []int
-	for _, e := range entries {
-		n, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n))
-		if err != nil {
-			continue // exited meanwhile
-		}
-		// pid (comm) state ppid …; comm may hold spaces and parentheses.
-		rest := stat[bytes.LastIndexByte(stat, ')')+1:]
-		if f := strings.Fields(string(rest)); len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			pids = append(pids, n)
-		}
-	}
-	return pids
-}
+	"github.com/modrun/modrun/internal/testbin"
+)
 
 // peakRSSKB is a process's peak resident set, from /proc.
 func peakRSSKB(pid int) int64 {
@@ -137,7 +112,7 @@ func TestIsolation(t *testing.T) {
 		napped <- fmt.Sprint(code, " ", b["error"])
 	}()
 	time.Sleep(500 * time.Millisecond)
-	for _, k := range children(t, pid) {
+	for _, k := range testbin.Children(t, pid) {
 		syscall.Kill(k, syscall.SIGKILL)
 	}
 	if r := <-napped; !strings.HasPrefix(r, "500") || !strings.Contains(r, "the worker process exited") {
@@ -180,7 +155,7 @@ func TestWritesSurviveKilledWorkers(t *testing.T) {
 				return
 			case <-time.After(150 * time.Millisecond):
 			}
-			if kids := children(t, pid); len(kids) > 0 {
+			if kids := testbin.Children(t, pid); len(kids) > 0 {
 				if syscall.Kill(kids[time.Now().Nanosecond()%len(kids)], syscall.SIGKILL) == nil {
 					kills.Add(1)
 				}
