@@ -10,6 +10,9 @@
 // calls modrun.WorkerMain first in main). Pool.NewInstance returns an
 // engine.Instance whose calls run on a worker; the package's files, the app
 // and the inputs go to a worker the first time it runs the instance there.
+// An instance's calls go to its home worker (instances take the workers in
+// turn), where they share one loop as they would in-process; a call moves
+// to the next worker only when its home died before starting it.
 //
 // Serve is the worker's side: it reads requests from the parent, runs them
 // on instances a Host makes, and reaches the parent for everything that

@@ -63,15 +63,14 @@ func TestFirstCallsOfAnInstance(t *testing.T) {
 	}
 }
 
-// TestWarmStartsAWorker: Warm starts the next call's worker before any
-// call, in the background, and Close stops it.
-func TestWarmStartsAWorker(t *testing.T) {
-	// Workers of earlier tests may still be exiting: count new ones.
+// newChildren returns a func listing this process's children started
+// since: workers of earlier tests may still be exiting.
+func newChildren(t *testing.T) func() []int {
 	before := map[int]bool{}
 	for _, pid := range testbin.Children(t, os.Getpid()) {
 		before[pid] = true
 	}
-	started := func() (pids []int) {
+	return func() (pids []int) {
 		for _, pid := range testbin.Children(t, os.Getpid()) {
 			if !before[pid] {
 				pids = append(pids, pid)
@@ -79,6 +78,49 @@ func TestWarmStartsAWorker(t *testing.T) {
 		}
 		return pids
 	}
+}
+
+// TestInstanceKeepsItsWorker: an instance's calls all go to its home
+// worker, where they share one loop; a second instance's go to the next.
+func TestInstanceKeepsItsWorker(t *testing.T) {
+	files := map[string][]byte{
+		"package.yaml": []byte("name: w\nversion: 1.0.0\n"),
+		"m.js":         []byte(`export default { async f(i) { await new Promise(r => setTimeout(r, 5)); return i } }`),
+	}
+	pkg, err := packages.Load(files, modrun.New(modrun.Options{}).Kinds()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := newChildren(t)
+	p := worker.NewPool(worker.Options{Size: 2, Store: store.NewMemory()})
+	defer p.Close()
+	calls := func(inst engine.Instance) {
+		var wg sync.WaitGroup
+		for i := range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := inst.Call(context.Background(), "m.f", json.RawMessage(fmt.Sprint(i))); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	calls(p.NewInstance(pkg, "", nil, nil))
+	if n := len(started()); n != 1 {
+		t.Fatalf("32 calls of one instance started %d workers, want 1", n)
+	}
+	calls(p.NewInstance(pkg, "", nil, nil))
+	if n := len(started()); n != 2 {
+		t.Fatalf("a second instance's calls left %d workers, want 2", n)
+	}
+}
+
+// TestWarmStartsAWorker: Warm starts the next call's worker before any
+// call, in the background, and Close stops it.
+func TestWarmStartsAWorker(t *testing.T) {
+	started := newChildren(t)
 	p := worker.NewPool(worker.Options{Size: 2, Store: store.NewMemory()})
 	defer p.Close()
 	time.Sleep(50 * time.Millisecond)

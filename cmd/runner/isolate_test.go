@@ -199,13 +199,14 @@ func TestWritesSurviveKilledWorkers(t *testing.T) {
 }
 
 // TestSingleFlightAcrossWorkers: concurrent singleFlight calls on
-// different workers share one leader's result.
+// different workers share one leader's result. (An instance's calls go
+// to one worker: two instances, two workers.)
 func TestSingleFlightAcrossWorkers(t *testing.T) {
 	pkg := writePackage(t, map[string]string{
 		"package.yaml": "name: sf\nversion: 1.0.0\n",
 		"m.js":         `export default { async once() { return singleFlight("refresh", async () => { await new Promise(r => setTimeout(r, 500)); return Math.random() }) } }`,
 	})
-	srv := startServe(t, "tok-flight-123", pkg, "--store", filepath.Join(t.TempDir(), "s.db"), "--workers", "2")
+	srv := startServe(t, "tok-flight-123", pkg, "--store", filepath.Join(t.TempDir(), "s.db"), "--workers", "2", "--instances", "2")
 	var wg sync.WaitGroup
 	got := make([]string, 16)
 	for i := range got {
@@ -221,6 +222,9 @@ func TestSingleFlightAcrossWorkers(t *testing.T) {
 		if g != got[0] || g == "<nil>" {
 			t.Fatalf("results differ: %v", got)
 		}
+	}
+	if kids := testbin.Children(t, srv.cmd.Process.Pid); len(kids) != 2 {
+		t.Errorf("the calls ran on %d workers, want 2", len(kids))
 	}
 	srv.stop()
 }
