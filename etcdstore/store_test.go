@@ -207,6 +207,66 @@ func TestUnreachableAndRecovery(t *testing.T) {
 	}
 }
 
+// TestNetworkPause: etcd stops answering on open connections (frozen, as
+// in a network pause, not refusing them as when it is down): reads and
+// writes fail by their deadline naming the endpoint, and all goes on when
+// it answers again, with every acknowledged write there. (A write that
+// failed by its deadline may still be applied when etcd resumes, as with
+// any store over a network: it was never acknowledged, so either outcome
+// is right; the keys it checks are the acknowledged ones.)
+func TestNetworkPause(t *testing.T) {
+	srv := etcdtest.Start(t)
+	ctx := context.Background()
+	st := open(t, srv.URL("p"))
+	for i := range 50 {
+		if err := st.Set(ctx, "app", fmt.Sprint("k", i), json.RawMessage(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			srv.Resume()
+		}
+	}()
+	for name, op := range map[string]func(context.Context) error{
+		"Set": func(ctx context.Context) error { return st.Set(ctx, "app", "late", json.RawMessage(`1`)) },
+		"Get": func(ctx context.Context) error { _, err := st.Get(ctx, "app", "k1"); return err },
+		"CompareAndSwap": func(ctx context.Context) error {
+			_, err := st.CompareAndSwap(ctx, "app", "cas", nil, json.RawMessage(`2`))
+			return err
+		},
+	} {
+		dctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		start := time.Now()
+		err := op(dctx)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), srv.Endpoint) {
+			t.Errorf("%s with etcd paused: err = %v, want one naming %s", name, err, srv.Endpoint)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%s with etcd paused failed after %v, past its 500ms deadline", name, d)
+		}
+	}
+	srv.Resume()
+	resumed = true
+	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := st.Set(rctx, "app", "after", json.RawMessage(`1`)); err != nil {
+		t.Fatalf("a write after etcd answered again: %v", err)
+	}
+	all, err := st.List(rctx, "app")
+	if err != nil {
+		t.Fatalf("after etcd answered again: %v", err)
+	}
+	for i := range 50 {
+		if string(all[fmt.Sprint("k", i)]) != fmt.Sprint(i) {
+			t.Fatalf("k%d = %s after the pause, want the acknowledged %d", i, all[fmt.Sprint("k", i)], i)
+		}
+	}
+}
+
 func TestOpenErrorsHidePassword(t *testing.T) {
 	for _, u := range []string{"etcd://user:s3cret@nohostport/p", "etcds://user:s3cret@h:1,/p", "etcd://:s3cret@h:1/p"} {
 		_, err := etcdstore.Open(u)

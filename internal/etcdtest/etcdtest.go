@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,6 +149,23 @@ func Endpoints(members []*Server) string {
 		eps = append(eps, s.Endpoint)
 	}
 	return strings.Join(eps, ",")
+}
+
+// Pause freezes etcd (SIGSTOP) as a network pause looks to its clients:
+// connections stay open and nothing answers. Resume ends it.
+func (s *Server) Pause() {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		s.t.Fatalf("pausing etcd: %v", err)
+	}
+}
+
+// Resume lets a paused etcd go on (SIGCONT).
+func (s *Server) Resume() {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		s.t.Fatalf("resuming etcd: %v", err)
+	}
 }
 
 // Stop kills etcd (as a crash would) and waits for it to exit.
