@@ -173,97 +173,72 @@ func TestFencedWriteAfterLeaseLost(t *testing.T) {
 	unlock()
 }
 
-// etcd down: a request fails by its deadline naming the endpoints; etcd
-// back: the same store works again, and acknowledged writes are there.
+// etcd down (connections refused) or paused (frozen by SIGSTOP:
+// connections open, nothing answers, as in a network pause): reads and
+// writes fail by their deadline naming the endpoint; etcd back: the same
+// store works again, and every acknowledged write is there. A write that
+// failed by its deadline may still be applied when a paused etcd resumes
+// (it was never acknowledged: either outcome is right), so those go to an
+// app of their own.
 func TestUnreachableAndRecovery(t *testing.T) {
-	srv := etcdtest.Start(t)
-	ctx := context.Background()
-	st := open(t, srv.URL("p"))
-	for i := range 50 {
-		if err := st.Set(ctx, "app", fmt.Sprint("k", i), json.RawMessage(fmt.Sprint(i))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv.Stop()
-	dctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	err := st.Set(dctx, "app", "late", json.RawMessage(`1`))
-	if err == nil || !strings.Contains(err.Error(), srv.Endpoint) {
-		t.Fatalf("write with etcd down: err = %v, want one naming %s", err, srv.Endpoint)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("the write failed after %v, past its 500ms deadline", d)
-	}
-	srv.Restart()
-	rctx, cancel2 := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel2()
-	all, err := st.List(rctx, "app")
-	if err != nil {
-		t.Fatalf("after etcd restarted: %v", err)
-	}
-	if len(all) != 50 {
-		t.Fatalf("%d keys after the restart, want the 50 acknowledged", len(all))
-	}
-}
-
-// TestNetworkPause: etcd stops answering on open connections (frozen, as
-// in a network pause, not refusing them as when it is down): reads and
-// writes fail by their deadline naming the endpoint, and all goes on when
-// it answers again, with every acknowledged write there. (A write that
-// failed by its deadline may still be applied when etcd resumes, as with
-// any store over a network: it was never acknowledged, so either outcome
-// is right; the keys it checks are the acknowledged ones.)
-func TestNetworkPause(t *testing.T) {
-	srv := etcdtest.Start(t)
-	ctx := context.Background()
-	st := open(t, srv.URL("p"))
-	for i := range 50 {
-		if err := st.Set(ctx, "app", fmt.Sprint("k", i), json.RawMessage(fmt.Sprint(i))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv.Pause()
-	resumed := false
-	defer func() {
-		if !resumed {
-			srv.Resume()
-		}
-	}()
-	for name, op := range map[string]func(context.Context) error{
-		"Set": func(ctx context.Context) error { return st.Set(ctx, "app", "late", json.RawMessage(`1`)) },
-		"Get": func(ctx context.Context) error { _, err := st.Get(ctx, "app", "k1"); return err },
-		"CompareAndSwap": func(ctx context.Context) error {
-			_, err := st.CompareAndSwap(ctx, "app", "cas", nil, json.RawMessage(`2`))
-			return err
-		},
+	for _, fault := range []struct {
+		name       string
+		start, end func(*etcdtest.Server)
+	}{
+		{"down", (*etcdtest.Server).Stop, (*etcdtest.Server).Restart},
+		{"paused", (*etcdtest.Server).Pause, (*etcdtest.Server).Resume},
 	} {
-		dctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		start := time.Now()
-		err := op(dctx)
-		cancel()
-		if err == nil || !strings.Contains(err.Error(), srv.Endpoint) {
-			t.Errorf("%s with etcd paused: err = %v, want one naming %s", name, err, srv.Endpoint)
-		}
-		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("%s with etcd paused failed after %v, past its 500ms deadline", name, d)
-		}
-	}
-	srv.Resume()
-	resumed = true
-	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if err := st.Set(rctx, "app", "after", json.RawMessage(`1`)); err != nil {
-		t.Fatalf("a write after etcd answered again: %v", err)
-	}
-	all, err := st.List(rctx, "app")
-	if err != nil {
-		t.Fatalf("after etcd answered again: %v", err)
-	}
-	for i := range 50 {
-		if string(all[fmt.Sprint("k", i)]) != fmt.Sprint(i) {
-			t.Fatalf("k%d = %s after the pause, want the acknowledged %d", i, all[fmt.Sprint("k", i)], i)
-		}
+		t.Run(fault.name, func(t *testing.T) {
+			srv := etcdtest.Start(t)
+			ctx := context.Background()
+			st := open(t, srv.URL("p"))
+			for i := range 50 {
+				if err := st.Set(ctx, "app", fmt.Sprint("k", i), json.RawMessage(fmt.Sprint(i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fault.start(srv) // a paused etcd is killed by the test's cleanup if it fails
+			for _, op := range []struct {
+				name string
+				do   func(context.Context) error
+			}{
+				{"Set", func(ctx context.Context) error { return st.Set(ctx, "fault", "late", json.RawMessage(`1`)) }},
+				{"Get", func(ctx context.Context) error { _, err := st.Get(ctx, "app", "k1"); return err }},
+				{"CompareAndSwap", func(ctx context.Context) error {
+					_, err := st.CompareAndSwap(ctx, "fault", "cas", nil, json.RawMessage(`2`))
+					return err
+				}},
+			} {
+				dctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+				start := time.Now()
+				err := op.do(dctx)
+				cancel()
+				if err == nil || !strings.Contains(err.Error(), srv.Endpoint) {
+					t.Errorf("%s with etcd %s: err = %v, want one naming %s", op.name, fault.name, err, srv.Endpoint)
+				}
+				if d := time.Since(start); d > 2*time.Second {
+					t.Errorf("%s with etcd %s failed after %v, past its 500ms deadline", op.name, fault.name, d)
+				}
+			}
+			fault.end(srv)
+			rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			defer cancel()
+			if err := st.Set(rctx, "fault", "after", json.RawMessage(`1`)); err != nil {
+				t.Fatalf("a write after etcd came back: %v", err)
+			}
+			all, err := st.List(rctx, "app")
+			if err != nil {
+				t.Fatalf("after etcd came back: %v", err)
+			}
+			if len(all) != 50 {
+				t.Fatalf("%d keys after etcd came back, want the 50 acknowledged", len(all))
+			}
+			for i := range 50 {
+				if string(all[fmt.Sprint("k", i)]) != fmt.Sprint(i) {
+					t.Fatalf("k%d = %s after etcd came back, want the acknowledged %d", i, all[fmt.Sprint("k", i)], i)
+				}
+			}
+		})
 	}
 }
 
