@@ -548,10 +548,9 @@ func (in *instance) Call(ctx context.Context, target string, args ...json.RawMes
 // started the call. The first attempt goes to the instance's home worker,
 // each retry to the next one. One home, not calls dealt round the
 // workers, because an instance on a worker has its own loop and its own
-// onLoad, as in-process: its I/O-bound calls batch on one loop (the
-// refresh flow served 0.82-0.85x of in-process from one worker, 0.76-0.79x
-// dealt over two), and instances of other packages and apps spread over
-// the workers by id.
+// onLoad: on one loop its I/O-bound calls batch, as in-process (bench
+// row 9), and instances of other packages and apps spread over the
+// workers by id.
 func (in *instance) try(ctx context.Context, target string, args []json.RawMessage, attempt int) (json.RawMessage, error, bool) {
 	s := in.p.slots[(in.id+uint64(attempt))%uint64(len(in.p.slots))]
 	w, err := s.get()

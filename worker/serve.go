@@ -104,18 +104,22 @@ func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Lev
 			}
 			s.c.send(&message{Re: m.ID, Err: toWire(err, func(s string) string { return s })})
 		case m.Op == opCall:
-			// Calls that arrived together start together: one "started"
-			// frame (sent before any of them runs, so that the parent
-			// never moves a call that may have begun) for every call
-			// already read.
 			calls = append(calls, m)
 		}
-		if len(calls) > 0 && !s.c.buffered() {
+		// Calls that arrived together start together: one "started"
+		// frame (sent before any of them runs, so that the parent never
+		// moves a call that may have begun) for every call already read,
+		// once reading on would wait, or at maxStarted calls, so that a
+		// steady stream of frames holds none back.
+		if len(calls) > 0 && (!s.c.buffered() || len(calls) == maxStarted) {
 			s.start(calls)
 			calls = calls[:0]
 		}
 	}
 }
+
+// maxStarted is the most calls one "started" frame announces.
+const maxStarted = 64
 
 // start announces calls to the parent, then runs them.
 func (s *workerSide) start(calls []*message) {
@@ -124,14 +128,8 @@ func (s *workerSide) start(calls []*message) {
 		ids[i] = m.ID
 	}
 	s.c.send(&message{Op: opStarted, IDs: ids})
-	s.mu.Lock()
-	insts := make([]engine.Instance, len(calls))
-	for i, m := range calls {
-		insts[i] = s.insts[m.Inst]
-	}
-	s.mu.Unlock()
-	for i, m := range calls {
-		go s.call(m, insts[i])
+	for _, m := range calls {
+		go s.call(m)
 	}
 }
 
@@ -147,7 +145,10 @@ type workerSide struct {
 	follow  map[uint64]chan *message // flight followers, by join ID
 }
 
-func (s *workerSide) call(m *message, inst engine.Instance) {
+func (s *workerSide) call(m *message) {
+	s.mu.Lock()
+	inst := s.insts[m.Inst]
+	s.mu.Unlock()
 	if inst == nil {
 		s.c.send(&message{Op: opCall, Re: m.ID, Err: &wireError{Msg: m.Target + ": the worker has no such instance"}})
 		return
