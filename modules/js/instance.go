@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dlclark/regexp2/v2"
@@ -98,6 +99,7 @@ type Instance struct {
 	work       chan func()
 	quit       chan struct{}
 	workerIdle time.Duration
+	workers    atomic.Int32 // worker goroutines alive
 }
 
 // goWork runs f on an idle worker, or on a new one.
@@ -116,6 +118,8 @@ func (in *Instance) goWork(f func()) {
 const defaultWorkerIdle = 30 * time.Second
 
 func (in *Instance) worker(f func()) {
+	in.workers.Add(1)
+	defer in.workers.Add(-1)
 	idle := time.NewTimer(in.workerIdle)
 	defer idle.Stop()
 	for {
