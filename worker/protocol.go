@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/modrun/modrun/engine"
 )
@@ -141,6 +142,9 @@ type conn struct {
 	mu sync.Mutex
 	w  *bufio.Writer
 	c  io.Closer
+
+	notes     []*message // sendLater's, not yet written
+	noteTimer *time.Timer
 }
 
 func newConn(r io.Reader, w io.Writer, c io.Closer) *conn {
@@ -154,15 +158,67 @@ func (c *conn) send(m *message) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.writeNotes(); err != nil {
+		return err
+	}
+	if err := c.frame(b); err != nil {
+		return err
+	}
+	return c.w.Flush()
+}
+
+// noteDelay is the longest a note waits for a frame to ride with.
+const noteDelay = 20 * time.Millisecond
+
+// sendLater sends m, a note (a query's outcome, for metrics), with the
+// next frame sent, or after noteDelay if none is: under load the notes
+// cost no write of their own. A worker that dies loses its notes of the
+// last noteDelay.
+func (c *conn) sendLater(m *message) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.notes = append(c.notes, m)
+	if len(c.notes) > 1 {
+		return
+	}
+	if c.noteTimer == nil {
+		c.noteTimer = time.AfterFunc(noteDelay, func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if len(c.notes) > 0 && c.writeNotes() == nil {
+				c.w.Flush()
+			}
+		})
+		return
+	}
+	c.noteTimer.Reset(noteDelay)
+}
+
+// writeNotes buffers the notes waiting. c.mu is held.
+func (c *conn) writeNotes() error {
+	for _, n := range c.notes {
+		b, err := json.Marshal(n)
+		if err != nil {
+			return err
+		}
+		if err := c.frame(b); err != nil {
+			return err
+		}
+	}
+	clear(c.notes)
+	c.notes = c.notes[:0]
+	return nil
+}
+
+// frame buffers one frame. c.mu is held.
+func (c *conn) frame(b []byte) error {
 	var n [4]byte
 	binary.BigEndian.PutUint32(n[:], uint32(len(b)))
 	if _, err := c.w.Write(n[:]); err != nil {
 		return err
 	}
-	if _, err := c.w.Write(b); err != nil {
-		return err
-	}
-	return c.w.Flush()
+	_, err := c.w.Write(b)
+	return err
 }
 
 // buffered reports whether what was read holds more of the next frame:
