@@ -110,7 +110,13 @@ func NewPool(opts Options) *Pool {
 // such as loading a package. A worker that fails to start is reported by
 // the call, which starts it again.
 func (p *Pool) Warm() {
-	go p.slots[(p.ids.Load()+1)%uint64(len(p.slots))].get()
+	go p.slotFor(p.ids.Load()+1, 0).get()
+}
+
+// slotFor is the worker slot of instance id's attempt at a call: its home
+// (instances take the workers in turn) first, then the next one.
+func (p *Pool) slotFor(id uint64, attempt int) *slot {
+	return p.slots[(id+uint64(attempt))%uint64(len(p.slots))]
 }
 
 // Close stops every worker; calls in progress fail.
@@ -552,7 +558,7 @@ func (in *instance) Call(ctx context.Context, target string, args ...json.RawMes
 // row 9), and instances of other packages and apps spread over the
 // workers by id.
 func (in *instance) try(ctx context.Context, target string, args []json.RawMessage, attempt int) (json.RawMessage, error, bool) {
-	s := in.p.slots[(in.id+uint64(attempt))%uint64(len(in.p.slots))]
+	s := in.p.slotFor(in.id, attempt)
 	w, err := s.get()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", target, err), false

@@ -143,12 +143,15 @@ type conn struct {
 	w  *bufio.Writer
 	c  io.Closer
 
-	notes     []*message // sendLater's, not yet written
-	noteTimer *time.Timer
+	notes     []byte      // framed notes (sendLater) not yet written
+	noteTimer *time.Timer // writes notes no frame came to carry
 }
 
 func newConn(r io.Reader, w io.Writer, c io.Closer) *conn {
-	return &conn{r: bufio.NewReaderSize(r, 64<<10), w: bufio.NewWriterSize(w, 64<<10), c: c}
+	cn := &conn{r: bufio.NewReaderSize(r, 64<<10), w: bufio.NewWriterSize(w, 64<<10), c: c}
+	cn.noteTimer = time.AfterFunc(noteDelay, cn.flushNotes)
+	cn.noteTimer.Stop()
+	return cn
 }
 
 func (c *conn) send(m *message) error {
@@ -175,39 +178,33 @@ const noteDelay = 20 * time.Millisecond
 // cost no write of their own. A worker that dies loses its notes of the
 // last noteDelay.
 func (c *conn) sendLater(m *message) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return // a note holds no raw JSON: it always encodes
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.notes = append(c.notes, m)
-	if len(c.notes) > 1 {
-		return
+	if len(c.notes) == 0 {
+		c.noteTimer.Reset(noteDelay)
 	}
-	if c.noteTimer == nil {
-		c.noteTimer = time.AfterFunc(noteDelay, func() {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			if len(c.notes) > 0 && c.writeNotes() == nil {
-				c.w.Flush()
-			}
-		})
-		return
+	c.notes = binary.BigEndian.AppendUint32(c.notes, uint32(len(b)))
+	c.notes = append(c.notes, b...)
+}
+
+// flushNotes writes the notes still waiting.
+func (c *conn) flushNotes() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.notes) > 0 && c.writeNotes() == nil {
+		c.w.Flush()
 	}
-	c.noteTimer.Reset(noteDelay)
 }
 
 // writeNotes buffers the notes waiting. c.mu is held.
 func (c *conn) writeNotes() error {
-	for _, n := range c.notes {
-		b, err := json.Marshal(n)
-		if err != nil {
-			return err
-		}
-		if err := c.frame(b); err != nil {
-			return err
-		}
-	}
-	clear(c.notes)
+	_, err := c.w.Write(c.notes)
 	c.notes = c.notes[:0]
-	return nil
+	return err
 }
 
 // frame buffers one frame. c.mu is held.
