@@ -22,9 +22,7 @@
 // to the parent's logger, already redacted.
 //
 // The protocol is frames of a 4-byte big-endian length and a JSON message
-// over the child's stdin and stdout. A query's outcome, for the parent's
-// metrics, rides with the worker's next frame (at the latest 20 ms later):
-// under load it costs no write of its own.
+// over the child's stdin and stdout.
 //
 // # Limits
 //

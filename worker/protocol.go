@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/modrun/modrun/engine"
 )
@@ -142,16 +141,10 @@ type conn struct {
 	mu sync.Mutex
 	w  *bufio.Writer
 	c  io.Closer
-
-	notes     []byte      // framed notes (sendLater) not yet written
-	noteTimer *time.Timer // writes notes no frame came to carry
 }
 
 func newConn(r io.Reader, w io.Writer, c io.Closer) *conn {
-	cn := &conn{r: bufio.NewReaderSize(r, 64<<10), w: bufio.NewWriterSize(w, 64<<10), c: c}
-	cn.noteTimer = time.AfterFunc(noteDelay, cn.flushNotes)
-	cn.noteTimer.Stop()
-	return cn
+	return &conn{r: bufio.NewReaderSize(r, 64<<10), w: bufio.NewWriterSize(w, 64<<10), c: c}
 }
 
 func (c *conn) send(m *message) error {
@@ -161,61 +154,15 @@ func (c *conn) send(m *message) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.writeNotes(); err != nil {
-		return err
-	}
-	if err := c.frame(b); err != nil {
-		return err
-	}
-	return c.w.Flush()
-}
-
-// noteDelay is the longest a note waits for a frame to ride with.
-const noteDelay = 20 * time.Millisecond
-
-// sendLater sends m, a note (a query's outcome, for metrics), with the
-// next frame sent, or after noteDelay if none is: under load the notes
-// cost no write of their own. A worker that dies loses its notes of the
-// last noteDelay.
-func (c *conn) sendLater(m *message) {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return // a note holds no raw JSON: it always encodes
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.notes) == 0 {
-		c.noteTimer.Reset(noteDelay)
-	}
-	c.notes = binary.BigEndian.AppendUint32(c.notes, uint32(len(b)))
-	c.notes = append(c.notes, b...)
-}
-
-// flushNotes writes the notes still waiting.
-func (c *conn) flushNotes() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.notes) > 0 && c.writeNotes() == nil {
-		c.w.Flush()
-	}
-}
-
-// writeNotes buffers the notes waiting. c.mu is held.
-func (c *conn) writeNotes() error {
-	_, err := c.w.Write(c.notes)
-	c.notes = c.notes[:0]
-	return err
-}
-
-// frame buffers one frame. c.mu is held.
-func (c *conn) frame(b []byte) error {
 	var n [4]byte
 	binary.BigEndian.PutUint32(n[:], uint32(len(b)))
 	if _, err := c.w.Write(n[:]); err != nil {
 		return err
 	}
-	_, err := c.w.Write(b)
-	return err
+	if _, err := c.w.Write(b); err != nil {
+		return err
+	}
+	return c.w.Flush()
 }
 
 // buffered reports whether what was read holds more of the next frame:

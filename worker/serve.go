@@ -353,10 +353,8 @@ type observer struct {
 	inst uint64
 }
 
-// Query sends a query's outcome with the next frame: before the reply of
-// the call that awaited the query, so the parent counts it first.
 func (o *observer) Query(module string, status int) {
-	o.s.c.sendLater(&message{Op: opQuery, Inst: o.inst, Key: module, Level: status})
+	o.s.c.send(&message{Op: opQuery, Inst: o.inst, Key: module, Level: status})
 }
 
 // TokenRequest forwards an OAuth2 token request's outcome.
