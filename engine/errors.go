@@ -36,6 +36,11 @@ var (
 	// ErrDeadline is returned when a run exceeded its deadline.
 	ErrDeadline = errors.New("run exceeded its deadline")
 
+	// ErrUnavailable is returned when no worker can take a run before its
+	// deadline: the workers are restarting after crashes. The run did not
+	// start; retrying it later is safe.
+	ErrUnavailable = errors.New("no worker available")
+
 	// ErrMemoryLimit is the cause of a run's context when the process
 	// hosting it passed its memory limit (see internal/memlimit).
 	ErrMemoryLimit = errors.New("run exceeded its memory limit")

@@ -14,7 +14,7 @@ import (
 // only once every finished run is in the store.
 func TestFlushWaitsForTheLinger(t *testing.T) {
 	st := store.NewMemory()
-	h := newHistory(st, 1000, slog.New(slog.DiscardHandler))
+	h := newHistory(st, 1000, "test", slog.New(slog.DiscardHandler))
 	for range 100 {
 		r := &Run{Package: "p", Target: "m.f", Trigger: TriggerAPI, Status: StatusQueued}
 		h.add(r, false)

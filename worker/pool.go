@@ -27,6 +27,10 @@ const (
 	DefaultTimeout   = 60 * time.Second
 )
 
+// MaxBackoff is the longest a slot waits before it starts a worker again
+// after workers in a row died before answering a call.
+const MaxBackoff = 5 * time.Second
+
 // Options configure a Pool. Store is required.
 type Options struct {
 	// Command starts one worker; nil means this executable again with
@@ -68,12 +72,17 @@ type Pool struct {
 
 // slot holds one worker at a time: a dead one is replaced in it.
 type slot struct {
-	p       *Pool
-	n       int
-	mu      sync.Mutex
-	w       *proc
-	deaths  []time.Time // recent, for the backoff
-	backoff time.Duration
+	p        *Pool
+	n        int
+	mu       sync.Mutex
+	w        *proc
+	starting chan struct{} // while a start is under way; closed when it is over
+	// failures counts the workers in a row that died before answering a
+	// call: a crash loop (a package whose every run kills its worker).
+	// A worker that answered once resets it: one killed from outside
+	// after serving is replaced at once.
+	failures  int
+	notBefore time.Time // the next start waits until then (the backoff)
 }
 
 // NewPool returns a pool; it starts no process.
@@ -110,7 +119,7 @@ func NewPool(opts Options) *Pool {
 // such as loading a package. A worker that fails to start is reported by
 // the call, which starts it again.
 func (p *Pool) Warm() {
-	go p.slotFor(p.ids.Load()+1, 0).get()
+	go p.slotFor(p.ids.Load()+1, 0).get(context.Background())
 }
 
 // slotFor is the worker slot of instance id's attempt at a call: its home
@@ -142,52 +151,84 @@ func (p *Pool) isClosed() bool {
 	return p.closed
 }
 
-// get returns the slot's live worker, starting one (after the backoff
-// its recent deaths call for).
-func (s *slot) get() (*proc, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.w != nil && !s.w.dead() {
-		return s.w, nil
+// get returns the slot's live worker, starting one once the backoff of
+// a crash loop allows. A call whose deadline comes before that start does
+// not wait for it: it fails at once with ErrUnavailable, so that the
+// backoff never outlasts the calls waiting on it.
+func (s *slot) get(ctx context.Context) (*proc, error) {
+	for {
+		s.mu.Lock()
+		if s.w != nil && !s.w.dead() {
+			w := s.w
+			s.mu.Unlock()
+			return w, nil
+		}
+		if s.p.isClosed() {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("worker pool %w", engine.ErrClosed)
+		}
+		if ch := s.starting; ch != nil {
+			s.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return nil, context.Cause(ctx)
+			}
+		}
+		if wait := time.Until(s.notBefore); wait > 0 {
+			failures := s.failures
+			s.mu.Unlock()
+			if d, ok := ctx.Deadline(); ok && d.Before(s.notBefore) {
+				return nil, fmt.Errorf("%w: restarting after %d crashes (next start in %s)",
+					engine.ErrUnavailable, failures, wait.Round(time.Millisecond))
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+				continue
+			case <-ctx.Done():
+				t.Stop()
+				return nil, context.Cause(ctx)
+			}
+		}
+		ch := make(chan struct{})
+		s.starting = ch
+		s.mu.Unlock()
+		w, err := s.p.start(s)
+		s.mu.Lock()
+		if err == nil {
+			s.w = w
+		}
+		s.starting = nil
+		close(ch)
+		s.mu.Unlock()
+		return w, err
 	}
-	if s.p.isClosed() {
-		return nil, fmt.Errorf("worker pool %w", engine.ErrClosed)
-	}
-	if s.backoff > 0 {
-		time.Sleep(s.backoff)
-	}
-	w, err := s.p.start(s)
-	if err != nil {
-		return nil, err
-	}
-	s.w = w
-	return w, nil
 }
 
-// died records a death and sets the next start's backoff: none for the
-// first, then doubling from 100 ms to 10 s while deaths keep coming within
-// a minute.
-func (s *slot) died(reason string) {
+// died records a death and sets the next start's backoff. A worker that
+// answered a call was healthy: its death (a kill from outside, a run
+// that overran) costs no wait. Workers that die before answering
+// anything are a crash loop: the first is replaced at once, then the
+// wait doubles from 100 ms to MaxBackoff.
+func (s *slot) died(reason string, answered bool) {
 	s.mu.Lock()
-	now := time.Now()
-	recent := s.deaths[:0]
-	for _, t := range s.deaths {
-		if now.Sub(t) < time.Minute {
-			recent = append(recent, t)
-		}
+	if answered {
+		s.failures = 0
+	} else {
+		s.failures++
 	}
-	s.deaths = append(recent, now)
-	switch n := len(s.deaths); {
-	case n <= 1:
-		s.backoff = 0
-	default:
-		s.backoff = min(100*time.Millisecond<<(n-2), 10*time.Second)
+	var backoff time.Duration
+	if s.failures > 1 {
+		backoff = min(100*time.Millisecond<<min(s.failures-2, 16), MaxBackoff)
 	}
-	backoff := s.backoff
+	s.notBefore = time.Now().Add(backoff)
+	failures := s.failures
 	s.mu.Unlock()
-	if len(s.deaths) >= 3 {
-		s.p.log.Warn("a worker keeps dying: restarting with a backoff (a package whose runs crash it?)",
-			"worker", s.n, "reason", reason, "deaths in the last minute", len(s.deaths), "backoff", backoff)
+	if failures >= 3 {
+		s.p.log.Warn("a worker keeps dying before it answers: restarting with a backoff (a package whose runs crash it?)",
+			"worker", s.n, "reason", reason, "failures in a row", failures, "backoff", backoff)
 	}
 	if s.p.opts.OnRestart != nil && !s.p.isClosed() {
 		s.p.opts.OnRestart(reason)
@@ -210,6 +251,7 @@ type proc struct {
 	leads    map[uint64]engine.FlightJoin // flights this worker leads, by join ID
 	locks    map[uint64]func()            // store locks it holds, by the request that took each
 	unlocked map[uint64]bool              // released before their Lock returned
+	answered bool                         // it answered a call: it was healthy
 	why      string                       // why it died: memory, deadline, crash
 	whyErr   error
 	isDead   bool
@@ -295,7 +337,7 @@ func (w *proc) read() {
 	w.cmd.Wait()
 	w.mu.Lock()
 	w.isDead = true
-	why, whyErr := w.why, w.whyErr
+	why, whyErr, answered := w.why, w.whyErr, w.answered
 	if why == "" {
 		why, whyErr = "crash", fmt.Errorf("the worker process exited (%s)", w.cmd.ProcessState)
 	}
@@ -322,7 +364,7 @@ func (w *proc) read() {
 	}
 	if !w.p.isClosed() {
 		w.p.log.Warn("worker stopped", "worker", w.s.n, "reason", why, "error", whyErr)
-		w.s.died(why)
+		w.s.died(why, answered)
 	}
 	close(w.gone)
 }
@@ -356,6 +398,7 @@ func (w *proc) handle(m *message) {
 		w.mu.Lock()
 		c := w.calls[m.Re]
 		delete(w.calls, m.Re)
+		w.answered = true
 		w.mu.Unlock()
 		if c != nil {
 			c.reply <- m
@@ -540,10 +583,11 @@ var _ engine.Instance = (*instance)(nil)
 // Call runs target on a worker. A call its worker had not started when
 // the worker died moves to another; one it had started fails.
 func (in *instance) Call(ctx context.Context, target string, args ...json.RawMessage) (json.RawMessage, error) {
-	ctx, cancel := context.WithTimeoutCause(ctx, in.p.opts.Timeout, engine.ErrDeadline)
+	limit := engine.CallLimit(ctx, in.p.opts.Timeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, limit, engine.ErrDeadline)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
-		out, err, retry := in.try(ctx, target, args, attempt)
+		out, err, retry := in.try(ctx, target, args, attempt, engine.RoundLimit(limit))
 		if !retry || attempt >= len(in.p.slots) {
 			return out, err
 		}
@@ -557,16 +601,21 @@ func (in *instance) Call(ctx context.Context, target string, args ...json.RawMes
 // onLoad: on one loop its I/O-bound calls batch, as in-process (bench
 // row 9), and instances of other packages and apps spread over the
 // workers by id.
-func (in *instance) try(ctx context.Context, target string, args []json.RawMessage, attempt int) (json.RawMessage, error, bool) {
+func (in *instance) try(ctx context.Context, target string, args []json.RawMessage, attempt int, limit time.Duration) (json.RawMessage, error, bool) {
 	s := in.p.slotFor(in.id, attempt)
-	w, err := s.get()
+	w, err := s.get(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", target, err), false
+		return nil, in.callError(limit, target, err), false
 	}
 	if err := w.load(in.id, in); err != nil {
 		return nil, nil, true
 	}
 	deadline, _ := ctx.Deadline()
+	if ctx.Err() != nil {
+		// Its deadline passed while it waited for a worker: it is not
+		// sent, so no worker is ever stopped for it.
+		return nil, in.callError(limit, target, context.Cause(ctx)), false
+	}
 	id := w.ids.Add(1)
 	c := &pending{reply: make(chan *message, 1), target: target}
 	w.mu.Lock()
@@ -576,11 +625,19 @@ func (in *instance) try(ctx context.Context, target string, args []json.RawMessa
 	}
 	w.calls[id] = c
 	w.mu.Unlock()
-	if err := w.c.send(&message{ID: id, Op: opCall, Inst: in.id, Target: target, Args: args, Timeout: time.Until(deadline).Milliseconds()}); err != nil {
+	forget := func() {
+		w.mu.Lock()
+		delete(w.calls, id)
+		w.mu.Unlock()
+	}
+	if err := w.c.send(&message{ID: id, Op: opCall, Inst: in.id, Target: target, Args: args, Timeout: max(time.Until(deadline).Milliseconds(), 1), Deadline: deadline.UnixMilli()}); err != nil {
+		forget()
 		return nil, nil, true
 	}
-	// The worker has the deadline; past it plus the grace, the worker is
-	// stuck (a native call, an allocation) and is killed.
+	// The worker has the deadline; past it plus the grace, a worker that
+	// started the call is stuck (a native call, an allocation) and is
+	// killed. One that never started it is busy, not stuck: the call
+	// fails, the worker stays.
 	kill := time.NewTimer(time.Until(deadline) + in.p.opts.Grace)
 	defer kill.Stop()
 	for {
@@ -600,18 +657,35 @@ func (in *instance) try(ctx context.Context, target string, args []json.RawMessa
 			}
 			return m.Result, fromWire(m.Err), false
 		case <-kill.C:
+			w.mu.Lock()
+			started := c.started
+			delete(w.calls, id)
+			w.mu.Unlock()
+			if !started {
+				return nil, fmt.Errorf("%s: %w (%s; its worker was busy and never started it)", target, engine.ErrDeadline, limit), false
+			}
 			w.kill("deadline", fmt.Errorf("run exceeded its deadline"))
-			return nil, fmt.Errorf("%s: %w (%s; its worker did not stop and was killed)", target, engine.ErrDeadline, in.p.opts.Timeout), false
+			return nil, fmt.Errorf("%s: %w (%s; its worker did not stop and was killed)", target, engine.ErrDeadline, limit), false
 		case <-ctx.Done():
 			// The worker ends the call itself at its deadline; the caller
 			// gives it the grace (kill) unless it was cancelled outright.
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				ctx = context.Background()
+				ctx = context.WithoutCancel(ctx)
 				continue
 			}
+			forget()
 			return nil, fmt.Errorf("%s: %w", target, context.Cause(ctx)), false
 		}
 	}
+}
+
+// callError is the error of a call that no worker took: a deadline that
+// passed while it waited says so with the call's own limit.
+func (in *instance) callError(limit time.Duration, target string, err error) error {
+	if errors.Is(err, engine.ErrDeadline) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w (%s; waiting for a worker)", target, engine.ErrDeadline, limit)
+	}
+	return fmt.Errorf("%s: %w", target, err)
 }
 
 // errWorkerStopped marks runs that failed because their worker was killed
@@ -621,12 +695,35 @@ var errWorkerStopped = errors.New("worker stopped")
 // Redact implements engine.Instance: the worker redacted its answers.
 func (in *instance) Redact(s string) string { return s }
 
-// Close implements engine.Instance. The pool's workers stay.
+// Close implements engine.Instance: every worker that loaded the
+// instance releases it (its runtime, module variables and session
+// values). The pool's workers stay.
 func (in *instance) Close() error {
 	in.p.mu.Lock()
 	delete(in.p.obs, in.id)
 	in.p.mu.Unlock()
+	for _, s := range in.p.slots {
+		s.mu.Lock()
+		w := s.w
+		s.mu.Unlock()
+		if w != nil {
+			w.unload(in.id)
+		}
+	}
 	return nil
+}
+
+// unload tells the worker to release instance id, if it loaded it.
+func (w *proc) unload(id uint64) {
+	w.loadMu.Lock()
+	defer w.loadMu.Unlock()
+	w.mu.Lock()
+	loaded := w.loaded[id] && !w.isDead
+	delete(w.loaded, id)
+	w.mu.Unlock()
+	if loaded {
+		w.c.send(&message{Op: opUnload, Inst: id})
+	}
 }
 
 var _ io.Closer = (*Pool)(nil)

@@ -17,6 +17,7 @@ import (
 const (
 	opLoad         = "load"          // parent → worker: an instance's package, app, inputs
 	opCall         = "call"          // parent → worker: run a target
+	opUnload       = "unload"        // parent → worker: an instance was closed; release it
 	opStarted      = "started"       // worker → parent: a call began
 	opDying        = "dying"         // worker → parent: exiting, and why
 	opLog          = "log"           // worker → parent: a log record
@@ -42,6 +43,9 @@ type message struct {
 	Target  string            `json:"target,omitempty"`
 	Args    []json.RawMessage `json:"args,omitempty"`
 	Timeout int64             `json:"timeoutMs,omitempty"`
+	// Deadline is a call's deadline in Unix milliseconds: a call read
+	// after it (its worker was busy) is answered without running.
+	Deadline int64 `json:"deadline,omitempty"`
 	Locks   bool              `json:"locks,omitempty"` // a load's: the parent's store locks across processes
 
 	Store  string                     `json:"store,omitempty"` // get, set, delete, list, clear, cas
@@ -73,7 +77,7 @@ var kinds = []struct {
 }{
 	{"deadline", engine.ErrDeadline}, {"closed", engine.ErrClosed}, {"memory", engine.ErrMemoryLimit},
 	{"notfound", engine.ErrNotFound}, {"invalidkey", engine.ErrInvalidKey}, {"invalidvalue", engine.ErrInvalidValue},
-	{"toolarge", engine.ErrValueTooLarge},
+	{"toolarge", engine.ErrValueTooLarge}, {"unavailable", engine.ErrUnavailable},
 }
 
 // toWire encodes err; redact hides secrets in its message.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -103,6 +104,19 @@ func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Lev
 				s.mu.Unlock()
 			}
 			s.c.send(&message{Re: m.ID, Err: toWire(err, func(s string) string { return s })})
+		case m.Op == opUnload:
+			// After the calls read before it: they run first.
+			if len(calls) > 0 {
+				s.start(calls)
+				calls = calls[:0]
+			}
+			s.mu.Lock()
+			inst := s.insts[m.Inst]
+			delete(s.insts, m.Inst)
+			s.mu.Unlock()
+			if inst != nil {
+				go inst.Close() // calls in progress on it end as closed
+			}
 		case m.Op == opCall:
 			calls = append(calls, m)
 		}
@@ -151,6 +165,12 @@ func (s *workerSide) call(m *message) {
 	s.mu.Unlock()
 	if inst == nil {
 		s.c.send(&message{Op: opCall, Re: m.ID, Err: &wireError{Msg: m.Target + ": the worker has no such instance"}})
+		return
+	}
+	if m.Deadline > 0 && time.Now().UnixMilli() >= m.Deadline {
+		// Its caller has given up on it: running it now would do its
+		// work (writes, requests) behind the caller's back.
+		s.c.send(&message{Op: opCall, Re: m.ID, Err: toWire(fmt.Errorf("%s: %w (it reached its worker too late)", m.Target, engine.ErrDeadline), func(s string) string { return s })})
 		return
 	}
 	ctx := context.Background()

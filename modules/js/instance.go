@@ -421,19 +421,8 @@ func (in *Instance) deadlineError(r *run, ctx context.Context) error {
 	return fmt.Errorf("%s: %w", r.target, cause)
 }
 
-// roundLimit writes a run's time limit as a person set it: 1s, not
-// 999.987ms.
-func roundLimit(d time.Duration) time.Duration {
-	switch {
-	case d >= time.Second:
-		return d.Round(100 * time.Millisecond)
-	case d >= 100*time.Millisecond:
-		return d.Round(10 * time.Millisecond)
-	case d >= time.Millisecond:
-		return d.Round(time.Millisecond)
-	}
-	return d
-}
+// roundLimit writes a run's time limit as a person set it.
+func roundLimit(d time.Duration) time.Duration { return engine.RoundLimit(d) }
 
 // abandon drops a run whose caller has gone (deadline or cancellation).
 func (in *Instance) abandon(r *run) {

@@ -1,0 +1,114 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/modrun/modrun"
+	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/packages"
+	"github.com/modrun/modrun/store"
+	"github.com/modrun/modrun/worker"
+)
+
+func faultPackage(t *testing.T) *engine.Package {
+	t.Helper()
+	files := map[string][]byte{
+		"package.yaml": []byte("name: w\nversion: 1.0.0\n"),
+		"m.js": []byte(`export default {
+	ok() { return 1 },
+	bomb() { const a = []; for (;;) a.push(new Array(1 << 16).fill(7)) },
+}`),
+	}
+	pkg, err := packages.Load(files, modrun.New(modrun.Options{}).Kinds()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkg
+}
+
+// TestKilledWorkersCostNoBackoff: a worker that served calls and is
+// killed from outside, nine times running, is replaced at once each time:
+// the first call after the last kill succeeds within a 2 s deadline, and
+// so does every call after it (DESIGN §16; the fault campaign of
+// issue 26 found 0 of 43 calls succeeding for 90 s).
+func TestKilledWorkersCostNoBackoff(t *testing.T) {
+	pkg := faultPackage(t)
+	started := newChildren(t)
+	reasons := make(chan string, 32)
+	p := worker.NewPool(worker.Options{Size: 1, Store: store.NewMemory(), OnRestart: func(r string) { reasons <- r }})
+	defer p.Close()
+	inst := p.NewInstance(pkg, "", nil, nil)
+	call := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		out, err := inst.Call(ctx, "m.ok")
+		if err == nil && string(out) != "1" {
+			err = errors.New("answered " + string(out))
+		}
+		return err
+	}
+	for i := range 9 {
+		if err := call(); err != nil {
+			t.Fatalf("call before kill %d: %v", i+1, err)
+		}
+		pids := started()
+		if len(pids) != 1 {
+			t.Fatalf("before kill %d the pool runs %d workers, want 1", i+1, len(pids))
+		}
+		syscall.Kill(pids[0], syscall.SIGKILL)
+		select {
+		case <-reasons:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("kill %d: the pool did not notice its worker died", i+1)
+		}
+	}
+	for i := range 20 {
+		if err := call(); err != nil {
+			t.Fatalf("call %d after the last kill: %v", i+1, err)
+		}
+	}
+}
+
+// TestCrashLoopBackoffAnswersByTheDeadline: workers that die before
+// answering anything (every run a memory bomb) are restarted with a
+// growing backoff; a call whose deadline comes before the next start
+// fails at once with ErrUnavailable instead of waiting past it, a call
+// with time to wait gets the new worker, and no worker is ever killed for
+// a deadline.
+func TestCrashLoopBackoffAnswersByTheDeadline(t *testing.T) {
+	pkg := faultPackage(t)
+	reasons := make(chan string, 32)
+	p := worker.NewPool(worker.Options{Size: 1, MaxMemory: 64 << 20, Store: store.NewMemory(), OnRestart: func(r string) { reasons <- r }})
+	defer p.Close()
+	bombs := p.NewInstance(pkg, "bombs", nil, nil)
+	for i := range 5 {
+		_, err := bombs.Call(context.Background(), "m.bomb")
+		if !errors.Is(err, engine.ErrMemoryLimit) {
+			t.Fatalf("bomb %d: %v, want the memory limit", i+1, err)
+		}
+		if r := <-reasons; r != "memory" {
+			t.Fatalf("bomb %d: worker replaced for %q", i+1, r)
+		}
+	}
+	// Five failures in a row: the next start waits 800 ms.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	ok := p.NewInstance(pkg, "ok", nil, nil)
+	if _, err := ok.Call(ctx, "m.ok"); !errors.Is(err, engine.ErrUnavailable) {
+		t.Fatalf("a call due before the backoff ends: %v, want ErrUnavailable", err)
+	}
+	out, err := ok.Call(context.Background(), "m.ok")
+	if err != nil || string(out) != "1" {
+		t.Fatalf("a call that can wait for the backoff: %s, %v", out, err)
+	}
+	select {
+	case r := <-reasons:
+		t.Fatalf("a worker was replaced (%s) after the crash loop ended", r)
+	default:
+	}
+}
+
