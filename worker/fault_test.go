@@ -111,4 +111,3 @@ func TestCrashLoopBackoffAnswersByTheDeadline(t *testing.T) {
 	default:
 	}
 }
-

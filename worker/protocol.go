@@ -46,7 +46,7 @@ type message struct {
 	// Deadline is a call's deadline in Unix milliseconds: a call read
 	// after it (its worker was busy) is answered without running.
 	Deadline int64 `json:"deadline,omitempty"`
-	Locks   bool              `json:"locks,omitempty"` // a load's: the parent's store locks across processes
+	Locks    bool  `json:"locks,omitempty"` // a load's: the parent's store locks across processes
 
 	Store  string                     `json:"store,omitempty"` // get, set, delete, list, clear, cas
 	Key    string                     `json:"key,omitempty"`
