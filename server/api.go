@@ -222,8 +222,7 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) error {
 	s.history.add(j.run, false)
 	w.Header().Set("X-Run-Id", j.run.ID)
 	// The run is the request's: a client that goes away cancels it.
-	s.execute(r.Context(), j, wait, release)
-	run, _, _ := s.history.get(j.run.ID)
+	run := s.execute(r.Context(), j, wait, release)
 	if run.Status != StatusSucceeded {
 		writeError(w, run.ID, run.Error)
 		return nil
@@ -267,7 +266,7 @@ const MaxWait = time.Minute
 
 func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	run, done, ok := s.history.get(id)
+	run, done, ok := s.history.get(r.Context(), id)
 	if !ok {
 		return errNotFound("no run %q (the history keeps the last %d)", id, s.opts.History)
 	}
@@ -283,7 +282,7 @@ func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) error {
 		case <-r.Context().Done():
 		}
 		t.Stop()
-		run, _, _ = s.history.get(id)
+		run, _, _ = s.history.get(r.Context(), id)
 	}
 	writeJSON(w, http.StatusOK, run)
 	return nil
@@ -299,7 +298,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.limit = min(n, s.opts.History)
 	}
-	writeJSON(w, http.StatusOK, s.history.list(f))
+	writeJSON(w, http.StatusOK, s.history.list(r.Context(), f))
 	return nil
 }
 
@@ -433,6 +432,9 @@ func writeError(w http.ResponseWriter, id string, info *ErrorInfo) {
 	status := info.status
 	if status == 0 {
 		status = http.StatusInternalServerError
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
 	}
 	body := map[string]any{"error": info}
 	if id != "" {

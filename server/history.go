@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,35 +14,52 @@ import (
 )
 
 // history is the last runs, in memory and in the store (app HistoryApp),
-// so that it survives a restart. The store holds max slots, keys
-// slot-000000 on, used in turn: a new run overwrites the oldest one's
-// slot, so keeping the history bounded costs no deletes. One writer goroutine
-// takes the store writes in the background, the newest state of each run
-// only, so that a run's states reach the store in order; flush waits for
-// it to catch up.
+// so that it survives a restart and is shared by every server on one
+// store. Each run has a key of its own, "run-" and its ID (IDs are unique
+// across servers and sort by creation), written by the server that made
+// the run and by no other, so servers sharing a store never overwrite
+// each other's runs. Keeping the history bounded deletes the oldest keys.
+//
+// One writer goroutine takes the store writes in the background, the
+// newest state of each run only, so that a run's states reach the store
+// in order; flush waits for it to catch up. Runs of other servers are
+// read from the store at start and, at most once per historySync, when
+// the history is listed.
 type history struct {
-	st  engine.Store
-	max int
-	log *slog.Logger
-	ids runIDs
+	st     engine.Store
+	max    int
+	log    *slog.Logger
+	ids    runIDs
+	server string // this server's name: its unfinished runs are failed when it starts again
 
 	mu      sync.Mutex
 	runs    map[string]*Run
 	order   []string                 // IDs, oldest first
 	done    map[string]chan struct{} // closed when a run finishes
-	slots   map[string]int           // run ID → its slot
-	next    int                      // the slot the next run takes
-	pending map[string][]byte        // slot key → run JSON to write; nil: delete
+	pending map[string][]byte        // store key → run JSON to write; nil: delete
 	writing bool                     // the writer is running
 	idle    *sync.Cond               // signalled when the writer stops
+	synced  time.Time                // when the store was last read for other servers' runs
+	syncing bool
 }
 
-func newHistory(st engine.Store, max int, log *slog.Logger) *history {
-	h := &history{st: st, max: max, log: log, runs: map[string]*Run{}, done: map[string]chan struct{}{},
-		slots: map[string]int{}, pending: map[string][]byte{}}
+func newHistory(st engine.Store, max int, server string, log *slog.Logger) *history {
+	h := &history{st: st, max: max, server: server, log: log, runs: map[string]*Run{}, done: map[string]chan struct{}{},
+		pending: map[string][]byte{}, ids: newRunIDs()}
 	h.idle = sync.NewCond(&h.mu)
 	return h
 }
+
+// MaxHistoryResult is the most bytes of a run's result the history keeps:
+// a larger result is answered in full to the caller that waited for it,
+// and kept as null with a note (Run.ResultTruncated).
+const MaxHistoryResult = 64 << 10
+
+// historySync is how often listing the history reads the store again for
+// the runs of other servers sharing it.
+const historySync = time.Second
+
+func runKey(id string) string { return "run-" + id }
 
 // queue schedules a store write of key (raw nil: a delete). h.mu is held.
 func (h *history) queue(key string, raw []byte) {
@@ -55,8 +73,8 @@ func (h *history) queue(key string, raw []byte) {
 // historyLinger is how long the writer lets runs gather before a batch:
 // one commit for every run that ends meanwhile, not one for every few.
 // (At c=64 the commits cost 10% of a busy server's CPU without it.) A
-// crash loses the history of at most this long, beside the runs it cut
-// short anyway; flush, at shutdown, waits for it.
+// crash loses the history of at most this long plus one commit, beside
+// the runs it cut short anyway; flush, at shutdown, waits for it.
 const historyLinger = 10 * time.Millisecond
 
 // writer writes what is pending until nothing is.
@@ -73,18 +91,18 @@ func (h *history) writer() {
 		// batch goes in one commit instead of one fsync a run.
 		async, _ := h.st.(engine.AsyncSetter)
 		var waits []func() error
-		for id, raw := range batch {
+		for key, raw := range batch {
 			var err error
 			switch {
 			case raw == nil:
-				err = h.st.Delete(context.Background(), HistoryApp, id)
+				err = h.st.Delete(context.Background(), HistoryApp, key)
 			case async != nil:
-				waits = append(waits, async.SetAsync(context.Background(), HistoryApp, id, raw))
+				waits = append(waits, async.SetAsync(context.Background(), HistoryApp, key, raw))
 			default:
-				err = h.st.Set(context.Background(), HistoryApp, id, raw)
+				err = h.st.Set(context.Background(), HistoryApp, key, raw)
 			}
 			if err != nil {
-				h.log.Warn("history: writing a run to the store", "id", id, "error", err)
+				h.log.Warn("history: writing a run to the store", "key", key, "error", err)
 			}
 		}
 		for _, wait := range waits {
@@ -99,9 +117,9 @@ func (h *history) writer() {
 	h.mu.Unlock()
 }
 
-// load reads the history the store keeps. Runs a previous server left
-// queued or running are failed: that server stopped without finishing
-// them.
+// load reads the history the store keeps. Runs this server (by its name)
+// left queued or running are failed: it stopped without finishing them.
+// Entries of the slot layout of earlier versions move to run keys.
 func (h *history) load(ctx context.Context) error {
 	all, err := h.st.List(ctx, HistoryApp)
 	if err != nil {
@@ -109,41 +127,26 @@ func (h *history) load(ctx context.Context) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var runs []*Run
 	for key, raw := range all {
-		var r Run
-		if _, err := slotNumber(key); err != nil || json.Unmarshal(raw, &r) != nil || r.ID == "" {
-			h.pending[key] = nil // not a slot of ours
+		r, ok := parseEntry(key, raw)
+		if !ok {
+			h.pending[key] = nil // not a run of ours
 			continue
 		}
-		runs = append(runs, &r)
-		h.slots[r.ID], _ = slotNumber(key)
-	}
-	sort.Slice(runs, func(i, j int) bool { return runs[i].ID < runs[j].ID })
-	for _, r := range runs {
-		if r.Status == StatusQueued || r.Status == StatusRunning {
-			now := time.Now()
+		if key != runKey(r.ID) { // an earlier version's slot
+			h.pending[key] = nil
+			h.pending[runKey(r.ID)] = raw
+		}
+		if (r.Status == StatusQueued || r.Status == StatusRunning) && (r.Server == h.server || r.Server == "") {
+			now := time.Now().UTC()
 			r.Status, r.FinishedAt = StatusFailed, &now
 			r.Error = &ErrorInfo{Message: "the server stopped before the run finished"}
-			h.save(r)
+			h.saveLocked(r)
 		}
-		h.runs[r.ID] = r
-		h.order = append(h.order, r.ID)
+		h.insert(r)
 	}
-	if len(runs) > 0 {
-		h.next = (h.slots[runs[len(runs)-1].ID] + 1) % h.max
-	}
-	// A smaller --history than last time: the oldest runs and the slots
-	// past max go.
-	for len(h.order) > h.max {
-		h.forget(h.order[0])
-	}
-	for id, slot := range h.slots {
-		if slot >= h.max {
-			h.pending[slotKey(slot)] = nil
-			delete(h.slots, id)
-		}
-	}
+	h.trim()
+	h.synced = time.Now()
 	if len(h.pending) > 0 && !h.writing {
 		h.writing = true
 		go h.writer()
@@ -151,47 +154,103 @@ func (h *history) load(ctx context.Context) error {
 	return nil
 }
 
-func slotKey(n int) string { return fmt.Sprintf("slot-%06d", n) }
-
-func slotNumber(key string) (int, error) {
-	var n int
-	_, err := fmt.Sscanf(key, "slot-%06d", &n)
-	return n, err
+// parseEntry reads one history entry of the store: a run key, or a slot
+// key of an earlier version.
+func parseEntry(key string, raw []byte) (*Run, bool) {
+	if !strings.HasPrefix(key, "run-") && !strings.HasPrefix(key, "slot-") {
+		return nil, false
+	}
+	var r Run
+	if json.Unmarshal(raw, &r) != nil || r.ID == "" {
+		return nil, false
+	}
+	if strings.HasPrefix(key, "run-") && key != runKey(r.ID) {
+		return nil, false
+	}
+	return &r, true
 }
 
-// add records a new run, in the slot of the oldest, and returns the
-// channel closed when it finishes. A queued run (async, or a schedule's)
-// is written to the store at once; a sync run when it ends.
+// insert puts r in the history in ID order. h.mu is held.
+func (h *history) insert(r *Run) {
+	if _, ok := h.runs[r.ID]; ok {
+		h.runs[r.ID] = r
+		return
+	}
+	h.runs[r.ID] = r
+	i := sort.SearchStrings(h.order, r.ID)
+	h.order = append(h.order, "")
+	copy(h.order[i+1:], h.order[i:])
+	h.order[i] = r.ID
+}
+
+// trim drops the oldest runs past max, from memory and the store. h.mu is
+// held.
+func (h *history) trim() {
+	for len(h.order) > h.max {
+		id := h.order[0]
+		h.order = h.order[1:]
+		delete(h.runs, id)
+		h.queue(runKey(id), nil)
+	}
+}
+
+// sync reads the runs other servers on the store added or finished since
+// the last read, at most once per historySync.
+func (h *history) sync(ctx context.Context) {
+	h.mu.Lock()
+	if h.syncing || time.Since(h.synced) < historySync {
+		h.mu.Unlock()
+		return
+	}
+	h.syncing = true
+	h.mu.Unlock()
+	all, err := h.st.List(ctx, HistoryApp)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.syncing, h.synced = false, time.Now()
+	if err != nil {
+		h.log.Warn("history: reading other servers' runs", "error", err)
+		return
+	}
+	oldest := ""
+	if len(h.order) >= h.max {
+		oldest = h.order[0]
+	}
+	for key, raw := range all {
+		r, ok := parseEntry(key, raw)
+		if !ok || r.Server == h.server || r.ID < oldest {
+			continue
+		}
+		if _, pending := h.pending[key]; pending {
+			continue // ours to write or delete
+		}
+		h.insert(r)
+	}
+	h.trim()
+}
+
+// add records a new run and returns the channel closed when it finishes.
+// A queued run (async, or a schedule's) is written to the store at once;
+// a sync run when it ends.
 func (h *history) add(r *Run, async bool) chan struct{} {
 	r.ID = h.ids.next()
+	r.Server = h.server
 	r.CreatedAt = time.Now().UTC()
 	done := make(chan struct{})
 	h.mu.Lock()
-	if len(h.order) >= h.max {
-		h.forget(h.order[0])
-	}
-	h.runs[r.ID] = r
-	h.order = append(h.order, r.ID)
-	h.slots[r.ID] = h.next
-	h.next = (h.next + 1) % h.max
+	h.insert(r)
+	h.trim()
 	h.done[r.ID] = done
 	if r.Trigger != TriggerAPI || async {
-		h.save(r) // a queued run the client will ask for later
+		h.saveLocked(r) // a queued run the client will ask for later
 	}
 	h.mu.Unlock()
 	return done
 }
 
-// forget drops run id from memory; its slot will be overwritten. h.mu is
-// held.
-func (h *history) forget(id string) {
-	h.order = h.order[1:]
-	delete(h.runs, id)
-	delete(h.slots, id)
-}
-
 // update changes r under the lock and saves it; a finished run's waiters
-// are released.
+// are released. A run that newer runs pushed out of the history meanwhile
+// is changed (its caller still answers with it) but not saved.
 func (h *history) update(r *Run, change func(*Run)) {
 	h.mu.Lock()
 	change(r)
@@ -204,8 +263,8 @@ func (h *history) update(r *Run, change func(*Run)) {
 	// A run's start is kept in memory only: the store gets its queued
 	// state (a queued run must survive a restart as failed) and its end,
 	// one write less per run.
-	if _, kept := h.runs[r.ID]; kept && r.Status != StatusRunning {
-		h.save(r)
+	if kept, ok := h.runs[r.ID]; ok && kept == r && r.Status != StatusRunning {
+		h.saveLocked(r)
 	}
 	h.mu.Unlock()
 	if done != nil {
@@ -213,16 +272,14 @@ func (h *history) update(r *Run, change func(*Run)) {
 	}
 }
 
-// save queues r's store write. h.mu is held.
-func (h *history) save(r *Run) {
+// saveLocked queues r's store write. h.mu is held.
+func (h *history) saveLocked(r *Run) {
 	raw, err := json.Marshal(r)
 	if err != nil {
 		h.log.Error("history: encoding a run", "id", r.ID, "error", err)
 		return
 	}
-	if slot, ok := h.slots[r.ID]; ok {
-		h.queue(slotKey(slot), raw)
-	}
+	h.queue(runKey(r.ID), raw)
 }
 
 // flush waits until every state recorded so far is in the store.
@@ -235,11 +292,17 @@ func (h *history) flush() {
 }
 
 // get returns a copy of run id, and the channel closed when it finishes
-// (nil once it has).
-func (h *history) get(id string) (Run, chan struct{}, bool) {
+// (nil once it has, or for another server's run).
+func (h *history) get(ctx context.Context, id string) (Run, chan struct{}, bool) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	r, ok := h.runs[id]
+	if !ok {
+		h.mu.Unlock()
+		h.sync(ctx) // another server's, perhaps
+		h.mu.Lock()
+		r, ok = h.runs[id]
+	}
+	defer h.mu.Unlock()
 	if !ok {
 		return Run{}, nil, false
 	}
@@ -252,8 +315,10 @@ type filter struct {
 	limit                       int
 }
 
-// list returns runs matching f, newest first.
-func (h *history) list(f filter) []Run {
+// list returns runs matching f, newest first, this server's and those of
+// every other server on the store.
+func (h *history) list(ctx context.Context, f filter) []Run {
+	h.sync(ctx)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := []Run{}
@@ -269,4 +334,13 @@ func (h *history) list(f filter) []Run {
 		out = append(out, *r)
 	}
 	return out
+}
+
+// truncateResult keeps r's result in the history only up to
+// MaxHistoryResult bytes.
+func truncateResult(r *Run) {
+	if len(r.Result) > MaxHistoryResult {
+		r.ResultTruncated = fmt.Sprintf("the result was %d bytes; the history keeps results of up to %d", len(r.Result), MaxHistoryResult)
+		r.Result = nil
+	}
 }

@@ -23,6 +23,7 @@ type metrics struct {
 	skipped   *prometheus.CounterVec
 	schedules *prometheus.CounterVec
 	restarts  *prometheus.CounterVec
+	instances prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -56,8 +57,11 @@ func newMetrics() *metrics {
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "modrun_worker_restarts_total", Help: "Worker processes replaced, by reason (memory, deadline, crash).",
 		}, []string{"reason"}),
+		instances: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "modrun_instances", Help: "Instances (a package version bound to an app) held; idle ones are released after --idle-instance.",
+		}),
 	}
-	m.reg.MustRegister(m.runs, m.duration, m.queries, m.tokens, m.inFlight, m.rejected, m.skipped, m.schedules, m.restarts,
+	m.reg.MustRegister(m.runs, m.duration, m.queries, m.tokens, m.inFlight, m.rejected, m.skipped, m.schedules, m.restarts, m.instances,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,19 +27,23 @@ const (
 
 // Run is one run, as GET /v1/runs/{id} shows it and the history keeps it.
 type Run struct {
-	ID         string          `json:"id"`
-	Package    string          `json:"package"`
-	Version    string          `json:"version"`
-	Target     string          `json:"target"`
-	App        string          `json:"app"`
-	Trigger    string          `json:"trigger"`
-	Status     string          `json:"status"`
-	Result     json.RawMessage `json:"result,omitempty"`
-	Error      *ErrorInfo      `json:"error,omitempty"`
-	CreatedAt  time.Time       `json:"createdAt"`
-	StartedAt  *time.Time      `json:"startedAt,omitempty"`
-	FinishedAt *time.Time      `json:"finishedAt,omitempty"`
-	DurationMs *int64          `json:"durationMs,omitempty"`
+	ID      string          `json:"id"`
+	Package string          `json:"package"`
+	Version string          `json:"version"`
+	Target  string          `json:"target"`
+	App     string          `json:"app"`
+	Trigger string          `json:"trigger"`
+	Status  string          `json:"status"`
+	Server  string          `json:"server,omitempty"` // the name of the server that ran it
+	Result  json.RawMessage `json:"result,omitempty"`
+	// ResultTruncated says why the history holds no result: it was over
+	// MaxHistoryResult bytes.
+	ResultTruncated string     `json:"resultTruncated,omitempty"`
+	Error           *ErrorInfo `json:"error,omitempty"`
+	CreatedAt       time.Time  `json:"createdAt"`
+	StartedAt       *time.Time `json:"startedAt,omitempty"`
+	FinishedAt      *time.Time `json:"finishedAt,omitempty"`
+	DurationMs      *int64     `json:"durationMs,omitempty"`
 }
 
 // ErrorInfo is the error of a failed run or request.
@@ -49,12 +55,20 @@ type ErrorInfo struct {
 	status int
 }
 
-// runIDs makes IDs that sort by creation: the time in microseconds and a
-// counter, both in fixed-width hex.
+// runIDs makes IDs that sort by creation and are unique across the
+// servers sharing a store: the time in microseconds, a counter, and this
+// process's random tag, all in fixed-width hex.
 type runIDs struct {
 	mu   sync.Mutex
+	tag  string
 	last int64
 	n    uint32
+}
+
+func newRunIDs() runIDs {
+	var b [3]byte
+	rand.Read(b[:])
+	return runIDs{tag: hex.EncodeToString(b[:])}
 }
 
 func (g *runIDs) next() string {
@@ -67,7 +81,7 @@ func (g *runIDs) next() string {
 	} else {
 		g.last, g.n = now, 0
 	}
-	return fmt.Sprintf("r%013x%04x", now, g.n&0xffff)
+	return fmt.Sprintf("r%013x%04x%s", now, g.n&0xffff, g.tag)
 }
 
 // job is a run to execute.
@@ -127,8 +141,10 @@ func (s *Server) releaseSlot() {
 // execute runs j: it waits for a slot, calls the target on an instance of
 // the pool, and records the outcome in the history. ctx bounds the wait
 // and the call (with j.timeout); the server's base context ends both at
-// the shutdown timeout.
-func (s *Server) execute(ctx context.Context, j *job, wait func(context.Context) error, release func()) {
+// the shutdown timeout. It returns the finished run: a caller answers
+// with it, not with what the history holds by then (newer runs may have
+// pushed it out).
+func (s *Server) execute(ctx context.Context, j *job, wait func(context.Context) error, release func()) Run {
 	defer release()
 	r := j.run
 	ctx, cancel := mergeCancel(ctx, s.base)
@@ -139,15 +155,12 @@ func (s *Server) execute(ctx context.Context, j *job, wait func(context.Context)
 		defer c()
 	}
 	if err := wait(ctx); err != nil {
-		s.finish(r, nil, err, nil)
-		return
+		return s.finish(r, nil, err, nil)
 	}
-	p, err := s.pool(j.pkg, r.App)
+	inst, done, err := s.instance(j.pkg, r.App)
 	if err != nil {
-		s.finish(r, nil, err, nil)
-		return
+		return s.finish(r, nil, err, nil)
 	}
-	inst, done := p.instance()
 	defer done()
 	now := time.Now()
 	s.history.update(r, func(r *Run) {
@@ -160,11 +173,12 @@ func (s *Server) execute(ctx context.Context, j *job, wait func(context.Context)
 	if err != nil && errors.Is(context.Cause(ctx), ErrShuttingDown) {
 		err = fmt.Errorf("%s: %w", r.Target, ErrShuttingDown)
 	}
-	s.finish(r, out, err, inst)
+	return s.finish(r, out, err, inst)
 }
 
-// finish records a run's outcome, redacted by the instance that made it.
-func (s *Server) finish(r *Run, out json.RawMessage, err error, inst engine.Instance) {
+// finish records a run's outcome, redacted by the instance that made it,
+// and returns a copy of the finished run.
+func (s *Server) finish(r *Run, out json.RawMessage, err error, inst engine.Instance) Run {
 	now := time.Now()
 	redact := func(s string) string { return s }
 	if inst != nil {
@@ -174,7 +188,13 @@ func (s *Server) finish(r *Run, out json.RawMessage, err error, inst engine.Inst
 	if err != nil {
 		info = errorInfo(err, redact)
 	}
+	var final Run
 	s.history.update(r, func(r *Run) {
+		defer func() {
+			if final.ID == "" {
+				final = *r
+			}
+		}()
 		r.FinishedAt = &now
 		if r.StartedAt != nil {
 			d := now.Sub(*r.StartedAt).Milliseconds()
@@ -185,6 +205,8 @@ func (s *Server) finish(r *Run, out json.RawMessage, err error, inst engine.Inst
 			return
 		}
 		r.Status, r.Result = StatusSucceeded, json.RawMessage(redact(string(out)))
+		final = *r
+		truncateResult(r)
 	})
 	outcome := StatusSucceeded
 	if err != nil {
@@ -197,6 +219,7 @@ func (s *Server) finish(r *Run, out json.RawMessage, err error, inst engine.Inst
 	if r.StartedAt != nil {
 		s.metrics.duration.WithLabelValues(r.Package, r.Target).Observe(now.Sub(*r.StartedAt).Seconds())
 	}
+	return final
 }
 
 // errorInfo turns a run's error into what the API answers: the status
@@ -210,7 +233,7 @@ func errorInfo(err error, redact func(string) string) *ErrorInfo {
 	switch {
 	case errors.As(err, &ae):
 		info.status = ae.status
-	case errors.Is(err, ErrShuttingDown):
+	case errors.Is(err, ErrShuttingDown), errors.Is(err, engine.ErrUnavailable):
 		info.status = http.StatusServiceUnavailable
 	case errors.Is(err, engine.ErrDeadline), errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &re):
 		info.status = http.StatusGatewayTimeout

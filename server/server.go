@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ const (
 	DefaultHistory         = 1000
 	DefaultMaxBody         = 1 << 20
 	DefaultShutdownTimeout = 30 * time.Second
+	DefaultIdleInstance    = 10 * time.Minute
 )
 
 // Loader loads packages: a directory, or a registry reference (NAME,
@@ -68,6 +70,15 @@ type Options struct {
 	// ShutdownTimeout is how long runs in flight may take to finish once
 	// Serve's context ends; zero means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Name is this server's name in a history shared with other servers
+	// on one store: when it starts, the runs it left unfinished (by this
+	// name) are failed. Empty means the host name; give each server on one
+	// host its own.
+	Name string
+	// IdleInstance is how long an instance (of a package version for an
+	// app) may go unused before it is released, here and in every worker;
+	// zero means DefaultIdleInstance.
+	IdleInstance time.Duration
 	// Instances per pool (package version and app); zero means one. One
 	// event loop per pool batches an I/O-bound flow best (bench/run.sh
 	// row 7: 8.7k runs/s with one, 6.2k with two, on 2 cores); more let a
@@ -126,6 +137,9 @@ func New(opts Options) *Server {
 	if opts.Instances <= 0 {
 		opts.Instances = 1
 	}
+	if opts.IdleInstance <= 0 {
+		opts.IdleInstance = DefaultIdleInstance
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -142,7 +156,11 @@ func New(opts Options) *Server {
 		resolved: map[string]*engine.Package{},
 		pools:    map[poolKey]*pool{},
 	}
-	s.history = newHistory(opts.Store, opts.History, log)
+	if opts.Name == "" {
+		opts.Name, _ = os.Hostname()
+	}
+	s.opts.Name = opts.Name
+	s.history = newHistory(opts.Store, opts.History, opts.Name, log)
 	return s
 }
 
@@ -174,18 +192,27 @@ func (s *Server) Reload() error {
 			errs = append(errs, fmt.Errorf("%s: package %s is served already (%s)", ref, pkg.Manifest.Name, prev.Ref()))
 			continue
 		}
+		// A package that cannot make an instance (a required input has
+		// no value) is not served: refused at start, never "ready".
+		in, err := s.opts.NewInstance(pkg, pkg.Manifest.Name, nil)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: package %s cannot run: %w", ref, pkg.Manifest.Name, err))
+			continue
+		}
+		in.Close()
 		pinned[pkg.Manifest.Name] = pkg
 	}
 	s.mu.Lock()
 	old := s.pools
 	s.pinned, s.resolved, s.pools = pinned, map[string]*engine.Package{}, map[poolKey]*pool{}
-	// Pools of packages still served carry over; the rest close once idle.
+	// Pools of packages still served (the same published version) carry
+	// over; the rest close once their calls end.
 	for k, p := range old {
-		if s.serves(k) {
-			s.pools[k] = p
+		if np := s.served(k.pkg); np != nil {
+			s.pools[poolKey{np, k.app}] = p
 			continue
 		}
-		go p.closeWhenIdle()
+		s.retire(p)
 	}
 	if s.sched != nil {
 		s.sched.stop()
@@ -198,11 +225,15 @@ func (s *Server) Reload() error {
 	return errors.Join(errs...)
 }
 
-// serves reports whether the pool key belongs to a pinned package. s.mu
-// is held.
-func (s *Server) serves(k poolKey) bool {
-	p, ok := s.pinned[k.name]
-	return ok && p.Ref() == k.ref && p.Digest == k.digest
+// served returns the pinned package that is pkg again after a reload:
+// the same published version with the same digest. A directory has no
+// digest: it is read again and is always another package. s.mu is held.
+func (s *Server) served(pkg *engine.Package) *engine.Package {
+	p, ok := s.pinned[pkg.Manifest.Name]
+	if ok && pkg.Digest != "" && p.Ref() == pkg.Ref() && p.Digest == pkg.Digest {
+		return p
+	}
+	return nil
 }
 
 // resolve finds the package a request names: a pinned package by name, or
@@ -266,25 +297,23 @@ func (s *Server) packages() []*engine.Package {
 	return out
 }
 
-// poolKey names a pool: one package version (by digest too: a directory
-// edited between reloads is another package) and one app.
+// poolKey names a pool: one package version (the loaded package itself:
+// a directory edited between reloads is another package) and one app.
 type poolKey struct {
-	name, ref, digest, app string
+	pkg *engine.Package
+	app string
 }
 
 // pool is the instances of one package version for one app.
 type pool struct {
 	insts  []engine.Instance
 	next   atomic.Uint64
-	active sync.WaitGroup
-	log    *slog.Logger
-}
-
-// instance returns the pool's next instance and a done function the
-// caller calls when its call is over.
-func (p *pool) instance() (engine.Instance, func()) {
-	p.active.Add(1)
-	return p.insts[p.next.Add(1)%uint64(len(p.insts))], p.active.Done
+	active atomic.Int64  // calls in progress; changed under Server.mu when it reaches 0
+	used   atomic.Int64  // when a call last ended, in Unix nanoseconds
+	idle   chan struct{} // closed by the last call to end once the pool is retired
+	// retired is set (under Server.mu) when the pool leaves the server's
+	// map: it closes once its last call ends.
+	retired bool
 }
 
 func (p *pool) close() {
@@ -293,31 +322,103 @@ func (p *pool) close() {
 	}
 }
 
-func (p *pool) closeWhenIdle() {
-	p.active.Wait()
-	p.close()
+// instance returns pkg's pool's next instance for app, making the pool
+// on first use, and a done function the caller calls when its call is
+// over. A pool counts its calls under s.mu, so that a pool found idle
+// and released is never handed out meanwhile.
+func (s *Server) instance(pkg *engine.Package, app string) (engine.Instance, func(), error) {
+	k := poolKey{pkg, app}
+	s.mu.Lock()
+	p, ok := s.pools[k]
+	if !ok {
+		p = &pool{}
+		obs := s.metrics.observer(pkg.Manifest.Name)
+		for range s.opts.Instances {
+			in, err := s.opts.NewInstance(pkg, app, obs)
+			if err != nil {
+				s.mu.Unlock()
+				p.close()
+				return nil, nil, err
+			}
+			p.insts = append(p.insts, in)
+		}
+		s.pools[k] = p
+		s.metrics.instances.Add(float64(len(p.insts)))
+	}
+	p.active.Add(1)
+	s.mu.Unlock()
+	in := p.insts[p.next.Add(1)%uint64(len(p.insts))]
+	return in, func() { s.release(p) }, nil
 }
 
-// pool returns the pool of pkg for app, making it on first use.
-func (s *Server) pool(pkg *engine.Package, app string) (*pool, error) {
-	k := poolKey{pkg.Manifest.Name, pkg.Ref(), pkg.Digest, app}
+// release ends one call of p; the last call of a retired pool closes it.
+func (s *Server) release(p *pool) {
+	p.used.Store(time.Now().UnixNano())
+	if p.active.Add(-1) > 0 {
+		return
+	}
+	s.mu.Lock()
+	closeNow := p.retired && p.active.Load() == 0 && p.insts != nil
+	if closeNow {
+		s.closePool(p)
+	}
+	s.mu.Unlock()
+}
+
+// retire takes p out of service: it closes now if no call is using it,
+// else when its last call ends. s.mu is held.
+func (s *Server) retire(p *pool) {
+	p.retired = true
+	if p.active.Load() == 0 {
+		s.closePool(p)
+	}
+}
+
+// closePool releases p's instances (in the server and in every worker
+// that loaded them) in the background. s.mu is held.
+func (s *Server) closePool(p *pool) {
+	insts := p.insts
+	p.insts = nil
+	s.metrics.instances.Sub(float64(len(insts)))
+	go func() {
+		for _, in := range insts {
+			in.Close()
+		}
+	}()
+}
+
+// releaseIdle retires the pools that no call has used for
+// Options.IdleInstance: memory stays flat however many apps come and go.
+func (s *Server) releaseIdle(now time.Time) int {
+	cutoff := now.Add(-s.opts.IdleInstance).UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p, ok := s.pools[k]; ok {
-		return p, nil
-	}
-	p := &pool{log: s.log}
-	obs := s.metrics.observer(pkg.Manifest.Name)
-	for range s.opts.Instances {
-		in, err := s.opts.NewInstance(pkg, app, obs)
-		if err != nil {
-			p.close()
-			return nil, err
+	n := 0
+	for k, p := range s.pools {
+		if p.active.Load() == 0 && p.used.Load() < cutoff {
+			delete(s.pools, k)
+			s.retire(p)
+			n++
 		}
-		p.insts = append(p.insts, in)
 	}
-	s.pools[k] = p
-	return p, nil
+	return n
+}
+
+// reaper releases idle pools until ctx ends.
+func (s *Server) reaper(ctx context.Context) {
+	every := min(max(s.opts.IdleInstance/4, 10*time.Millisecond), time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n := s.releaseIdle(now); n > 0 {
+				s.log.Debug("released idle instances", "pools", n)
+			}
+		}
+	}
 }
 
 // Serve answers on l until ctx ends, then shuts down: /readyz turns 503,
@@ -339,6 +440,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	s.mu.Lock()
 	s.sched.start()
 	s.mu.Unlock()
+	reapCtx, stopReaper := context.WithCancel(context.Background())
+	defer stopReaper()
+	go s.reaper(reapCtx)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	select {
@@ -373,7 +477,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	s.history.flush()
 	s.mu.Lock()
 	for _, p := range s.pools {
-		p.close()
+		if p.insts != nil {
+			p.close()
+		}
 	}
 	s.pools = map[poolKey]*pool{}
 	s.mu.Unlock()

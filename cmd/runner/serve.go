@@ -38,6 +38,8 @@ func (c *cli) serveCmd() *cobra.Command {
 		workers         int
 		maxMemory       string
 		cpuProf         string
+		idleInstance    time.Duration
+		name            string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [PACKAGE ...]",
@@ -110,6 +112,8 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 				History:         history,
 				Instances:       instances,
 				ShutdownTimeout: shutdownTimeout,
+				IdleInstance:    idleInstance,
+				Name:            serverName(name, listen),
 			})
 			if err := srv.Load(cmd.Context()); err != nil {
 				return err
@@ -158,8 +162,20 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 	cmd.Flags().BoolVar(&isolate, "isolate", true, "run JS in worker processes, so that a run exhausting memory or a core takes down only its worker (false: in-process)")
 	cmd.Flags().IntVar(&workers, "workers", 0, "worker processes with --isolate (default: one per CPU)")
 	cmd.Flags().StringVar(&maxMemory, "max-memory", "256MiB", "memory limit of each worker (KiB, MiB, GiB): past it its runs fail and it is replaced")
+	cmd.Flags().DurationVar(&idleInstance, "idle-instance", server.DefaultIdleInstance, "release an instance (a package version bound to an app) unused this long, here and in every worker")
+	cmd.Flags().StringVar(&name, "name", "", "this server's name in a run history shared on one store (default: HOST/LISTEN-ADDRESS)")
 	cmd.Flags().StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the server, until it stops, to this file (go tool pprof)")
 	return cmd
+}
+
+// serverName is --name, else the host and listen address: unique among
+// servers sharing a store, and the same when a server starts again.
+func serverName(name, listen string) string {
+	if name != "" {
+		return name
+	}
+	host, _ := os.Hostname()
+	return host + "/" + listen
 }
 
 // serveInputs splits --input values into those of every package and
