@@ -1,6 +1,7 @@
 package js
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -194,6 +195,10 @@ type run struct {
 	onDone  func(json.RawMessage, error) // instead of res, for internal runs
 	waiters []*run                       // calls waiting for onLoad
 	promise *goja.Promise                // the current step's promise, if it returned one
+	// query is the request of a run whose target is a query module: its
+	// JSON body is the result as sent, not as JS numbers (an id past 2^53
+	// keeps its digits).
+	query *queryCall
 	done    bool
 	// work takes blocking work (an HTTP request) of this run to its
 	// driver goroutine, which would otherwise sit idle waiting: no hop to
@@ -207,6 +212,19 @@ type run struct {
 	ended    bool               // the caller has left
 	inflight int                // blocking work using ctx
 	writes   sync.WaitGroup     // durable writes not yet on disk
+}
+
+// queryBody is the JSON body of a query target's response, compacted.
+func (r *run) queryBody() (json.RawMessage, bool) {
+	q := r.query
+	if q == nil || q.resp == nil || q.resp.Kind != engine.BodyJSON || len(q.resp.Body) == 0 || q.withMeta {
+		return nil, false
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, q.resp.Body) != nil {
+		return nil, false
+	}
+	return b.Bytes(), true
 }
 
 type result struct {
@@ -515,6 +533,10 @@ func (in *Instance) next(r *run, v goja.Value) {
 	if len(r.steps) > 0 {
 		r.target, r.steps, r.promise = r.steps[0], r.steps[1:], nil
 		in.step(r)
+		return
+	}
+	if raw, ok := r.queryBody(); ok {
+		r.finish(raw, nil)
 		return
 	}
 	val, err := in.vm.toJSON(v)

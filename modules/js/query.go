@@ -49,6 +49,9 @@ func (v *vm) runQuery(qs *queryState, call goja.FunctionCall, withMeta bool) goj
 		q.onError, _ = goja.AssertFunction(call.Argument(1))
 		params = call.Argument(2)
 	}
+	if r := v.in.cur; r != nil && r.query == nil && r.target == qs.mod.Name() && len(r.steps) == 0 {
+		r.query = q // the run of this query target: its body is the result
+	}
 	var promise *goja.Promise
 	promise, q.resolve, q.reject = v.rt.NewPromise()
 	q.stack = v.rt.CaptureCallStack(8, nil)

@@ -453,3 +453,26 @@ func TestConsoleAndAlertsAreRedacted(t *testing.T) {
 		t.Fatalf("log:\n%s", out)
 	}
 }
+
+// TestQueryTargetKeepsLargeIntegers: a query run as a target answers its
+// JSON body as sent: an id past 2^53 keeps its digits (a JS number would
+// make 9007199254740993 …992). A function returning the data has JS's
+// numbers, as in Appsmith.
+func TestQueryTargetKeepsLargeIntegers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"id": 9007199254740993, "n": [1.5, 12345678901234567890]}`))
+	}))
+	defer srv.Close()
+	pkg := load(t, map[string]string{
+		"big.query.yaml": "url: <<inputs.baseUrl>>/big\n",
+		"m.js":           `export default { async f() { return big.run() } }`,
+	})
+	inst := newInstance(t, pkg, openStore(t), map[string]any{"baseUrl": srv.URL})
+	if got := call(t, inst, "big"); got != `{"id":9007199254740993,"n":[1.5,12345678901234567890]}` {
+		t.Fatalf("query target: %s", got)
+	}
+	if got := call(t, inst, "m.f"); got != `{"id":9007199254740992,"n":[1.5,12345678901234567000]}` {
+		t.Fatalf("function: %s", got)
+	}
+}
