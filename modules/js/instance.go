@@ -199,7 +199,7 @@ type run struct {
 	// JSON body is the result as sent, not as JS numbers (an id past 2^53
 	// keeps its digits).
 	query *queryCall
-	done    bool
+	done  bool
 	// work takes blocking work (an HTTP request) of this run to its
 	// driver goroutine, which would otherwise sit idle waiting: no hop to
 	// another goroutine and back. Nil for runs without a caller.
