@@ -112,6 +112,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	pinned   map[string]*engine.Package // by name: Options.Packages
+	byRef    map[string]*engine.Package // the same, by the reference that loaded each
 	resolved map[string]*engine.Package // registry references, until Reload
 	pools    map[poolKey]*pool
 	sched    *scheduler
@@ -181,11 +182,26 @@ func (s *Server) Load(ctx context.Context) error {
 // served close once idle. Schedules restart with the new versions.
 func (s *Server) Reload() error {
 	pinned := map[string]*engine.Package{}
+	byRef := map[string]*engine.Package{}
 	var errs []error
+	s.mu.Lock()
+	prevByRef := s.byRef
+	s.mu.Unlock()
+	// A package that fails to load again keeps its previous version, if it
+	// had one: a bad edit does not take a served package down.
+	keep := func(ref string, err error) {
+		errs = append(errs, err)
+		if prev := prevByRef[ref]; prev != nil {
+			if _, dup := pinned[prev.Manifest.Name]; !dup {
+				pinned[prev.Manifest.Name], byRef[ref] = prev, prev
+				s.log.Warn("reload: keeping the previous version", "package", prev.Ref(), "error", err)
+			}
+		}
+	}
 	for _, ref := range s.opts.Packages {
 		pkg, err := s.opts.Loader.Load(ref)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", ref, err))
+			keep(ref, fmt.Errorf("%s: %w", ref, err))
 			continue
 		}
 		if prev, dup := pinned[pkg.Manifest.Name]; dup {
@@ -196,15 +212,16 @@ func (s *Server) Reload() error {
 		// no value) is not served: refused at start, never "ready".
 		in, err := s.opts.NewInstance(pkg, pkg.Manifest.Name, nil)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: package %s cannot run: %w", ref, pkg.Manifest.Name, err))
+			keep(ref, fmt.Errorf("%s: package %s cannot run: %w", ref, pkg.Manifest.Name, err))
 			continue
 		}
 		in.Close()
+		byRef[ref] = pkg
 		pinned[pkg.Manifest.Name] = pkg
 	}
 	s.mu.Lock()
 	old := s.pools
-	s.pinned, s.resolved, s.pools = pinned, map[string]*engine.Package{}, map[poolKey]*pool{}
+	s.pinned, s.byRef, s.resolved, s.pools = pinned, byRef, map[string]*engine.Package{}, map[poolKey]*pool{}
 	// Pools of packages still served (the same published version) carry
 	// over; the rest close once their calls end.
 	for k, p := range old {
@@ -226,11 +243,12 @@ func (s *Server) Reload() error {
 }
 
 // served returns the pinned package that is pkg again after a reload:
-// the same published version with the same digest. A directory has no
-// digest: it is read again and is always another package. s.mu is held.
+// the same published version with the same digest, or the very package
+// a failed reload kept. A directory has no digest: read again, it is
+// another package. s.mu is held.
 func (s *Server) served(pkg *engine.Package) *engine.Package {
 	p, ok := s.pinned[pkg.Manifest.Name]
-	if ok && pkg.Digest != "" && p.Ref() == pkg.Ref() && p.Digest == pkg.Digest {
+	if ok && (p == pkg || pkg.Digest != "" && p.Ref() == pkg.Ref() && p.Digest == pkg.Digest) {
 		return p
 	}
 	return nil

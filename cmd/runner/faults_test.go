@@ -233,3 +233,50 @@ func (s *served) runIDs(t *testing.T) map[string]bool {
 	}
 	return out
 }
+
+// TestReloadRunsTheNewCodeOfADirectory: SIGHUP after editing a directory
+// package runs the edited code (a directory has no digest: it used to keep
+// its old instances), and a bad edit keeps the last good version served.
+func TestReloadRunsTheNewCodeOfADirectory(t *testing.T) {
+	const token = "fault-token-0123456789abcdef"
+	dir := writePackage(t, map[string]string{
+		"package.yaml": "name: edit\nversion: 1.0.0\n",
+		"m.js":         `export default { f() { return "old" } }`,
+	})
+	srv := startServe(t, token, dir, "--store", t.TempDir()+"/s.db")
+	defer srv.stop()
+	f := func() any {
+		code, body, _ := srv.call("POST", "/v1/run/edit/m.f", `{}`)
+		if code != 200 {
+			t.Fatalf("m.f: %d %v", code, body)
+		}
+		return body["result"]
+	}
+	if got := f(); got != "old" {
+		t.Fatalf("before the edit: %v", got)
+	}
+	reload := func(want any) {
+		t.Helper()
+		srv.cmd.Process.Signal(syscall.SIGHUP)
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if strings.Count(srv.logText(), "reload") > 0 && f() == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after SIGHUP m.f = %v, want %v\n%s", f(), want, srv.logText())
+			}
+		}
+	}
+	os.WriteFile(dir+"/m.js", []byte(`export default { f() { return "new" } }`), 0o644)
+	reload("new")
+	os.WriteFile(dir+"/m.js", []byte(`export default { f() { return "broken" `), 0o644)
+	srv.cmd.Process.Signal(syscall.SIGHUP)
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(srv.logText(), "keeping the previous version"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a bad edit was not reported:\n%s", srv.logText())
+		}
+	}
+	if got := f(); got != "new" {
+		t.Fatalf("after a bad edit m.f = %v, want the last good version's \"new\"", got)
+	}
+}
