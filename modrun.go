@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -263,6 +264,11 @@ func WorkerMain() {
 	level, _ := strconv.Atoi(os.Getenv(worker.EnvLogLevel))
 	floor, _ := strconv.ParseUint(os.Getenv(worker.EnvHeapFloor), 10, 64)
 	SetHeapFloor(worker.HeapFloor(floor, maxMem))
+	if maxMem > 0 {
+		// The collector works to keep the whole process under the limit
+		// that Serve enforces on its resident set, not only its heap.
+		debug.SetMemoryLimit(int64(maxMem))
+	}
 	h := &workerHost{kinds: New(Options{}).kinds, pkgs: map[[32]byte]*engine.Package{}}
 	if err := worker.Serve(os.Stdin, os.Stdout, h, maxMem, slog.Level(level)); err != nil {
 		fmt.Fprintln(os.Stderr, "modrun worker:", err)

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ func faultPackage(t *testing.T) *engine.Package {
 		"package.yaml": []byte("name: w\nversion: 1.0.0\n"),
 		"m.js": []byte(`export default {
 	ok() { return 1 },
+	async nap() { await storeValue("napping", true); await new Promise(r => setTimeout(r, 60000)) },
 	bomb() { const a = []; for (;;) a.push(new Array(1 << 16).fill(7)) },
 }`),
 	}
@@ -109,5 +111,103 @@ func TestCrashLoopBackoffAnswersByTheDeadline(t *testing.T) {
 	case r := <-reasons:
 		t.Fatalf("a worker was replaced (%s) after the crash loop ended", r)
 	default:
+	}
+}
+
+// TestRunawayRunOccupiesOneWorker: while one run spins on its instance's
+// loop, the instance's other calls go to the next worker instead of
+// waiting behind it (issue 26: a runaway run took its package from 1,700
+// runs/s to 7).
+func TestRunawayRunOccupiesOneWorker(t *testing.T) {
+	files := map[string][]byte{
+		"package.yaml": []byte("name: w\nversion: 1.0.0\n"),
+		"m.js":         []byte(`export default { async spin() { await storeValue("spinning", true); for (;;) {} }, ok() { return 1 } }`),
+	}
+	pkg, err := packages.Load(files, modrun.New(modrun.Options{}).Kinds()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.NewMemory()
+	p := worker.NewPool(worker.Options{Size: 2, Store: st})
+	defer p.Close()
+	inst := p.NewInstance(pkg, "", nil, nil)
+	if out, err := inst.Call(context.Background(), "m.ok"); err != nil || string(out) != "1" {
+		t.Fatalf("before the spin: %s, %v", out, err)
+	}
+	spun := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := inst.Call(ctx, "m.spin")
+		spun <- err
+	}()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, err := st.Get(context.Background(), "w", "spinning"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the spin did not start")
+		}
+	}
+	// Calls that reach the worker in the spin's first worker.BusyAfter
+	// wait behind it (and fail by their 1 s deadline); once the spin has
+	// held the loop that long, calls go round it.
+	for try := 0; ; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		out, err := inst.Call(ctx, "m.ok")
+		cancel()
+		if err == nil && string(out) == "1" {
+			break
+		}
+		if try == 10 {
+			t.Fatalf("no call got round the spin in 10 tries: %s, %v", out, err)
+		}
+	}
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		out, err := inst.Call(ctx, "m.ok")
+		cancel()
+		if err != nil || string(out) != "1" {
+			t.Fatalf("call %d during the spin: %s, %v", i+1, out, err)
+		}
+	}
+	select {
+	case err := <-spun:
+		t.Fatalf("the spin ended early: %v", err)
+	default:
+	}
+}
+
+// TestMemoryBombNeighboursAreToldTheTruth: a run on a worker that another
+// run's allocation took past its memory limit is not told that it
+// exceeded the limit itself.
+func TestMemoryBombNeighboursAreToldTheTruth(t *testing.T) {
+	pkg := faultPackage(t)
+	st := store.NewMemory()
+	p := worker.NewPool(worker.Options{Size: 1, MaxMemory: 64 << 20, Store: st})
+	defer p.Close()
+	inst := p.NewInstance(pkg, "", nil, nil)
+	napped := make(chan error, 1)
+	go func() {
+		_, err := inst.Call(context.Background(), "m.nap")
+		napped <- err
+	}()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, err := st.Get(context.Background(), "w", "napping"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the nap did not start")
+		}
+	}
+	if _, err := inst.Call(context.Background(), "m.bomb"); err == nil {
+		t.Fatal("the bomb succeeded")
+	}
+	err := <-napped
+	if err == nil || !strings.Contains(err.Error(), "another run on this worker exceeded its memory limit") {
+		t.Fatalf("the napping run was told: %v", err)
+	}
+	if errors.Is(err, engine.ErrMemoryLimit) {
+		t.Fatalf("the napping run is said to have exceeded the limit itself: %v", err)
 	}
 }

@@ -353,8 +353,21 @@ func (w *proc) read() {
 	for _, unlock := range locks {
 		unlock() // its holder is gone; the fence keeps its writes out anyway
 	}
+	started := 0
 	for _, c := range calls {
-		c.reply <- &message{Op: "dead", Msg: why, Err: toWire(whyErr, func(s string) string { return s })}
+		if c.started {
+			started++
+		}
+	}
+	for _, c := range calls {
+		err := whyErr
+		if why == "memory" && started > 1 {
+			// Which of them allocated it is not known: none is told it
+			// was the one.
+			err = fmt.Errorf("%w: another run on this worker exceeded its memory limit, or this one did (%s; %d runs were on it)",
+				errWorkerStopped, memlimit.Format(w.p.opts.MaxMemory), started)
+		}
+		c.reply <- &message{Op: "dead", Msg: why, Err: toWire(err, func(s string) string { return s })}
 	}
 	for _, j := range leads {
 		j.Finish(nil, fmt.Errorf("singleFlight: the worker leading it stopped: %w", whyErr))
@@ -630,7 +643,10 @@ func (in *instance) try(ctx context.Context, target string, args []json.RawMessa
 		delete(w.calls, id)
 		w.mu.Unlock()
 	}
-	if err := w.c.send(&message{ID: id, Op: opCall, Inst: in.id, Target: target, Args: args, Timeout: max(time.Until(deadline).Milliseconds(), 1), Deadline: deadline.UnixMilli()}); err != nil {
+	// The last worker a call can go to runs it even if its copy of the
+	// instance is busy; the others hand it on.
+	last := attempt >= len(in.p.slots)-1
+	if err := w.c.send(&message{ID: id, Op: opCall, Inst: in.id, Target: target, Args: args, Timeout: max(time.Until(deadline).Milliseconds(), 1), Deadline: deadline.UnixMilli(), Queue: last}); err != nil {
 		forget()
 		return nil, nil, true
 	}
@@ -654,6 +670,9 @@ func (in *instance) try(ctx context.Context, target string, args []json.RawMessa
 					return nil, fmt.Errorf("%s: %w: its worker was stopped, as another run on it overran its deadline", target, errWorkerStopped), false
 				}
 				return nil, fmt.Errorf("%s: %w", target, fromWire(m.Err)), false
+			}
+			if m.Err != nil && m.Err.Kind == kindBusy {
+				return nil, nil, true // not started: the next worker takes it
 			}
 			return m.Result, fromWire(m.Err), false
 		case <-kill.C:
@@ -687,6 +706,10 @@ func (in *instance) callError(limit time.Duration, target string, err error) err
 	}
 	return fmt.Errorf("%s: %w", target, err)
 }
+
+// kindBusy is the error kind of a call a worker handed back unstarted, as
+// its instance's loop there is held by a long job.
+const kindBusy = "busy"
 
 // errWorkerStopped marks runs that failed because their worker was killed
 // for another run.

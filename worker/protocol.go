@@ -46,6 +46,9 @@ type message struct {
 	// Deadline is a call's deadline in Unix milliseconds: a call read
 	// after it (its worker was busy) is answered without running.
 	Deadline int64 `json:"deadline,omitempty"`
+	// Queue is a call's: run it even if its instance's loop is busy (the
+	// last worker it can go to).
+	Queue bool `json:"queue,omitempty"`
 	Locks    bool  `json:"locks,omitempty"` // a load's: the parent's store locks across processes
 
 	Store  string                     `json:"store,omitempty"` // get, set, delete, list, clear, cas
@@ -66,7 +69,7 @@ type message struct {
 // wireError is an error across the pipe, with what callers branch on.
 type wireError struct {
 	Msg    string `json:"msg"`
-	Kind   string `json:"kind,omitempty"` // deadline, closed, memory, notfound, invalidkey, invalidvalue, toolarge
+	Kind   string `json:"kind,omitempty"` // deadline, closed, memory, notfound, invalidkey, invalidvalue, toolarge, unavailable; busy: a call not started
 	Module string `json:"module,omitempty"`
 	Status int    `json:"status,omitempty"`
 }

@@ -135,16 +135,42 @@ func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Lev
 // maxStarted is the most calls one "started" frame announces.
 const maxStarted = 64
 
-// start announces calls to the parent, then runs them.
+// BusyAfter is how long a job may hold an instance's loop before the
+// instance's further calls are handed back to the parent, to run on
+// another worker, instead of waiting behind it: a runaway run occupies its
+// worker's copy of the instance, not its package.
+const BusyAfter = 250 * time.Millisecond
+
+// start announces calls to the parent, then runs them; calls whose
+// instance's loop is held by a long job go back unstarted ("busy").
 func (s *workerSide) start(calls []*message) {
-	ids := make([]uint64, len(calls))
-	for i, m := range calls {
-		ids[i] = m.ID
+	ids := make([]uint64, 0, len(calls))
+	run := calls[:0:0]
+	for _, m := range calls {
+		if !m.Queue && s.busy(m.Inst) {
+			s.c.send(&message{Op: opCall, Re: m.ID, Err: &wireError{Msg: m.Target + ": its instance is busy on this worker", Kind: kindBusy}})
+			continue
+		}
+		ids = append(ids, m.ID)
+		run = append(run, m)
+	}
+	if len(ids) == 0 {
+		return
 	}
 	s.c.send(&message{Op: opStarted, IDs: ids})
-	for _, m := range calls {
+	for _, m := range run {
 		go s.call(m)
 	}
+}
+
+// busy reports whether instance id's loop has been held by one job for
+// longer than BusyAfter.
+func (s *workerSide) busy(id uint64) bool {
+	s.mu.Lock()
+	inst := s.insts[id]
+	s.mu.Unlock()
+	b, ok := inst.(interface{ Busy() time.Duration })
+	return ok && b.Busy() > BusyAfter
 }
 
 type workerSide struct {

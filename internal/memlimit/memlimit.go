@@ -3,7 +3,9 @@ package memlimit
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -20,7 +22,8 @@ const Interval = 5 * time.Millisecond
 
 // Watch returns a context derived from ctx that is cancelled with an
 // error wrapping engine.ErrMemoryLimit once the live Go heap exceeds
-// limit bytes. stop ends the watch. A limit of 0 watches nothing.
+// limit bytes, or the process's resident set does (after returning what
+// memory it can to the system). stop ends the watch. A limit of 0 watches nothing.
 func Watch(ctx context.Context, limit uint64) (_ context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	if limit == 0 {
@@ -31,13 +34,25 @@ func Watch(ctx context.Context, limit uint64) (_ context.Context, stop func()) {
 		t := time.NewTicker(Interval)
 		defer t.Stop()
 		heap := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		for {
+		for tick := 1; ; tick++ {
 			select {
 			case <-done:
 				return
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			}
+			// The resident set, less often (a file read): what the
+			// process holds, heap or not (runtimes, stacks, memory the Go
+			// runtime has not returned yet), is bounded too.
+			if tick%rssEvery == 0 {
+				if rss := RSS(); rss > limit {
+					debug.FreeOSMemory()
+					if rss = RSS(); rss > limit {
+						cancel(fmt.Errorf("%w (%s; the process held %s)", engine.ErrMemoryLimit, Format(limit), Format(rss&^(1<<20-1))))
+						return
+					}
+				}
 			}
 			metrics.Read(heap)
 			if heap[0].Value.Kind() != metrics.KindUint64 || heap[0].Value.Uint64() <= limit {
@@ -53,6 +68,28 @@ func Watch(ctx context.Context, limit uint64) (_ context.Context, stop func()) {
 		close(done)
 		cancel(nil)
 	}
+}
+
+// rssEvery is how many heap samples go by between two samples of the
+// resident set.
+const rssEvery = 10
+
+// RSS returns the process's resident set in bytes, from /proc/self/statm;
+// 0 where there is none.
+func RSS() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * uint64(os.Getpagesize())
 }
 
 // Live collects garbage and returns the bytes of heap objects that

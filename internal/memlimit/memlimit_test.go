@@ -3,6 +3,9 @@ package memlimit
 import (
 	"context"
 	"errors"
+	"os"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,4 +89,34 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(Format(%d)) = %d, %v", n, back, err)
 		}
 	})
+}
+
+// TestWatchBoundsTheResidentSet: memory the Go heap does not count (here
+// an anonymous mapping; in a worker, runtimes and memory the runtime has
+// not returned) trips the watch too once the process holds more than the
+// limit.
+func TestWatchBoundsTheResidentSet(t *testing.T) {
+	base := RSS()
+	if base == 0 {
+		t.Skip("no /proc/self/statm on this system")
+	}
+	limit := base + 64<<20
+	ctx, stop := Watch(context.Background(), limit)
+	defer stop()
+	m, err := syscall.Mmap(-1, 0, 128<<20, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(m)
+	for i := 0; i < len(m); i += os.Getpagesize() {
+		m[i] = 1
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the watch did not trip with %d MiB resident over a %d MiB limit", RSS()>>20, limit>>20)
+	}
+	if err := context.Cause(ctx); !errors.Is(err, engine.ErrMemoryLimit) || !strings.Contains(err.Error(), "the process held") {
+		t.Fatalf("cause: %v", err)
+	}
 }

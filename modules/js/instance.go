@@ -88,6 +88,7 @@ type Instance struct {
 	inJob       bool              // a job is running
 	trip        bool              // Interrupt was called during the current job
 	jobDeadline time.Time         // when the current job must have returned
+	jobStart    time.Time         // when the current job began
 	closed      bool
 
 	// watchdog interrupts the job running at its deadline; one timer,
@@ -355,6 +356,19 @@ func (in *Instance) Stuck() bool {
 	return in.inJob && in.trip
 }
 
+// Busy reports how long the job running on the instance's loop has run
+// (0 when the loop is free): a sync loop or a long computation holds every
+// other call of the instance until it ends or its deadline interrupts it.
+// A worker sends calls that would wait behind one to another worker.
+func (in *Instance) Busy() time.Duration {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if !in.inJob {
+		return 0
+	}
+	return time.Since(in.jobStart)
+}
+
 func (in *Instance) isClosed() bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -559,7 +573,8 @@ func (in *Instance) do(r *run, job func()) {
 	}
 	in.mu.Lock()
 	in.inJob = true
-	in.jobDeadline = time.Now().Add(limit)
+	in.jobStart = time.Now()
+	in.jobDeadline = in.jobStart.Add(limit)
 	in.trip = false
 	in.mu.Unlock()
 	in.watchdog.Reset(limit)
