@@ -49,7 +49,7 @@ type message struct {
 	// Queue is a call's: run it even if its instance's loop is busy (the
 	// last worker it can go to).
 	Queue bool `json:"queue,omitempty"`
-	Locks    bool  `json:"locks,omitempty"` // a load's: the parent's store locks across processes
+	Locks bool `json:"locks,omitempty"` // a load's: the parent's store locks across processes
 
 	Store  string                     `json:"store,omitempty"` // get, set, delete, list, clear, cas
 	Key    string                     `json:"key,omitempty"`
