@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -434,6 +435,11 @@ func (s *Server) reaper(ctx context.Context) {
 		case now := <-t.C:
 			if n := s.releaseIdle(now); n > 0 {
 				s.log.Debug("released idle instances", "pools", n)
+				if n >= 100 {
+					// Many at once: give their memory back, so that the
+					// resident set follows the apps in use.
+					debug.FreeOSMemory()
+				}
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,6 +117,7 @@ func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Lev
 			s.mu.Unlock()
 			if inst != nil {
 				go inst.Close() // calls in progress on it end as closed
+				s.released(1)
 			}
 		case m.Op == opCall:
 			calls = append(calls, m)
@@ -131,6 +133,33 @@ func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Lev
 		}
 	}
 }
+
+// released counts n instances released; once many have been since the
+// last time (and a while has passed), the memory they held goes back to
+// the system, so that a worker's resident set follows the instances it
+// holds, not the most it ever held.
+func (s *workerSide) released(n int) {
+	s.mu.Lock()
+	s.unloaded += n
+	due := s.unloaded >= freeAfterUnloads && time.Since(s.freed) > freeEvery
+	if due {
+		s.unloaded, s.freed = 0, time.Now()
+	}
+	s.mu.Unlock()
+	if due {
+		go func() {
+			time.Sleep(freeEvery / 10) // let the Close calls finish
+			debug.FreeOSMemory()
+		}()
+	}
+}
+
+// Releasing memory to the system after freeAfterUnloads instances are
+// released, at most once per freeEvery.
+const (
+	freeAfterUnloads = 100
+	freeEvery        = time.Second
+)
 
 // maxStarted is the most calls one "started" frame announces.
 const maxStarted = 64
@@ -183,6 +212,9 @@ type workerSide struct {
 	insts   map[uint64]engine.Instance
 	pending map[uint64]chan *message // RPCs to the parent, by ID
 	follow  map[uint64]chan *message // flight followers, by join ID
+
+	unloaded int       // instances released since freed
+	freed    time.Time // when memory last went back to the system
 }
 
 func (s *workerSide) call(m *message) {
