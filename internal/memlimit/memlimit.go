@@ -22,14 +22,20 @@ const Interval = 5 * time.Millisecond
 
 // Watch returns a context derived from ctx that is cancelled with an
 // error wrapping engine.ErrMemoryLimit once the live Go heap exceeds
-// limit bytes, or the process's resident set does (after returning what
-// memory it can to the system). stop ends the watch. A limit of 0 watches nothing.
+// limit bytes, or the process's resident set passes limit plus what it
+// held when the watch began (after returning what memory it can to the
+// system). Under the race detector, whose shadow memory is resident too,
+// only the heap is watched. stop ends the watch. A limit of 0 watches nothing.
 func Watch(ctx context.Context, limit uint64) (_ context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	if limit == 0 {
 		return ctx, func() { cancel(nil) }
 	}
 	done := make(chan struct{})
+	// What the process held before it ran anything (its code, the Go
+	// runtime) is not the runs': the resident set may pass the limit by
+	// that much.
+	base := RSS()
 	go func() {
 		t := time.NewTicker(Interval)
 		defer t.Stop()
@@ -45,11 +51,11 @@ func Watch(ctx context.Context, limit uint64) (_ context.Context, stop func()) {
 			// The resident set, less often (a file read): what the
 			// process holds, heap or not (runtimes, stacks, memory the Go
 			// runtime has not returned yet), is bounded too.
-			if tick%rssEvery == 0 {
-				if rss := RSS(); rss > limit {
+			if tick%rssEvery == 0 && !raceEnabled {
+				if rss := RSS(); rss > limit+base {
 					debug.FreeOSMemory()
-					if rss = RSS(); rss > limit {
-						cancel(fmt.Errorf("%w (%s; the process held %s)", engine.ErrMemoryLimit, Format(limit), Format(rss&^(1<<20-1))))
+					if rss = RSS(); rss > limit+base {
+						cancel(fmt.Errorf("%w (%s): the process held %s", engine.ErrMemoryLimit, Format(limit), Format(rss&^(1<<20-1))))
 						return
 					}
 				}
