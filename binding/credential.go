@@ -19,6 +19,7 @@ type Credential struct {
 	scopes                                               []*Template
 	params                                               []param
 	margin                                               time.Duration
+	hosts                                                []string
 }
 
 type param struct {
@@ -41,7 +42,7 @@ func CompileCredential(name string, cred engine.Credential, names Names) (*Crede
 		}
 		return t
 	}
-	c := &Credential{Name: name, grant: cred.Grant, clientAuth: cred.ClientAuth, margin: cred.RefreshMargin,
+	c := &Credential{Name: name, grant: cred.Grant, clientAuth: cred.ClientAuth, margin: cred.RefreshMargin, hosts: cred.Hosts,
 		tokenURL: tmpl("tokenUrl", cred.TokenURL), clientID: tmpl("clientId", cred.ClientID), clientSecret: tmpl("clientSecret", cred.ClientSecret),
 		username: tmpl("username", cred.Username), password: tmpl("password", cred.Password),
 		authorizeURL: tmpl("authorizeUrl", cred.AuthorizeURL), redirectURL: tmpl("redirectUrl", cred.RedirectURL)}
@@ -91,7 +92,7 @@ func (c *Credential) Templates() []*Template {
 // Bind evaluates the credential's bindings into the spec of a token
 // request.
 func (c *Credential) Bind(scope engine.Scope, params any) (engine.TokenSpec, error) {
-	spec := engine.TokenSpec{Name: c.Name, Grant: c.grant, ClientAuth: c.clientAuth, Margin: c.margin, Params: map[string]string{}}
+	spec := engine.TokenSpec{Name: c.Name, Grant: c.grant, ClientAuth: c.clientAuth, Margin: c.margin, Params: map[string]string{}, Hosts: c.hosts}
 	var err error
 	text := func(t *Template) string {
 		if t == nil || err != nil {

@@ -284,10 +284,14 @@ func (jt *JSONTemplate) Render(scope engine.Scope, params any) ([]byte, error) {
 
 // URL renders a URL template: a binding at the very start (the base URL)
 // is inserted as is; later bindings are path-escaped before the first ?
-// and query-escaped after it.
+// and query-escaped after it. The origin (scheme, host, port) is what
+// the template's text up to its first later binding makes it: a value
+// bound after that point can never move the request to another host
+// (DESIGN §17).
 func (t *Template) URL(scope engine.Scope, params any) (*url.URL, error) {
 	var b strings.Builder
 	inQuery := false
+	origin := -1 // b's length where the origin is complete: before the first later binding
 	for i, p := range t.Parts {
 		if p.Expr == nil {
 			b.WriteString(p.Lit)
@@ -301,16 +305,16 @@ func (t *Template) URL(scope engine.Scope, params any) (*url.URL, error) {
 			return nil, err
 		}
 		s := Text(v)
+		if i > 0 && origin < 0 {
+			origin = b.Len()
+		}
 		switch {
 		case i == 0:
 			b.WriteString(s)
 		case inQuery:
 			b.WriteString(url.QueryEscape(s))
-		case s == "." || s == "..":
-			// A dot segment would walk the path: escape it whole.
-			b.WriteString(strings.ReplaceAll(s, ".", "%2E"))
 		default:
-			b.WriteString(url.PathEscape(s))
+			writePathValue(&b, s)
 		}
 	}
 	u, err := url.Parse(b.String())
@@ -323,8 +327,36 @@ func (t *Template) URL(scope engine.Scope, params any) (*url.URL, error) {
 		}
 		return nil, fmt.Errorf("URL %q is not valid once bound: %v", t.Src, err)
 	}
+	if origin >= 0 {
+		base, err := url.Parse(b.String()[:origin])
+		if err != nil || base.Host != u.Host || base.Scheme != u.Scheme || u.User != nil {
+			return nil, fmt.Errorf("URL %q: a value bound after the host would change where the request goes; end the base with a \"/\" before it", t.Src)
+		}
+	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("URL %q: want an http or https URL once bound (is the base URL input set?)", t.Src)
 	}
 	return u, nil
+}
+
+// writePathValue writes a value bound into a URL's path: each segment
+// path-escaped (and @, \ too, so that nothing can read as a host), "."
+// and ".." segments escaped whole so that they cannot walk the path, a
+// "/" inside the value kept, but never one that would make "//".
+func writePathValue(b *strings.Builder, s string) {
+	for i, seg := range strings.Split(s, "/") {
+		if i > 0 {
+			if strings.HasSuffix(b.String(), "/") {
+				b.WriteString("%2F")
+			} else {
+				b.WriteByte('/')
+			}
+		}
+		switch seg {
+		case ".", "..":
+			b.WriteString(strings.ReplaceAll(seg, ".", "%2E"))
+		default:
+			b.WriteString(strings.ReplaceAll(url.PathEscape(seg), "@", "%40"))
+		}
+	}
 }

@@ -64,6 +64,10 @@ type Credential struct {
 	Scopes        []string
 	Params        map[string]string // extra token-request fields
 	RefreshMargin time.Duration     // refresh this long before expiry
+	// Hosts are the origins besides the token URL's where a query may
+	// send the credential's token (https://host[:port], https://*.domain;
+	// http:// for loopback only). See TokenSpec.CheckDestination.
+	Hosts []string
 }
 
 // TokenSpec is a credential bound for one request: every binding
@@ -80,6 +84,7 @@ type TokenSpec struct {
 	Scopes       []string
 	Params       map[string]string
 	Margin       time.Duration
+	Hosts        []string // origins besides TokenURL's where the token may go
 }
 
 // TokenSource is an optional ability of a Scope: OAuth2 access tokens for

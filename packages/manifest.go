@@ -50,6 +50,7 @@ type oauth2File struct {
 	Scopes        []string          `yaml:"scopes"`
 	Params        map[string]string `yaml:"params"`
 	RefreshMargin string            `yaml:"refreshMargin"`
+	Hosts         []string          `yaml:"hosts"`
 }
 
 type scheduleFile struct {
@@ -210,7 +211,12 @@ const DefaultRefreshMargin = 30 * time.Second
 func parseCredential(f oauth2File) (engine.Credential, error) {
 	c := engine.Credential{Grant: f.Grant, TokenURL: f.TokenURL, AuthorizeURL: f.AuthorizeURL, RedirectURL: f.RedirectURL,
 		ClientID: f.ClientID, ClientSecret: f.ClientSecret, ClientAuth: f.ClientAuth, Username: f.Username, Password: f.Password,
-		Scopes: f.Scopes, Params: f.Params, RefreshMargin: DefaultRefreshMargin}
+		Scopes: f.Scopes, Params: f.Params, RefreshMargin: DefaultRefreshMargin, Hosts: f.Hosts}
+	for _, h := range f.Hosts {
+		if err := engine.CheckHostPattern(h); err != nil {
+			return c, err
+		}
+	}
 	switch f.Grant {
 	case engine.GrantClientCredentials, engine.GrantRefreshToken, engine.GrantAuthorizationCode, engine.GrantPassword:
 	case "":

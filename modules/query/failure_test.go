@@ -180,13 +180,16 @@ func TestHeaderInjection(t *testing.T) {
 func TestDotSegmentsCannotWalkThePath(t *testing.T) {
 	rec := newRecorder(t, nil)
 	sc := scope{Inputs: map[string]any{"baseUrl": rec.URL}}
-	for _, v := range []string{"..", ".", "../admin"} {
+	for _, v := range []string{"..", ".", "../admin", "a/../../admin", "/rooted", "@127.0.0.1:9/x"} {
 		if _, err := send(t, "url: <<inputs.baseUrl>>/items/<<this.params.v>>/x\n", sc, map[string]any{"v": v}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	got := rec.requests()
-	for i, want := range []string{"GET /items/%2E%2E/x", "GET /items/%2E/x", "GET /items/..%2Fadmin/x"} {
+	// A "/" inside a value is kept (DESIGN §17), but a dot segment never
+	// walks, a "/" never makes "//", and "@" never reads as a host.
+	for i, want := range []string{"GET /items/%2E%2E/x", "GET /items/%2E/x", "GET /items/%2E%2E/admin/x", "GET /items/a/%2E%2E/%2E%2E/admin/x",
+		"GET /items/%2Frooted/x", "GET /items/%40127.0.0.1:9/x/x"} {
 		if !strings.HasPrefix(got[i], want+"\n") {
 			t.Errorf("request %d: %q, want %q", i, strings.SplitN(got[i], "\n", 2)[0], want)
 		}
@@ -397,5 +400,32 @@ func TestURLErrorsCarryNoQuery(t *testing.T) {
 	_, err := send(t, "url: <<inputs.baseUrl>>/x?access_token=<<inputs.token>>\n", sc, nil)
 	if err == nil || strings.Contains(err.Error(), "tok-abcdef123") || !strings.Contains(err.Error(), "invalid port") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestBindingsCannotMoveTheHost: a value bound after the base URL can
+// never change the request's origin (issue 28, finding 5: a path of
+// "@127.0.0.1:28083" sent the request, and its token, there).
+func TestBindingsCannotMoveTheHost(t *testing.T) {
+	rec := newRecorder(t, nil)
+	other := newRecorder(t, nil)
+	otherHost := strings.TrimPrefix(other.URL, "http://")
+	sc := scope{Inputs: map[string]any{"baseUrl": rec.URL}}
+	for _, tc := range []struct{ tmpl, v string }{
+		{"url: <<inputs.baseUrl>><<this.params.v>>\n", "@" + otherHost},
+		{"url: <<inputs.baseUrl>><<this.params.v>>\n", ":1/x"},
+		{"url: <<inputs.baseUrl>><<this.params.v>>\n", ".evil.example/x"},
+		{"url: <<inputs.baseUrl>><<this.params.v>>/x\n", "\\" + otherHost},
+		{"url: <<inputs.baseUrl>><<this.params.v>>\n", "%40" + otherHost},
+	} {
+		_, err := send(t, tc.tmpl, sc, map[string]any{"v": tc.v})
+		if err == nil {
+			if got := rec.requests(); len(got) > 0 {
+				t.Errorf("%q with %q was sent: %q", tc.tmpl, tc.v, strings.SplitN(got[len(got)-1], "\n", 2)[0])
+			}
+		}
+	}
+	if n := len(other.requests()); n != 0 {
+		t.Fatalf("%d requests reached the other host", n)
 	}
 }

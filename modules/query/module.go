@@ -216,6 +216,11 @@ func (m *Module) Bind(scope engine.Scope, params any) (engine.Request, error) {
 		}
 		learn(spec.ClientSecret)
 		learn(spec.Password)
+		// The token goes only where the credential allows, whatever
+		// the bindings made of the URL.
+		if err := spec.CheckDestination(u); err != nil {
+			return nil, m.bindError(err)
+		}
 		r.tokens, r.spec = ts, spec
 	case m.bearer != nil:
 		tok, err := m.bearer.Text(scope, params)
