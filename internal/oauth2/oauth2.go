@@ -99,6 +99,9 @@ func (c *Client) Token(ctx context.Context, spec engine.TokenSpec, stale string)
 		}
 		var tok string
 		json.Unmarshal(raw, &tok)
+		if c.Learn != nil {
+			c.Learn(tok) // the leader's token is this instance's secret too
+		}
 		return tok, nil
 	}
 	tok, err := c.lockedRefresh(ctx, spec, stale)

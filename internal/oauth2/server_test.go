@@ -116,6 +116,15 @@ oauth2:
 		await oauth2.user.logout();
 		return [a.me, t !== t2, appsmith.store["oauth2.user"] === undefined];
 	},
+	token() { return oauth2.user.accessToken() },
+	slowToken() { return new Promise(r => setTimeout(r, 300)).then(() => oauth2.user.accessToken()) },
+	shared() {
+		return singleFlight("tokens", async () => {
+			const t = await oauth2.user.refresh();
+			await new Promise(r => setTimeout(r, 300));
+			return { access_token: t };
+		});
+	},
 };`,
 		"svcme.query.yaml": "url: <<inputs.baseUrl>>/me\nauth: {oauth2: svc}\n",
 	}
@@ -528,5 +537,55 @@ func expireToken(t *testing.T, st engine.Store) {
 	expired, _ := json.Marshal(set)
 	if err := st.Set(ctx, "creds", "oauth2.user", expired); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFollowersRedactTheTokens: an instance that follows another's token
+// refresh (oauth2:) or singleFlight call gets the leader's tokens, and
+// must redact them as the leader does (issue 28, findings 1 and 2: they
+// came back in clear in results, errors, history and logs).
+func TestFollowersRedactTheTokens(t *testing.T) {
+	a := newAuthServer(t)
+	st := store.NewMemory()
+	eng, pkg, in := newEngine(t, st, a)
+	ctx := context.Background()
+	insts := make([]engine.Instance, 2)
+	for i := range insts {
+		inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{Inputs: in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer inst.Close()
+		insts[i] = inst
+	}
+	for _, fn := range []string{"js.shared", "js.token"} {
+		// An expired token: the two calls share one refresh.
+		st.Delete(ctx, "creds", "oauth2.user")
+		outs := make([]string, 2)
+		var wg sync.WaitGroup
+		for i, inst := range insts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out, err := inst.Call(ctx, fn)
+				if err != nil {
+					t.Errorf("%s on instance %d: %v", fn, i, err)
+					return
+				}
+				outs[i] = inst.Redact(string(out))
+			}()
+		}
+		wg.Wait()
+		raw, _ := st.Get(ctx, "creds", "oauth2.user")
+		var set oauth2.Set
+		json.Unmarshal(raw, &set)
+		if set.AccessToken == "" {
+			t.Fatalf("%s: no token stored", fn)
+		}
+		for i, out := range outs {
+			if strings.Contains(out, set.AccessToken) {
+				t.Errorf("%s: instance %d answered the access token in clear: %s", fn, i, out)
+			}
+		}
 	}
 }

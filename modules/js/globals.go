@@ -317,7 +317,7 @@ func (v *vm) singleFlight(call goja.FunctionCall) goja.Value {
 	promise, resolve, reject := v.rt.NewPromise()
 	c, leader := v.in.flight.Join(v.in.opts.App + "\x00" + key)
 	if !leader {
-		v.await(&flightWait{v: v, c: c, resolve: resolve, reject: reject})
+		v.await(&flightWait{v: v, key: key, c: c, resolve: resolve, reject: reject})
 		return v.rt.ToValue(promise)
 	}
 	l := &flightLead{v: v, c: c, key: key, fn: fn, resolve: resolve, reject: reject}
@@ -483,6 +483,7 @@ func (w *flightTurn) deliver(err error) {
 		v.check(l.reject(v.newError(perr, nil)))
 		return
 	}
+	v.learnFlight(l.key, val)
 	jv, _ := v.fromJSON(val)
 	v.check(l.resolve(jv))
 }
@@ -516,9 +517,24 @@ func (w *flightPublish) work(ctx context.Context) error {
 
 func (w *flightPublish) deliver(error) { w.l.settle(w.val, w.rejected) }
 
+// learnFlight learns the secrets of a singleFlight result that another
+// call (in this engine, or another process's) made: secret here as it was
+// there, its tokens are redacted before any of it can reach output. A
+// string result under a secret-named key is a secret itself.
+func (v *vm) learnFlight(key string, raw json.RawMessage) {
+	v.in.redact.LearnJSON(raw)
+	if redact.SecretKey(key) {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			v.in.redact.Learn(s)
+		}
+	}
+}
+
 // flightWait is a singleFlight follower waiting for the leader's result.
 type flightWait struct {
 	v               *vm
+	key             string
 	c               engine.FlightJoin
 	raw             json.RawMessage
 	resolve, reject func(any) error
@@ -534,6 +550,7 @@ func (w *flightWait) deliver(err error) {
 		w.v.check(w.reject(w.v.newError(err, nil)))
 		return
 	}
+	w.v.learnFlight(w.key, w.raw)
 	val, _ := w.v.fromJSON(w.raw)
 	w.v.check(w.resolve(val))
 }
