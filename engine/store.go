@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sort"
 	"strconv"
 	"sync"
@@ -12,6 +13,10 @@ import (
 
 // MaxKeyLen is the longest store key, in bytes.
 const MaxKeyLen = 1024
+
+// MaxAppLen is the longest app name (a store namespace) the server and
+// the CLI accept.
+const MaxAppLen = 200
 
 // DefaultMaxValueLen is the default limit on a store value, in bytes.
 const DefaultMaxValueLen = 1 << 20
@@ -69,6 +74,16 @@ func QuoteKey(key string) string {
 	return strconv.Quote(key[:48]) + fmt.Sprintf("… (%d bytes)", len(key))
 }
 
+// ReservedApp reports whether app is one of modrun's own (modrun.*: the
+// run history, schedules' claims, flights' results): no run, /v1/store
+// request or runner store command may name it.
+func ReservedApp(app string) bool { return strings.HasPrefix(app, "modrun.") }
+
+// ReservedKey reports whether key holds a credential's token set
+// (oauth2.*), written only by modrun's OAuth2 client and runner login:
+// storeValue and /v1/store cannot change it.
+func ReservedKey(key string) bool { return strings.HasPrefix(key, "oauth2.") }
+
 // CheckKey returns an error wrapping ErrInvalidKey if key is empty or too long.
 func CheckKey(key string) error {
 	if key == "" {
@@ -78,6 +93,38 @@ func CheckKey(key string) error {
 		return fmt.Errorf("%w: key is %d bytes, the limit is %d", ErrInvalidKey, len(key), MaxKeyLen)
 	}
 	return nil
+}
+
+// MaxValueDepth is how deeply a stored value's arrays and objects may
+// nest: every write path (storeValue, PUT /v1/store, runner store set)
+// checks it, so that no value can later make every reader recurse past
+// what it can afford.
+const MaxValueDepth = 1000
+
+// Depth is the deepest nesting of arrays and objects in the JSON text v
+// (0 for a scalar). It does not validate v.
+func Depth(v []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case inString:
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
 }
 
 // CanonicalValue checks that v is valid JSON of at most max bytes (0 means
@@ -90,6 +137,9 @@ func CanonicalValue(v []byte, max int) (json.RawMessage, error) {
 	}
 	if len(v) > max {
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrValueTooLarge, len(v), max)
+	}
+	if d := Depth(v); d > MaxValueDepth {
+		return nil, fmt.Errorf("%w: nested %d deep, the limit is %d", ErrInvalidValue, d, MaxValueDepth)
 	}
 	if !json.Valid(v) {
 		return nil, ErrInvalidValue

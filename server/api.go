@@ -199,8 +199,19 @@ func (s *Server) prepare(req runRequest) (*job, error) {
 }
 
 func checkApp(app string) error {
-	if app == HistoryApp || len(app) > 200 {
-		return errBadRequest("app %q is not allowed", app)
+	if engine.ReservedApp(app) {
+		return errBadRequest("app %q is reserved: modrun.* apps are the server's own", app)
+	}
+	if app == "" || len(app) > engine.MaxAppLen {
+		return errBadRequest("app %q: want 1 to %d bytes", app, engine.MaxAppLen)
+	}
+	return nil
+}
+
+// checkWritableKey refuses a /v1/store write to a reserved key.
+func checkWritableKey(key string) error {
+	if engine.ReservedKey(key) {
+		return &apiError{http.StatusForbidden, "key " + engine.QuoteKey(key) + " holds a credential's token set, which only modrun writes (runner login, or the credential's refresh)"}
 	}
 	return nil
 }
@@ -373,8 +384,11 @@ func (s *Server) handleStoreSet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errBadRequest("the value is over %d bytes, or could not be read", s.opts.MaxBody)
 	}
-	if !json.Valid(body) {
+	if !json.Valid(body) && engine.Depth(body) <= engine.MaxValueDepth {
 		return errBadRequest("the value must be JSON (a string needs quotes)")
+	}
+	if err := checkWritableKey(r.PathValue("key")); err != nil {
+		return err
 	}
 	if err := s.opts.Store.Set(r.Context(), app, r.PathValue("key"), body); err != nil {
 		return storeError(err)
@@ -386,6 +400,9 @@ func (s *Server) handleStoreSet(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) handleStoreDelete(w http.ResponseWriter, r *http.Request) error {
 	app, err := storeApp(r)
 	if err != nil {
+		return err
+	}
+	if err := checkWritableKey(r.PathValue("key")); err != nil {
 		return err
 	}
 	if err := s.opts.Store.Delete(r.Context(), app, r.PathValue("key")); err != nil {

@@ -43,6 +43,9 @@ are shown as "[REDACTED]" unless --reveal is given.`,
 			if app == "" {
 				app = os.Getenv("MODRUN_APP")
 			}
+			if engine.ReservedApp(app) {
+				return usagef("--app %s is reserved: modrun.* apps are modrun's own (run history, schedules)", app)
+			}
 			cl, err := srv.client()
 			if err != nil {
 				return err
@@ -60,9 +63,15 @@ are shown as "[REDACTED]" unless --reveal is given.`,
 			defer db.Close()
 			if app == "" {
 				// The store of one app needs no --app.
-				apps, err := db.Apps()
+				all, err := db.Apps()
 				if err != nil {
 					return err
+				}
+				var apps []string
+				for _, a := range all {
+					if !engine.ReservedApp(a) {
+						apps = append(apps, a)
+					}
 				}
 				switch len(apps) {
 				case 1:

@@ -122,14 +122,16 @@ func (c *Client) Login(ctx context.Context, spec engine.TokenSpec, authorizeURL,
 		return err
 	}
 	c.observe(spec.Name, engine.GrantAuthorizationCode, "ok")
-	set := &Set{AccessToken: resp.AccessToken, RefreshToken: resp.RefreshToken, TokenType: resp.TokenType, Scope: resp.Scope}
+	set := &Set{AccessToken: resp.AccessToken, RefreshToken: resp.RefreshToken, TokenType: resp.TokenType, Scope: resp.Scope, Owner: Owner(c.Package, spec)}
 	if resp.ExpiresIn > 0 {
 		set.ExpiresAt = time.Now().Add(time.Duration(resp.ExpiresIn * float64(time.Second))).UnixMilli()
 	}
 	c.learn(set)
 	val, _ := json.Marshal(set)
 	for range 3 {
-		_, old, err := c.load(ctx, spec.Name)
+		// A login is a person's choice: it replaces whatever set the app
+		// held under the key, whoever's it was.
+		_, old, err := c.loadAny(ctx, spec.Name)
 		if err != nil {
 			return err
 		}

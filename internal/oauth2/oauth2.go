@@ -15,6 +15,8 @@ package oauth2
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,7 +62,22 @@ type Set struct {
 	TokenType    string `json:"token_type,omitempty"`
 	Scope        string `json:"scope,omitempty"`
 	ExpiresAt    int64  `json:"expires_at"`
+	// Owner binds the set to the package and credential that got it (and
+	// the credential's token URL and client id): Owner(pkg, spec). Another
+	// package's run never sees, spends or replaces it, whatever app it
+	// names. Empty in sets of earlier versions: the next refresh binds it.
+	Owner string `json:"owner,omitempty"`
 }
+
+// Owner is the binding of a token set to package pkg's credential spec.
+func Owner(pkg string, spec engine.TokenSpec) string {
+	h := sha256.Sum256([]byte(pkg + "\x00" + spec.Name + "\x00" + spec.TokenURL + "\x00" + spec.ClientID))
+	return hex.EncodeToString(h[:12])
+}
+
+// ErrNotOwner is returned when the token set stored under a credential's
+// key in the app belongs to another package or credential.
+var ErrNotOwner = errors.New("the token set stored there belongs to another package or credential (another token URL or client id); refusing to use, spend or replace it")
 
 // Key is the store key of a credential's token set.
 func Key(credential string) string { return "oauth2." + credential }
@@ -72,9 +89,9 @@ func (s *Set) usable(stale string, margin time.Duration) bool {
 		(s.ExpiresAt == 0 || time.Now().Add(margin).UnixMilli() < s.ExpiresAt)
 }
 
-// Current returns the stored access token of credential name, or "".
-func (c *Client) Current(ctx context.Context, name string) string {
-	set, _, err := c.load(ctx, name)
+// Current returns the stored access token of credential spec, or "".
+func (c *Client) Current(ctx context.Context, spec engine.TokenSpec) string {
+	set, _, err := c.load(ctx, spec)
 	if err != nil || set == nil {
 		return ""
 	}
@@ -83,7 +100,7 @@ func (c *Client) Current(ctx context.Context, name string) string {
 
 // Token implements engine.TokenSource.
 func (c *Client) Token(ctx context.Context, spec engine.TokenSpec, stale string) (string, error) {
-	set, _, err := c.load(ctx, spec.Name)
+	set, _, err := c.load(ctx, spec)
 	if err != nil {
 		return "", err
 	}
@@ -131,9 +148,19 @@ func (c *Client) learn(s *Set) {
 	}
 }
 
-// load reads the stored set (nil: none) and its raw value, for the
-// compare-and-swap that replaces it.
-func (c *Client) load(ctx context.Context, name string) (*Set, json.RawMessage, error) {
+// load reads spec's stored set (nil: none) and its raw value, for the
+// compare-and-swap that replaces it. A set bound to another owner is
+// ErrNotOwner.
+func (c *Client) load(ctx context.Context, spec engine.TokenSpec) (*Set, json.RawMessage, error) {
+	set, raw, err := c.loadAny(ctx, spec.Name)
+	if err == nil && set != nil && set.Owner != "" && set.Owner != Owner(c.Package, spec) {
+		return nil, nil, fmt.Errorf("%s: app %s: %w", spec.Name, engine.QuoteKey(c.App), ErrNotOwner)
+	}
+	return set, raw, err
+}
+
+// loadAny is load whoever owns the set.
+func (c *Client) loadAny(ctx context.Context, name string) (*Set, json.RawMessage, error) {
 	raw, err := c.Store.Get(ctx, Key(name))
 	if errors.Is(err, engine.ErrNotFound) {
 		return nil, nil, nil
@@ -159,12 +186,27 @@ func (c *Client) load(ctx context.Context, name string) (*Set, json.RawMessage, 
 	return &cp, raw, nil
 }
 
+// Logout removes spec's stored token set, if it is spec's.
+func (c *Client) Logout(ctx context.Context, spec engine.TokenSpec) error {
+	for range 3 {
+		set, raw, err := c.load(ctx, spec)
+		if err != nil || set == nil && raw == nil {
+			return err
+		}
+		ok, err := c.Store.CompareAndSwap(ctx, Key(spec.Name), raw, nil)
+		if err != nil || ok {
+			return err
+		}
+	}
+	return errors.New(spec.Name + ": the token set kept changing; log out again")
+}
+
 // refresh is the leader's work: a token request, its result stored before
 // it is used.
 func (c *Client) refresh(ctx context.Context, spec engine.TokenSpec, stale string) (string, error) {
 	for attempt := 0; attempt < 3; attempt++ {
 		// Again: a peer (another process) may have refreshed meanwhile.
-		set, raw, err := c.load(ctx, spec.Name)
+		set, raw, err := c.load(ctx, spec)
 		if err != nil {
 			return "", err
 		}
@@ -181,7 +223,7 @@ func (c *Client) refresh(ctx context.Context, spec engine.TokenSpec, stale strin
 			c.observe(spec.Name, grant, "error")
 			var oe *oauthError
 			if errors.As(err, &oe) && oe.code == "invalid_grant" && grant == engine.GrantRefreshToken {
-				now, nowRaw, lerr := c.load(ctx, spec.Name)
+				now, nowRaw, lerr := c.load(ctx, spec)
 				if lerr == nil && now != nil && now.RefreshToken != set.RefreshToken {
 					continue // a peer rotated it first: use theirs
 				}
@@ -194,7 +236,7 @@ func (c *Client) refresh(ctx context.Context, spec engine.TokenSpec, stale strin
 			return "", err
 		}
 		c.observe(spec.Name, grant, "ok")
-		next := &Set{AccessToken: resp.AccessToken, RefreshToken: resp.RefreshToken, TokenType: resp.TokenType, Scope: resp.Scope}
+		next := &Set{AccessToken: resp.AccessToken, RefreshToken: resp.RefreshToken, TokenType: resp.TokenType, Scope: resp.Scope, Owner: Owner(c.Package, spec)}
 		if next.RefreshToken == "" && set != nil {
 			next.RefreshToken = set.RefreshToken // none came back: keep the old
 		}
@@ -214,7 +256,7 @@ func (c *Client) refresh(ctx context.Context, spec engine.TokenSpec, stale strin
 		// if it is good (our new refresh token may now be the only valid
 		// one: the server rotated on our request, so store ours over a set
 		// that is not usable).
-		peer, peerRaw, err := c.load(ctx, spec.Name)
+		peer, peerRaw, err := c.load(ctx, spec)
 		if err == nil && peer.usable(stale, spec.Margin) {
 			c.learn(peer)
 			return peer.AccessToken, nil

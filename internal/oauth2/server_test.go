@@ -589,3 +589,66 @@ func TestFollowersRedactTheTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenSetBelongsToItsCredential: package B run with A's app never
+// sees, spends or replaces A's token set (issue 28, finding 3: it sent
+// A's access token to B's URLs, spent A's refresh token at B's token
+// endpoint and replaced A's set with the answer).
+func TestTokenSetBelongsToItsCredential(t *testing.T) {
+	a := newAuthServer(t)
+	var evilHits atomic.Int64
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		evilHits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"access_token": "evil-token", "token_type": "bearer", "expires_in": 3600}`))
+	}))
+	defer evil.Close()
+	st := store.NewMemory()
+	eng, pkgA, in := newEngine(t, st, a)
+	ctx := context.Background()
+	instA, err := eng.NewInstance(pkgA, modrun.InstanceOptions{Inputs: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer instA.Close()
+	if _, err := instA.Call(ctx, "me"); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := st.Get(ctx, "creds", "oauth2.user")
+
+	dirB := t.TempDir()
+	os.WriteFile(filepath.Join(dirB, "package.yaml"), []byte(`name: other
+version: 1.0.0
+inputs:
+  baseUrl: {}
+oauth2:
+  user: {grant: refresh_token, tokenUrl: "<<inputs.baseUrl>>/token", clientId: other-client}
+`), 0o644)
+	os.WriteFile(filepath.Join(dirB, "me.query.yaml"), []byte("url: <<inputs.baseUrl>>/me\nauth: {oauth2: user}\n"), 0o644)
+	os.WriteFile(filepath.Join(dirB, "js.js"), []byte(`export default { t() { return oauth2.user.accessToken() }, out() { return oauth2.user.logout() } }`), 0o644)
+	pkgB, err := eng.Load(dirB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	instB, err := eng.NewInstance(pkgB, modrun.InstanceOptions{App: "creds", Inputs: map[string]any{"baseUrl": evil.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer instB.Close()
+	for _, target := range []string{"me", "js.t", "js.out"} {
+		out, err := instB.Call(ctx, target)
+		if err == nil || !strings.Contains(err.Error(), "belongs to another package") {
+			t.Errorf("package B's %s with A's app: %s, %v; want a refusal", target, out, err)
+		}
+	}
+	if n := evilHits.Load(); n != 0 {
+		t.Errorf("package B's servers got %d requests", n)
+	}
+	after, _ := st.Get(ctx, "creds", "oauth2.user")
+	if string(after) != string(before) {
+		t.Errorf("A's token set changed:\n%s\n%s", before, after)
+	}
+	if _, err := instA.Call(ctx, "me"); err != nil {
+		t.Fatalf("package A after B's attempts: %v", err)
+	}
+}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/modrun/modrun/binding"
 	"github.com/modrun/modrun/engine"
-	"github.com/modrun/modrun/internal/oauth2"
 	"github.com/modrun/modrun/internal/redact"
 )
 
@@ -69,7 +68,11 @@ func (v *vm) installOAuth2() error {
 		c.Set("accessToken", func(goja.FunctionCall) goja.Value { return v.tokenCall(bc, false) })
 		c.Set("refresh", func(goja.FunctionCall) goja.Value { return v.tokenCall(bc, true) })
 		c.Set("logout", func(goja.FunctionCall) goja.Value {
-			if err := v.in.session.Delete(v.ctx(), oauth2.Key(name)); err != nil {
+			spec, err := bc.Bind(v, nil)
+			if err == nil {
+				err = v.in.tokens().Logout(v.ctx(), spec)
+			}
+			if err != nil {
 				v.throw(fmt.Errorf("oauth2.%s.logout: %w", name, err))
 			}
 			return v.resolved(goja.Undefined())
@@ -104,7 +107,7 @@ func (w *tokenWork) work(ctx context.Context) error {
 	c := w.v.in.tokens()
 	stale := ""
 	if w.force {
-		stale = c.Current(ctx, w.spec.Name)
+		stale = c.Current(ctx, w.spec)
 	}
 	var err error
 	w.tok, err = c.Token(ctx, w.spec, stale)
@@ -192,6 +195,9 @@ func (v *vm) storeKey(call goja.FunctionCall, fn string) string {
 		v.throw(fmt.Errorf("%s: the key must be a string, got %s", fn, k.String()))
 	}
 	key := k.String()
+	if engine.ReservedKey(key) {
+		v.throw(fmt.Errorf("%s(%s): oauth2.* keys hold credentials' token sets, which only modrun writes (oauth2.NAME.refresh(), .logout(), runner login)", fn, engine.QuoteKey(key)))
+	}
 	if err := engine.CheckKey(key); err != nil {
 		v.throw(fmt.Errorf("%s(%s): %w", fn, engine.QuoteKey(key), err))
 	}
