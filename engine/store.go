@@ -5,9 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 )
 
