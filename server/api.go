@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -67,24 +68,45 @@ func (s *Server) Handler() http.Handler {
 			writeError(w, "", &ErrorInfo{Message: "the inspector's files are read with GET", status: http.StatusMethodNotAllowed})
 			return
 		}
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self'")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		w.Header().Set("X-Frame-Options", "DENY")
 		files.ServeHTTP(w, r)
 	})
 	return s.accessLog(mux)
 }
 
-// authorized requires the bearer token, compared in constant time.
+// authorized requires the bearer token, compared in constant time. A
+// client address that keeps sending wrong tokens is slowed down (429
+// with Retry-After) before the comparison: guessing costs time.
 func (s *Server) authorized(h http.HandlerFunc) http.Handler {
 	want := []byte("Bearer " + s.opts.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr := clientAddr(r)
+		if wait := s.guesses.wait(addr); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
+			writeError(w, "", &ErrorInfo{Message: "too many requests with a wrong token from this address; retry later", status: http.StatusTooManyRequests})
+			return
+		}
 		got := []byte(r.Header.Get("Authorization"))
 		if s.opts.Token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+			s.guesses.failed(addr)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="modrun"`)
 			writeError(w, "", &ErrorInfo{Message: "missing or wrong bearer token (Authorization: Bearer TOKEN)", status: http.StatusUnauthorized})
 			return
 		}
 		h(w, r)
 	})
+}
+
+// clientAddr is the request's peer address without its port.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // statusWriter records the status and run id for the access log.

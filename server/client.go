@@ -30,7 +30,18 @@ func NewClient(baseURL, token string) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--server %q: want a URL such as http://127.0.0.1:8787", baseURL)
 	}
-	return &Client{base: u, token: token, http: &http.Client{}}, nil
+	c := &Client{base: u, token: token}
+	c.http = &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		// The token is for this server: never to another origin.
+		if engine.Origin(req.URL) != engine.Origin(u) {
+			return fmt.Errorf("the server redirected to %s, another origin; not following with its token", engine.Origin(req.URL))
+		}
+		if len(via) >= 5 {
+			return errors.New("stopped after 5 redirects")
+		}
+		return nil
+	}}
+	return c, nil
 }
 
 // RemoteError is an error answer of the server.

@@ -99,6 +99,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	history *history
+	guesses guesses // wrong tokens by client address
 
 	// base is the context of every run; cancelled with ErrShuttingDown
 	// past the shutdown timeout.

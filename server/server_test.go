@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -238,5 +239,31 @@ func TestScheduleRunsOncePerPeriodAcrossServers(t *testing.T) {
 	periods := int(span / time.Second)
 	if n < periods/2 || n > periods+1 {
 		t.Fatalf("%d runs in %v of a 1s schedule on two servers; want about %d (one per period)", n, span, periods)
+	}
+}
+
+// TestClientKeepsItsTokenToItsServer: a --server client never follows a
+// redirect to another origin with the token (issue 28: runner run and
+// store --server followed a 307 to another port and resent it).
+func TestClientKeepsItsTokenToItsServer(t *testing.T) {
+	var leaked atomic.Value
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked.Store(r.Header.Get("Authorization"))
+		w.Write([]byte(`{"id": "x", "result": 1}`))
+	}))
+	defer other.Close()
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer redirecting.Close()
+	cl, err := server.NewClient(redirecting.URL, "client-token-0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Run(context.Background(), "p", "m.f", "", nil, time.Second); err == nil || !strings.Contains(err.Error(), "another origin") {
+		t.Fatalf("a redirect to another origin: %v", err)
+	}
+	if v, _ := leaked.Load().(string); v != "" {
+		t.Fatalf("the other origin got Authorization %q", v)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -40,6 +41,7 @@ func (c *cli) serveCmd() *cobra.Command {
 		cpuProf         string
 		idleInstance    time.Duration
 		name            string
+		tlsCert, tlsKey string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [PACKAGE ...]",
@@ -123,13 +125,28 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 				return err
 			}
 			defer stopProfile()
+			if (tlsCert == "") != (tlsKey == "") {
+				return usagef("--tls-cert and --tls-key go together")
+			}
 			l, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("listen %s: %w", listen, err)
 			}
+			scheme := "http"
+			if tlsCert != "" {
+				cert, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
+				if err != nil {
+					l.Close()
+					return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+				}
+				l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+				scheme = "https"
+			} else if !loopbackAddr(l.Addr()) {
+				c.log.Warn("serving plain HTTP on a non-loopback address: the API token and results cross the network in clear; give --tls-cert and --tls-key, or put a TLS proxy in front", "listen", l.Addr().String())
+			}
 			// The address on stderr, whatever the log level: scripts and
 			// people need it (port 0 picks a free one).
-			fmt.Fprintf(c.stderr, "serving on http://%s\n", l.Addr())
+			fmt.Fprintf(c.stderr, "serving on %s://%s\n", scheme, l.Addr())
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
@@ -163,9 +180,17 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 	cmd.Flags().IntVar(&workers, "workers", 0, "worker processes with --isolate (default: one per CPU)")
 	cmd.Flags().StringVar(&maxMemory, "max-memory", "256MiB", "memory limit of each worker (KiB, MiB, GiB): past it its runs fail and it is replaced")
 	cmd.Flags().DurationVar(&idleInstance, "idle-instance", server.DefaultIdleInstance, "release an instance (a package version bound to an app) unused this long, here and in every worker")
+	cmd.Flags().StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
+	cmd.Flags().StringVar(&tlsKey, "tls-key", "", "the private key of --tls-cert (PEM)")
 	cmd.Flags().StringVar(&name, "name", "", "this server's name in a run history shared on one store (default: HOST/LISTEN-ADDRESS)")
 	cmd.Flags().StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the server, until it stops, to this file (go tool pprof)")
 	return cmd
+}
+
+// loopbackAddr reports whether a listener's address is a loopback one.
+func loopbackAddr(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }
 
 // serverName is --name, else the host and listen address: unique among
@@ -201,14 +226,27 @@ func serveInputs(kvs []string) (map[string]any, map[string]map[string]any, error
 	return global, per, nil
 }
 
+// MinTokenLen is the shortest API token serve accepts.
+const MinTokenLen = 16
+
 // serveToken is $MODRUN_TOKEN, else --token-file's contents, else a new
 // token written to $XDG_STATE_HOME/modrun/serve.token (0600). Its path is
 // logged; the token never is.
 func serveToken(file string, c *cli) (string, error) {
 	if t := os.Getenv("MODRUN_TOKEN"); t != "" {
+		if len(t) < MinTokenLen {
+			return "", usagef("$MODRUN_TOKEN is %d bytes; a token needs at least %d (head -c 32 /dev/urandom | base64)", len(t), MinTokenLen)
+		}
 		return t, nil
 	}
 	if file != "" {
+		fi, err := os.Stat(file)
+		if err != nil {
+			return "", usagef("--token-file: %v", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return "", usagef("--token-file %s can be read by others (mode %04o): chmod 600 %s", file, fi.Mode().Perm(), file)
+		}
 		data, err := os.ReadFile(file)
 		if err != nil {
 			return "", usagef("--token-file: %v", err)
@@ -216,6 +254,9 @@ func serveToken(file string, c *cli) (string, error) {
 		t := strings.TrimSpace(string(data))
 		if t == "" {
 			return "", usagef("--token-file %s is empty", file)
+		}
+		if len(t) < MinTokenLen {
+			return "", usagef("--token-file %s holds %d bytes; a token needs at least %d", file, len(t), MinTokenLen)
 		}
 		return t, nil
 	}
