@@ -98,6 +98,9 @@ Environment:
                        --input wins over it, it wins over the default
   MODRUN_SERVER        the runner serve that run and store commands use (as --server)
   MODRUN_TOKEN         the bearer token of runner serve, and of --server clients
+  MODRUN_<FLAG>        every runner serve flag (--max-concurrent: MODRUN_MAX_CONCURRENT);
+                       the flag wins (docs/reference.md lists them); runner healthcheck
+                       reads MODRUN_LISTEN as serve does
   XDG_STATE_HOME       where serve writes a generated token (default ~/.local/state)
   MODRUN_HEAP_FLOOR    MB the heap may grow to before the garbage collector runs
                        (default 32; 0: Go's default). GOGC or GOMEMLIMIT, if set, win.
@@ -108,6 +111,11 @@ Environment:
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Name() == "serve" {
+				if err := applyEnv(cmd); err != nil {
+					return err
+				}
+			}
 			return c.setupLog()
 		},
 	}
@@ -116,7 +124,7 @@ Environment:
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{suggestFlag(cmd, err)} })
 	root.Version = version()
 	root.SetVersionTemplate("{{.Version}}\n")
-	root.AddCommand(c.runCmd(), c.storeCmd(), c.publishCmd(), c.listCmd(), c.validateCmd(), c.newCmd(), c.benchCmd(), c.versionCmd(), c.serveCmd(), c.importCmd(), c.loginCmd())
+	root.AddCommand(c.runCmd(), c.storeCmd(), c.publishCmd(), c.listCmd(), c.validateCmd(), c.newCmd(), c.benchCmd(), c.versionCmd(), c.serveCmd(), c.importCmd(), c.loginCmd(), c.healthcheckCmd())
 	return root
 }
 
