@@ -47,7 +47,7 @@ func TestIsolation(t *testing.T) {
 }`,
 	})
 	db := filepath.Join(t.TempDir(), "s.db")
-	srv := startServe(t, "tok-isolate-123", good, bad, "--store", db, "--workers", "2", "--max-memory", "128MiB")
+	srv := startServe(t, "tok-isolate-0123456789", good, bad, "--store", db, "--workers", "2", "--max-memory", "128MiB")
 	pid := srv.cmd.Process.Pid
 	goodRuns := func(from int) int {
 		var wg sync.WaitGroup
@@ -144,7 +144,7 @@ func TestWritesSurviveKilledWorkers(t *testing.T) {
 		"m.js":         `export default { async put(i) { await storeValue("a" + i, i); await new Promise(r => setTimeout(r, 20)); await storeValue("b" + i, i); return i } }`,
 	})
 	db := filepath.Join(t.TempDir(), "s.db")
-	srv := startServe(t, "tok-durable-123", pkg, "--store", db, "--workers", "2")
+	srv := startServe(t, "tok-durable-0123456789", pkg, "--store", db, "--workers", "2")
 	pid := srv.cmd.Process.Pid
 	stop := make(chan struct{})
 	var kills atomic.Int64
@@ -206,7 +206,7 @@ func TestSingleFlightAcrossWorkers(t *testing.T) {
 		"package.yaml": "name: sf\nversion: 1.0.0\n",
 		"m.js":         `export default { async once() { return singleFlight("refresh", async () => { await new Promise(r => setTimeout(r, 500)); return Math.random() }) } }`,
 	})
-	srv := startServe(t, "tok-flight-123", pkg, "--store", filepath.Join(t.TempDir(), "s.db"), "--workers", "2", "--instances", "2")
+	srv := startServe(t, "tok-flight-0123456789", pkg, "--store", filepath.Join(t.TempDir(), "s.db"), "--workers", "2", "--instances", "2")
 	var wg sync.WaitGroup
 	got := make([]string, 16)
 	for i := range got {

@@ -320,7 +320,7 @@ func TestServeEndToEnd(t *testing.T) {
 // when it is due again is skipped, and counted.
 func TestServeSchedulesSkipOverlaps(t *testing.T) {
 	pkg := servePackage(t, "schedules:\n  - {every: 1s, run: m.nap}\n")
-	srv := startServe(t, "tok-overlap-123", pkg, "--store", filepath.Join(t.TempDir(), "s.db"))
+	srv := startServe(t, "tok-overlap-0123456789", pkg, "--store", filepath.Join(t.TempDir(), "s.db"))
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		req, _ := http.NewRequest("GET", srv.url+"/metrics", nil)
@@ -347,7 +347,7 @@ func TestServeSchedulesSkipOverlaps(t *testing.T) {
 func TestServeDrainsOnSIGTERM(t *testing.T) {
 	pkg := servePackage(t, "")
 	db := filepath.Join(t.TempDir(), "s.db")
-	srv := startServe(t, "tok-drain-1234", pkg, "--store", db, "--shutdown-timeout", "20s")
+	srv := startServe(t, "tok-drain-0123456789", pkg, "--store", db, "--shutdown-timeout", "20s")
 	var wg sync.WaitGroup
 	codes := make([]int, 64)
 	errs := make([]any, 64)
@@ -392,7 +392,7 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 // Retry-After.
 func TestServeQueueFull(t *testing.T) {
 	pkg := servePackage(t, "")
-	srv := startServe(t, "tok-queue-1234", pkg, "--store", filepath.Join(t.TempDir(), "s.db"), "--max-concurrent", "1", "--queue", "1")
+	srv := startServe(t, "tok-queue-0123456789", pkg, "--store", filepath.Join(t.TempDir(), "s.db"), "--max-concurrent", "1", "--queue", "1")
 	var wg sync.WaitGroup
 	codes := make(chan int, 3)
 	retry := make(chan string, 3)
