@@ -324,7 +324,7 @@ func TestServeSchedulesSkipOverlaps(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		req, _ := http.NewRequest("GET", srv.url+"/metrics", nil)
-		req.Header.Set("Authorization", "Bearer tok-overlap-123")
+		req.Header.Set("Authorization", "Bearer tok-overlap-0123456789")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
