@@ -16,6 +16,9 @@ import (
 // Text returns v as text, the way JavaScript's String(v) would, except
 // that undefined and null are empty and objects and arrays are JSON.
 func Text(v any) string {
+	if engine.IsUndefined(v) {
+		return ""
+	}
 	switch v := v.(type) {
 	case nil:
 		return ""
@@ -65,6 +68,9 @@ func formatNumber(f float64) string {
 // JSON returns v's JSON encoding, as JSON.stringify would (undefined is
 // null; HTML characters are not escaped).
 func JSON(v any) ([]byte, error) {
+	if engine.IsUndefined(v) {
+		return []byte("null"), nil
+	}
 	switch v := v.(type) {
 	case nil:
 		return []byte("null"), nil

@@ -210,6 +210,24 @@ func (t *Template) Static() bool {
 }
 
 // Text renders the template with every value as text.
+// Field is Text for a query parameter, header or form field: defined is
+// false when the template is a single binding whose value is undefined
+// (a missing key), and the field is then left out, not sent empty.
+func (t *Template) Field(scope engine.Scope, params any) (text string, defined bool, err error) {
+	if len(t.Parts) == 1 && t.Parts[0].Expr != nil {
+		v, err := t.Parts[0].Expr.Eval(scope, params)
+		if err != nil {
+			return "", false, err
+		}
+		if engine.IsUndefined(v) {
+			return "", false, nil
+		}
+		return Text(v), true, nil
+	}
+	s, err := t.Text(scope, params)
+	return s, true, err
+}
+
 func (t *Template) Text(scope engine.Scope, params any) (string, error) {
 	if len(t.Parts) == 1 && t.Parts[0].Expr == nil {
 		return t.Parts[0].Lit, nil

@@ -187,3 +187,18 @@ func (r *Response) Meta() Meta {
 		DurationMs:         r.Duration.Milliseconds(),
 	}
 }
+
+// Undefined is JavaScript's undefined as a binding's value: a missing key
+// (appsmith.store.notYetSet, this.params.cursor not given) or an
+// expression that evaluated to undefined, as opposed to null. It renders
+// as null in JSON and as empty text, but a query parameter, header or form
+// field whose whole value it is, is left out (DESIGN §21).
+var Undefined any = undefinedValue{}
+
+type undefinedValue struct{}
+
+// IsUndefined reports whether v is Undefined.
+func IsUndefined(v any) bool {
+	_, ok := v.(undefinedValue)
+	return ok
+}

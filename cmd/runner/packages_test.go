@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/modrun/modrun/examples/refresh-token/authserver"
 )
 
 func TestNewValidatesAndRuns(t *testing.T) {
@@ -157,5 +159,27 @@ func TestConcurrentPublishProcesses(t *testing.T) {
 	list, _, _ := runBinary(t, nil, "list", "--registry", reg)
 	if list != won.out {
 		t.Fatalf("registry lists %q, the winner printed %q", list, won.out)
+	}
+}
+
+// TestReadmeFirstCommands: the README's first CLI commands, against the
+// example's local API (go run ./examples/refresh-token -serve), answer
+// with data, not 404 (issue 32: the first command a reader copied
+// answered 404).
+func TestReadmeFirstCommands(t *testing.T) {
+	api := httptest.NewServer(authserver.New(authserver.Options{}).Handler())
+	defer api.Close()
+	dir := filepath.Join(t.TempDir(), "hello")
+	if _, errOut, code := runCLI(t, "", "new", dir); code != 0 {
+		t.Fatalf("new: %s", errOut)
+	}
+	db := filepath.Join(t.TempDir(), "s.db")
+	out, errOut, code := runCLI(t, "", "run", dir, "main.fetchAndRemember", "--store", db, "--input", "baseUrl="+api.URL, "--args", `["health"]`)
+	if code != 0 || out != `{"calls":1,"data":{"status":"ok"}}`+"\n" {
+		t.Fatalf("run main.fetchAndRemember: %d %q %s", code, out, errOut)
+	}
+	out, errOut, code = runCLI(t, "", "run", dir, "getJSON", "--store", db, "--input", "baseUrl="+api.URL, "--params", `{"path": "health"}`)
+	if code != 0 || out != `{"status":"ok"}`+"\n" {
+		t.Fatalf("run getJSON: %d %q %s", code, out, errOut)
 	}
 }

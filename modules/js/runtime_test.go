@@ -476,3 +476,33 @@ func TestQueryTargetKeepsLargeIntegers(t *testing.T) {
 		t.Fatalf("function: %s", got)
 	}
 }
+
+// TestUndefinedFieldsAreLeftOut: a query parameter, header or form field
+// whose binding is undefined (a key not given, not stored) is left out,
+// not sent empty (issue 32: the first page of a paginated API got
+// starting_after= and was rejected); null is still sent empty.
+func TestUndefinedFieldsAreLeftOut(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		got = append(got, r.URL.RawQuery+" trace="+strconv.Quote(r.Header.Get("X-Trace"))+" has-trace="+strconv.FormatBool(len(r.Header.Values("X-Trace")) > 0)+" form="+r.PostForm.Encode())
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	pkg := load(t, map[string]string{
+		"page.query.yaml": "url: <<inputs.baseUrl>>/items\nquery: {starting_after: <<this.params.cursor>>, limit: <<this.params.limit>>, saved: <<appsmith.store.notYetSet>>}\nheaders: {X-Trace: <<this.params.trace>>}\n",
+		"post.query.yaml": "method: POST\nurl: <<inputs.baseUrl>>/items\nbody:\n  form: {a: <<this.params.a>>, b: <<this.params.b>>}\n",
+		"m.js":            `export default { async go() { await page.run({limit: 10}); await page.run({cursor: null, limit: 5, trace: "t1"}); await post.run({b: "x"}); return 1 } }`,
+	})
+	inst := newInstance(t, pkg, openStore(t), map[string]any{"baseUrl": srv.URL})
+	call(t, inst, "m.go")
+	want := []string{
+		`limit=10 trace="" has-trace=false form=`,
+		`starting_after=&limit=5 trace="t1" has-trace=true form=`,
+		` trace="" has-trace=false form=b=x`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -486,7 +486,7 @@ func (v *vm) lookup(root string, keys []string, params any) (any, bool, error) {
 		}
 		raw, err := v.in.session.Get(v.ctx(), keys[1])
 		if errors.Is(err, engine.ErrNotFound) {
-			return nil, true, nil
+			return engine.Undefined, true, nil
 		}
 		if err != nil {
 			return nil, true, err
@@ -555,33 +555,37 @@ func (v *vm) walkJS(val goja.Value, keys []string) any {
 	for _, k := range keys {
 		obj, ok := val.(*goja.Object)
 		if !ok {
-			return nil
+			return engine.Undefined
 		}
 		val = obj.Get(k)
 		if val == nil {
-			return nil
+			return engine.Undefined
 		}
 	}
 	if goja.IsUndefined(val) {
-		return nil
+		return engine.Undefined
 	}
 	return val.Export()
 }
 
-// walk follows keys through exported JS values; a missing key is nil.
+// walk follows keys through exported JS values; a missing key is
+// engine.Undefined.
 func walk(v any, keys []string) any {
 	for _, k := range keys {
 		switch c := v.(type) {
 		case map[string]any:
-			v = c[k]
+			var ok bool
+			if v, ok = c[k]; !ok {
+				return engine.Undefined
+			}
 		case []any:
 			i, err := strconv.Atoi(k)
 			if err != nil || i < 0 || i >= len(c) {
-				return nil
+				return engine.Undefined
 			}
 			v = c[i]
 		default:
-			return nil
+			return engine.Undefined
 		}
 	}
 	return v
@@ -598,7 +602,7 @@ func jsonPath(raw []byte, keys []string) any {
 	}
 	r := gjson.GetBytes(raw, strings.Join(esc, "."))
 	if !r.Exists() {
-		return nil
+		return engine.Undefined
 	}
 	return json.RawMessage(r.Raw)
 }

@@ -192,9 +192,12 @@ func (m *Module) Bind(scope engine.Scope, params any) (engine.Request, error) {
 	}
 	r.url = u
 	for _, f := range m.headers {
-		v, err := f.tmpl.Text(scope, params)
+		v, defined, err := f.tmpl.Field(scope, params)
 		if err != nil {
 			return nil, m.bindError(err)
+		}
+		if !defined {
+			continue
 		}
 		if err := checkHeader(f.name, v); err != nil {
 			return nil, m.bindError(err)
@@ -655,9 +658,12 @@ func (b *formBody) render(scope engine.Scope, params any, learn func(string)) ([
 // query-escaped: a form body, or the query string after dst's own.
 func appendForm(dst []byte, fields []field, scope engine.Scope, params any, learn func(string)) ([]byte, error) {
 	for _, f := range fields {
-		v, err := f.tmpl.Text(scope, params)
+		v, defined, err := f.tmpl.Field(scope, params)
 		if err != nil {
 			return nil, err
+		}
+		if !defined {
+			continue // undefined: left out, not sent empty
 		}
 		if f.secret {
 			learn(v)
@@ -683,9 +689,12 @@ func (b *multipartBody) render(scope engine.Scope, params any, learn func(string
 		return nil, "", err
 	}
 	for _, f := range b.fields {
-		v, err := f.tmpl.Text(scope, params)
+		v, defined, err := f.tmpl.Field(scope, params)
 		if err != nil {
 			return nil, "", err
+		}
+		if !defined {
+			continue
 		}
 		if f.secret {
 			learn(v)

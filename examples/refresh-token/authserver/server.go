@@ -102,6 +102,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/user/login/", s.login)
 	mux.HandleFunc("POST /api/user/token-refresh/", s.tokenRefresh)
 	mux.HandleFunc("GET /api/user/profile/", s.profile)
+	// What the README's first commands and runner new's scaffold call.
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
 	return mux
 }
 
