@@ -253,13 +253,47 @@ func version() string {
 }
 
 func (c *cli) versionCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the runner's version, commit and Go version",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if asJSON {
+				return writeJSONLine(c.stdout, versionInfo())
+			}
 			fmt.Fprintln(c.stdout, version())
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"version", "commit", "modified", "go"} as JSON`)
+	return cmd
+}
+
+// buildInfo is runner version --json.
+type buildInfo struct {
+	Version  string `json:"version"`
+	Commit   string `json:"commit,omitempty"`
+	Modified bool   `json:"modified"`
+	Go       string `json:"go"`
+}
+
+func versionInfo() buildInfo {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return buildInfo{Version: "unknown"}
+	}
+	out := buildInfo{Version: info.Main.Version, Go: info.GoVersion}
+	if out.Version == "" {
+		out.Version = "(devel)"
+	}
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			out.Commit = s.Value
+		case "vcs.modified":
+			out.Modified = s.Value == "true"
+		}
+	}
+	return out
 }

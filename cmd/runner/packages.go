@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -13,18 +15,25 @@ import (
 )
 
 func (c *cli) validateCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "validate DIR",
 		Short: "Run every load check on a package; print each problem as file:line",
 		Long: `Run every check a load makes — package.yaml, module names, every query file and
 binding, every JS module (syntax, undeclared globals, the default export), onLoad
-targets — and print each problem as file:line:col: message. Exit 1 if any.`,
+targets — and print each problem as file:line:col: message. Exit 1 if any.
+With --json, print one JSON object on stdout instead:
+{"dir", "ok", "package", "version", "modules", "problems": [{"file", "line", "col", "message"}]}.`,
 		Example: `  runner validate ./my-package
-  runner validate . && runner publish .`,
+  runner validate . && runner publish .
+  runner validate . --json | jq .problems`,
 		Args:              exactArgs(1, "DIR"),
 		ValidArgsFunction: completeDirs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pkg, err := packages.LoadDir(args[0], modrun.New(modrun.Options{}).Kinds()...)
+			if asJSON {
+				return c.validateJSON(args[0], pkg, err)
+			}
 			if err != nil {
 				n := c.printProblems(args[0], err)
 				return fmt.Errorf("%s: %d problem(s)", args[0], n)
@@ -33,6 +42,53 @@ targets — and print each problem as file:line:col: message. Exit 1 if any.`,
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the outcome as one JSON object")
+	return cmd
+}
+
+// problemJSON is one load problem of validate --json.
+type problemJSON struct {
+	File    string `json:"file,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Col     int    `json:"col,omitempty"`
+	Message string `json:"message"`
+}
+
+// validateJSON prints validate's outcome as JSON; problems exit 1.
+func (c *cli) validateJSON(dir string, pkg *engine.Package, loadErr error) error {
+	out := struct {
+		Dir      string        `json:"dir"`
+		OK       bool          `json:"ok"`
+		Package  string        `json:"package,omitempty"`
+		Version  string        `json:"version,omitempty"`
+		Modules  int           `json:"modules,omitempty"`
+		Problems []problemJSON `json:"problems"`
+	}{Dir: dir, OK: loadErr == nil, Problems: []problemJSON{}}
+	if pkg != nil {
+		out.Package, out.Version, out.Modules = pkg.Manifest.Name, pkg.Manifest.Version, len(pkg.Modules)
+	}
+	for _, p := range packages.Problems(loadErr) {
+		var se *engine.SourceError
+		if errors.As(p, &se) {
+			out.Problems = append(out.Problems, problemJSON{File: filepath.Join(dir, se.File), Line: se.Line, Col: se.Col, Message: se.Msg})
+			continue
+		}
+		out.Problems = append(out.Problems, problemJSON{Message: p.Error()})
+	}
+	if err := writeJSONLine(c.stdout, out); err != nil {
+		return err
+	}
+	if loadErr != nil {
+		return fmt.Errorf("%s: %d problem(s)", dir, len(out.Problems))
+	}
+	return nil
+}
+
+// writeJSONLine writes v as one line of JSON, HTML characters as they are.
+func writeJSONLine(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }
 
 func (c *cli) publishCmd() *cobra.Command {
@@ -66,6 +122,7 @@ again with the same content is a no-op; with different content it is refused.`,
 
 func (c *cli) listCmd() *cobra.Command {
 	var rf registry
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List published packages: NAME@VERSION and digest, one per line",
@@ -75,6 +132,18 @@ func (c *cli) listCmd() *cobra.Command {
 			all, err := (&packages.Registry{Dir: dir}).List()
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				type entry struct {
+					Name    string `json:"name"`
+					Version string `json:"version"`
+					Digest  string `json:"digest"`
+				}
+				out := []entry{}
+				for _, p := range all {
+					out = append(out, entry{p.Name, p.Version, p.Digest})
+				}
+				return writeJSONLine(c.stdout, out)
 			}
 			if len(all) == 0 {
 				fmt.Fprintf(c.stderr, "no packages published in %s\n", dir)
@@ -86,6 +155,7 @@ func (c *cli) listCmd() *cobra.Command {
 		},
 	}
 	rf.add(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print a JSON array of {"name", "version", "digest"}`)
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -181,5 +182,56 @@ func TestReadmeFirstCommands(t *testing.T) {
 	out, errOut, code = runCLI(t, "", "run", dir, "getJSON", "--store", db, "--input", "baseUrl="+api.URL, "--params", `{"path": "health"}`)
 	if code != 0 || out != `{"status":"ok"}`+"\n" {
 		t.Fatalf("run getJSON: %d %q %s", code, out, errOut)
+	}
+}
+
+// TestJSONOutputsParse: every --json output parses, and says what the
+// text output says (issue 32).
+func TestJSONOutputsParse(t *testing.T) {
+	reg := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "hello")
+	runCLI(t, "", "new", dir)
+	var v struct {
+		Dir, Package, Version string
+		OK                    bool
+		Modules               int
+		Problems              []struct {
+			File, Message string
+			Line, Col     int
+		}
+	}
+	out, _, code := runCLI(t, "", "validate", dir, "--json")
+	if err := json.Unmarshal([]byte(out), &v); err != nil || code != 0 || !v.OK || v.Package != "hello" || v.Modules != 2 || len(v.Problems) != 0 {
+		t.Fatalf("validate --json of a good package: %d %q %v", code, out, err)
+	}
+	os.WriteFile(filepath.Join(dir, "main.js"), []byte("export default { f() { return nope } }"), 0o644)
+	out, _, code = runCLI(t, "", "validate", dir, "--json")
+	if err := json.Unmarshal([]byte(out), &v); err != nil || code != 1 || v.OK || len(v.Problems) == 0 || v.Problems[0].Line == 0 || !strings.HasSuffix(v.Problems[0].File, "main.js") {
+		t.Fatalf("validate --json of a bad package: %d %q %v", code, out, err)
+	}
+	os.WriteFile(filepath.Join(dir, "main.js"), []byte("export default { f() { return 1 } }"), 0o644)
+	if _, errOut, code := runCLI(t, "", "publish", dir, "--registry", reg); code != 0 {
+		t.Fatalf("publish: %s", errOut)
+	}
+	var list []struct{ Name, Version, Digest string }
+	out, _, _ = runCLI(t, "", "list", "--registry", reg, "--json")
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 || list[0].Name != "hello" || list[0].Version != "0.1.0" || list[0].Digest == "" {
+		t.Fatalf("list --json: %q %v", out, err)
+	}
+	out, _, _ = runCLI(t, "", "list", "--registry", t.TempDir(), "--json")
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 0 {
+		t.Fatalf("list --json of an empty registry: %q %v", out, err)
+	}
+	var ver struct{ Version, Go string }
+	out, _, _ = runCLI(t, "", "version", "--json")
+	if err := json.Unmarshal([]byte(out), &ver); err != nil || ver.Version == "" || !strings.HasPrefix(ver.Go, "go") {
+		t.Fatalf("version --json: %q %v", out, err)
+	}
+	db := filepath.Join(t.TempDir(), "s.db")
+	runCLI(t, "", "store", "set", "--store", db, "--app", "a", "k", `{"token": "abc", "n": 1}`)
+	var store map[string]any
+	out, _, _ = runCLI(t, "", "store", "list", "--store", db, "--app", "a", "--json")
+	if err := json.Unmarshal([]byte(out), &store); err != nil || store["k"].(map[string]any)["n"] != 1.0 {
+		t.Fatalf("store list --json: %q %v", out, err)
 	}
 }

@@ -101,7 +101,10 @@ are shown as "[REDACTED]" unless --reveal is given.`,
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "Print every key and value as a JSON object",
-		Args:  exactArgs(0, "no arguments"),
+		Long: `Print every key and value of the app as one JSON object (secret-looking values
+redacted unless --reveal). The output is JSON already; --json is accepted so that
+every command that lists takes it.`,
+		Args: exactArgs(0, "no arguments"),
 		RunE: withStore(func(ctx context.Context, st engine.Store, app string, _ []string) error {
 			all, err := st.List(ctx, app)
 			if err != nil {
@@ -172,6 +175,7 @@ are shown as "[REDACTED]" unless --reveal is given.`,
 			return st.Clear(ctx, app)
 		}),
 	}
+	list.Flags().Bool("json", true, "print JSON (the default and only format of store list)")
 	cmd.AddCommand(list, get, set, rm, clearCmd)
 	return cmd
 }
