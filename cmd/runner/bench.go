@@ -26,6 +26,7 @@ func (c *cli) benchCmd() *cobra.Command {
 		cpuProf  string
 		memProf  string
 		pool     int
+		timeout  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "bench PACKAGE TARGET",
@@ -56,6 +57,7 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 				eopts.Store = db
 			}
 			defer eopts.Store.Close()
+			eopts.Timeout = timeout
 			eng := modrun.New(eopts)
 			pkg, err := eng.Load(ref)
 			if err != nil {
@@ -118,6 +120,7 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 	cmd.Flags().IntVar(&pool, "instances", 0, "instances in the pool, each serving concurrent calls on its event loop (default: one per two CPUs)")
 	cmd.Flags().IntVar(&opts.Warmup, "warmup", 10, "unmeasured runs per caller first")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "deadline of each run (default 60s)")
 	cmd.Flags().StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the measured runs to this file (go tool pprof)")
 	cmd.Flags().StringVar(&memProf, "memprofile", "", "write an allocation profile (warmup included) to this file (go tool pprof -sample_index=alloc_space)")
 	return cmd

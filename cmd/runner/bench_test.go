@@ -113,3 +113,22 @@ func BenchmarkColdStart(b *testing.B) {
 		start(b, node, "../../bench/node/keepfresh.mjs")
 	})
 }
+
+// TestBenchTimeout: bench --timeout, documented, is each run's deadline
+// (issue 32: it was rejected as an unknown flag).
+func TestBenchTimeout(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "package.yaml"), []byte("name: b\nversion: 1.0.0\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "m.js"), []byte(`export default { async slow() { await new Promise(r => setTimeout(r, 5000)); return 1 } }`), 0o644)
+	out, errOut, code := runCLI(t, "", "bench", dir, "m.slow", "-n", "2", "--warmup", "0", "--memory-store", "--timeout", "100ms", "--json")
+	var r struct {
+		Errors     int    `json:"errors"`
+		FirstError string `json:"first_error"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("bench --timeout: %d %q %s", code, out, errOut)
+	}
+	if r.Errors != 2 || !strings.Contains(r.FirstError, "deadline (100ms)") {
+		t.Fatalf("bench --timeout 100ms of a 5 s run: %+v", r)
+	}
+}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -96,5 +98,32 @@ func TestHealthcheck(t *testing.T) {
 	_, errOut, code = runBinary(t, []string{"MODRUN_LISTEN=127.0.0.1:1"}, "healthcheck", "--timeout", "2s")
 	if code != 1 || !strings.Contains(errOut, "not ready") {
 		t.Fatalf("against nothing: exit %d, %q", code, errOut)
+	}
+}
+
+// TestServeSaysWhatItServes: at start, whatever the log level, serve
+// prints where its token comes from, each package it serves and its
+// address (issue 32: it printed nothing unless asked).
+func TestServeSaysWhatItServes(t *testing.T) {
+	cmd := exec.Command(runnerBinary(t), "serve", servePackage(t, "schedules:\n  - {every: 1h, run: m.tick}\n"), "--listen", "127.0.0.1:0", "--store", t.TempDir()+"/s.db")
+	cmd.Env = append(os.Environ(), "MODRUN_TOKEN=start-token-0123456789abcdef")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var lines []string
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if strings.HasPrefix(sc.Text(), "serving on ") {
+			break
+		}
+	}
+	out := strings.Join(lines, "\n")
+	for _, want := range []string{"token: from $MODRUN_TOKEN", "package svc@1.0.0: 2 module(s), 1 schedule(s)", "serving on http://127.0.0.1:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("serve's start does not say %q:\n%s", want, out)
+		}
 	}
 }

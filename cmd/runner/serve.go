@@ -144,8 +144,12 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 			} else if !loopbackAddr(l.Addr()) {
 				c.log.Warn("serving plain HTTP on a non-loopback address: the API token and results cross the network in clear; give --tls-cert and --tls-key, or put a TLS proxy in front", "listen", l.Addr().String())
 			}
-			// The address on stderr, whatever the log level: scripts and
-			// people need it (port 0 picks a free one).
+			// What it serves, then the address, on stderr whatever the log
+			// level: scripts and people need them (port 0 picks a free
+			// port). The address comes last: it says the server is up.
+			for _, p := range srv.Packages() {
+				fmt.Fprintf(c.stderr, "package %s: %d module(s), %d schedule(s)\n", p.Ref(), len(p.Modules), len(p.Manifest.Schedules))
+			}
 			fmt.Fprintf(c.stderr, "serving on %s://%s\n", scheme, l.Addr())
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
@@ -237,6 +241,7 @@ func serveToken(file string, c *cli) (string, error) {
 		if len(t) < MinTokenLen {
 			return "", usagef("$MODRUN_TOKEN is %d bytes; a token needs at least %d (head -c 32 /dev/urandom | base64)", len(t), MinTokenLen)
 		}
+		fmt.Fprintln(c.stderr, "token: from $MODRUN_TOKEN")
 		return t, nil
 	}
 	if file != "" {
@@ -258,6 +263,7 @@ func serveToken(file string, c *cli) (string, error) {
 		if len(t) < MinTokenLen {
 			return "", usagef("--token-file %s holds %d bytes; a token needs at least %d", file, len(t), MinTokenLen)
 		}
+		fmt.Fprintf(c.stderr, "token: from %s\n", file)
 		return t, nil
 	}
 	var b [32]byte
