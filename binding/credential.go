@@ -20,6 +20,9 @@ type Credential struct {
 	params                                               []param
 	margin                                               time.Duration
 	hosts                                                []string
+	expiresIn                                            time.Duration
+	expiryStatus                                         []int
+	expiryMatch                                          *engine.ExpiryMatch
 }
 
 type param struct {
@@ -43,6 +46,7 @@ func CompileCredential(name string, cred engine.Credential, names Names) (*Crede
 		return t
 	}
 	c := &Credential{Name: name, grant: cred.Grant, clientAuth: cred.ClientAuth, margin: cred.RefreshMargin, hosts: cred.Hosts,
+		expiresIn: cred.ExpiresIn, expiryStatus: cred.ExpiryStatus, expiryMatch: cred.ExpiryMatch,
 		tokenURL: tmpl("tokenUrl", cred.TokenURL), clientID: tmpl("clientId", cred.ClientID), clientSecret: tmpl("clientSecret", cred.ClientSecret),
 		username: tmpl("username", cred.Username), password: tmpl("password", cred.Password),
 		authorizeURL: tmpl("authorizeUrl", cred.AuthorizeURL), redirectURL: tmpl("redirectUrl", cred.RedirectURL)}
@@ -92,7 +96,8 @@ func (c *Credential) Templates() []*Template {
 // Bind evaluates the credential's bindings into the spec of a token
 // request.
 func (c *Credential) Bind(scope engine.Scope, params any) (engine.TokenSpec, error) {
-	spec := engine.TokenSpec{Name: c.Name, Grant: c.grant, ClientAuth: c.clientAuth, Margin: c.margin, Params: map[string]string{}, Hosts: c.hosts}
+	spec := engine.TokenSpec{Name: c.Name, Grant: c.grant, ClientAuth: c.clientAuth, Margin: c.margin, Params: map[string]string{}, Hosts: c.hosts,
+		ExpiresIn: c.expiresIn, ExpiryStatus: c.expiryStatus, ExpiryMatch: c.expiryMatch}
 	var err error
 	text := func(t *Template) string {
 		if t == nil || err != nil {

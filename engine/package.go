@@ -64,6 +64,16 @@ type Credential struct {
 	Scopes        []string
 	Params        map[string]string // extra token-request fields
 	RefreshMargin time.Duration     // refresh this long before expiry
+	// ExpiresIn is an access token's lifetime when the token endpoint
+	// says none (no expires_in) and the token is no JWT with exp; zero
+	// means unknown: refreshed on a 401 (or ExpiryStatus/ExpiryMatch).
+	ExpiresIn time.Duration
+	// ExpiryStatus are the statuses that mean "the token expired": the
+	// query refreshes once and retries. Empty means [401].
+	ExpiryStatus []int
+	// ExpiryMatch marks a response of any status as "the token expired"
+	// when the gjson Path of its JSON body equals Equals.
+	ExpiryMatch *ExpiryMatch
 	// Hosts are the origins besides the token URL's where a query may
 	// send the credential's token (https://host[:port], https://*.domain;
 	// http:// for loopback only). See TokenSpec.CheckDestination.
@@ -85,6 +95,36 @@ type TokenSpec struct {
 	Params       map[string]string
 	Margin       time.Duration
 	Hosts        []string // origins besides TokenURL's where the token may go
+	ExpiresIn    time.Duration
+	ExpiryStatus []int
+	ExpiryMatch  *ExpiryMatch
+}
+
+// ExpiryMatch is a credential's expiryMatch: a response whose JSON body
+// has Equals at the gjson Path says the token expired, whatever its status
+// (a 200 with {"error": {"code": "TOKEN_EXPIRED"}}).
+type ExpiryMatch struct {
+	Path   string
+	Equals string
+}
+
+// Expired reports whether a response with status and body says spec's
+// token expired.
+func (spec TokenSpec) Expired(status int, match func(path string) (string, bool)) bool {
+	if len(spec.ExpiryStatus) == 0 && status == 401 {
+		return true
+	}
+	for _, s := range spec.ExpiryStatus {
+		if s == status {
+			return true
+		}
+	}
+	if m := spec.ExpiryMatch; m != nil && match != nil {
+		if v, ok := match(m.Path); ok && v == m.Equals {
+			return true
+		}
+	}
+	return false
 }
 
 // TokenSource is an optional ability of a Scope: OAuth2 access tokens for

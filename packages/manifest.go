@@ -51,6 +51,12 @@ type oauth2File struct {
 	Params        map[string]string `yaml:"params"`
 	RefreshMargin string            `yaml:"refreshMargin"`
 	Hosts         []string          `yaml:"hosts"`
+	ExpiresIn     string            `yaml:"expiresIn"`
+	ExpiryStatus  []int             `yaml:"expiryStatus"`
+	ExpiryMatch   *struct {
+		Path   string `yaml:"path"`
+		Equals string `yaml:"equals"`
+	} `yaml:"expiryMatch"`
 }
 
 type scheduleFile struct {
@@ -233,6 +239,25 @@ func parseCredential(f oauth2File) (engine.Credential, error) {
 	case "basic", "body":
 	default:
 		return c, fmt.Errorf("clientAuth %q: want basic or body (never both)", f.ClientAuth)
+	}
+	if f.ExpiresIn != "" {
+		d, err := time.ParseDuration(f.ExpiresIn)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("expiresIn %q: want a duration such as 1h", f.ExpiresIn)
+		}
+		c.ExpiresIn = d
+	}
+	for _, st := range f.ExpiryStatus {
+		if st < 400 || st > 599 {
+			return c, fmt.Errorf("expiryStatus %d: want HTTP error statuses such as 401 or 403", st)
+		}
+	}
+	c.ExpiryStatus = f.ExpiryStatus
+	if m := f.ExpiryMatch; m != nil {
+		if m.Path == "" || m.Equals == "" {
+			return c, fmt.Errorf("expiryMatch needs path (a gjson path into the response body) and equals")
+		}
+		c.ExpiryMatch = &engine.ExpiryMatch{Path: m.Path, Equals: m.Equals}
 	}
 	if f.RefreshMargin != "" {
 		d, err := time.ParseDuration(f.RefreshMargin)

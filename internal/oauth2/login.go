@@ -123,9 +123,8 @@ func (c *Client) Login(ctx context.Context, spec engine.TokenSpec, authorizeURL,
 	}
 	c.observe(spec.Name, engine.GrantAuthorizationCode, "ok")
 	set := &Set{AccessToken: resp.AccessToken, RefreshToken: resp.RefreshToken, TokenType: resp.TokenType, Scope: resp.Scope, Owner: Owner(c.Package, spec)}
-	if resp.ExpiresIn > 0 {
-		set.ExpiresAt = time.Now().Add(time.Duration(resp.ExpiresIn * float64(time.Second))).UnixMilli()
-	}
+	now := time.Now()
+	set.ExpiresAt, set.IssuedAt = expiresAt(now, resp, spec), now.UnixMilli()
 	c.learn(set)
 	val, _ := json.Marshal(set)
 	for range 3 {

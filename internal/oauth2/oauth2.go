@@ -16,11 +16,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -67,6 +69,9 @@ type Set struct {
 	// package's run never sees, spends or replaces it, whatever app it
 	// names. Empty in sets of earlier versions: the next refresh binds it.
 	Owner string `json:"owner,omitempty"`
+	// IssuedAt is when the set was stored (ms since the epoch): with
+	// ExpiresAt, the token's lifetime, which bounds the refresh margin.
+	IssuedAt int64 `json:"issued_at,omitempty"`
 }
 
 // Owner is the binding of a token set to package pkg's credential spec.
@@ -85,8 +90,58 @@ func Key(credential string) string { return "oauth2." + credential }
 // usable reports whether s holds an access token that is not stale and
 // does not expire within margin.
 func (s *Set) usable(stale string, margin time.Duration) bool {
-	return s != nil && s.AccessToken != "" && s.AccessToken != stale &&
-		(s.ExpiresAt == 0 || time.Now().Add(margin).UnixMilli() < s.ExpiresAt)
+	if s == nil || s.AccessToken == "" || s.AccessToken == stale {
+		return false
+	}
+	if s.ExpiresAt == 0 {
+		return true
+	}
+	// A margin longer than half the token's lifetime acts as half of it:
+	// a 30 s margin on a 20 s token would refresh on every call.
+	if s.IssuedAt > 0 && s.ExpiresAt > s.IssuedAt {
+		margin = min(margin, time.Duration(s.ExpiresAt-s.IssuedAt)*time.Millisecond/2)
+	}
+	return time.Now().Add(margin).UnixMilli() < s.ExpiresAt
+}
+
+// expiresAt is when an access token got now expires, in ms since the
+// epoch (0: unknown): from the answer's expires_in, else the token's JWT
+// exp, else the credential's expiresIn.
+func expiresAt(now time.Time, resp *Response, spec engine.TokenSpec) int64 {
+	switch {
+	case resp.ExpiresIn > 0:
+		return now.Add(time.Duration(resp.ExpiresIn * float64(time.Second))).UnixMilli()
+	case jwtExp(resp.AccessToken) > 0:
+		return jwtExp(resp.AccessToken) * 1000
+	case spec.ExpiresIn > 0:
+		return now.Add(spec.ExpiresIn).UnixMilli()
+	}
+	return 0
+}
+
+// jwtExp is the exp claim (seconds since the epoch) of a JWT access token;
+// 0 if the token is no JWT or has none. The signature is not checked: the
+// token is the server's to judge; exp only says when to refresh.
+func jwtExp(tok string) int64 {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return 0
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return 0
+	}
+	var claims struct {
+		Exp json.Number `json:"exp"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return 0
+	}
+	f, err := claims.Exp.Float64()
+	if err != nil || f <= 0 {
+		return 0
+	}
+	return int64(f)
 }
 
 // Current returns the stored access token of credential spec, or "".
@@ -218,7 +273,7 @@ func (c *Client) refresh(ctx context.Context, spec engine.TokenSpec, stale strin
 		if err != nil {
 			return "", err
 		}
-		resp, err := c.request(ctx, spec, form)
+		resp, err := c.requestRetrying(ctx, spec, form)
 		if err != nil {
 			c.observe(spec.Name, grant, "error")
 			var oe *oauthError
@@ -240,9 +295,8 @@ func (c *Client) refresh(ctx context.Context, spec engine.TokenSpec, stale strin
 		if next.RefreshToken == "" && set != nil {
 			next.RefreshToken = set.RefreshToken // none came back: keep the old
 		}
-		if resp.ExpiresIn > 0 {
-			next.ExpiresAt = time.Now().Add(time.Duration(resp.ExpiresIn * float64(time.Second))).UnixMilli()
-		}
+		now := time.Now()
+		next.ExpiresAt, next.IssuedAt = expiresAt(now, resp, spec), now.UnixMilli()
 		c.learn(next)
 		val, _ := json.Marshal(next)
 		ok, err := c.Store.CompareAndSwap(ctx, Key(spec.Name), raw, val)
@@ -307,6 +361,73 @@ func (c *Client) form(spec engine.TokenSpec, set *Set) (url.Values, string, erro
 	return f, grant, nil
 }
 
+// Token requests that fail transiently — the endpoint unreachable, a 5xx
+// or a 429 — are tried again, at most MaxTokenAttempts times in all, after
+// a backoff doubling from TokenRetryBackoff (or the answer's
+// Retry-After), within the call's deadline. invalid_grant and
+// invalid_client are answers, not failures: never retried.
+const (
+	MaxTokenAttempts  = 4
+	TokenRetryBackoff = 100 * time.Millisecond
+)
+
+// transientError is a token request failure worth trying again.
+type transientError struct {
+	err        error
+	retryAfter time.Duration // the server's Retry-After; 0: none
+}
+
+func (e *transientError) Error() string { return e.err.Error() }
+func (e *transientError) Unwrap() error { return e.err }
+
+// requestRetrying is request, tried again on transient failures (see
+// MaxTokenAttempts). A refresh whose request may have reached the server
+// (a timeout, a dropped connection) is not sent again: the server may
+// have rotated the refresh token on it, and a second request would spend
+// the old one twice.
+func (c *Client) requestRetrying(ctx context.Context, spec engine.TokenSpec, form url.Values) (*Response, error) {
+	wait := TokenRetryBackoff
+	for attempt := 1; ; attempt++ {
+		resp, err := c.request(ctx, spec, form)
+		var te *transientError
+		if err == nil || attempt >= MaxTokenAttempts || !errors.As(err, &te) {
+			return resp, err
+		}
+		d := wait
+		if te.retryAfter > 0 {
+			d = te.retryAfter
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+			return resp, err // no time for another try
+		}
+		c.observe(spec.Name, form.Get("grant_type"), "retry")
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return resp, err
+		case <-t.C:
+		}
+		wait *= 2
+	}
+}
+
+// notSent reports whether err means the request never reached the
+// server: it could not connect.
+func notSent(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
+// retryAfter reads a Retry-After header in seconds (capped at a minute).
+func retryAfter(h http.Header) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After")))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, time.Minute)
+}
+
 // MaxResponse bounds a token endpoint's answer.
 const MaxResponse = 1 << 20
 
@@ -331,11 +452,16 @@ func (c *Client) request(ctx context.Context, spec engine.TokenSpec, form url.Va
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := hc.Do(req)
 	if err != nil {
+		sent := !notSent(err)
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("%s: token request to %s: %v", spec.Name, req.URL.Host, err)
+		err = fmt.Errorf("%s: token request to %s: %v", spec.Name, req.URL.Host, err)
+		if !sent || form.Get("grant_type") != engine.GrantRefreshToken {
+			err = &transientError{err: err}
+		}
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))
@@ -350,7 +476,13 @@ func (c *Client) request(ctx context.Context, spec engine.TokenSpec, form url.Va
 	}
 	tr, err := ParseResponse(resp.StatusCode, body)
 	if err != nil {
-		return nil, fmt.Errorf("%s: token request: %w", spec.Name, err)
+		err = fmt.Errorf("%s: token request: %w", spec.Name, err)
+		var oe *oauthError
+		if errors.As(err, &oe) && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500) &&
+			oe.code != "invalid_grant" && oe.code != "invalid_client" {
+			err = &transientError{err: err, retryAfter: retryAfter(resp.Header)}
+		}
+		return nil, err
 	}
 	return tr, nil
 }

@@ -652,3 +652,62 @@ oauth2:
 		t.Fatalf("package A after B's attempts: %v", err)
 	}
 }
+
+// TestTransientTokenFailuresAreRetried: a token endpoint answering 503
+// twice (then 200), or 429 with Retry-After, costs the caller no failure;
+// invalid_grant is never retried (issue 29, DESIGN §18).
+func TestTransientTokenFailuresAreRetried(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fail    []int // statuses before the 200
+		grant   string
+		wantErr string
+		want    int // requests
+	}{
+		{name: "503 twice", fail: []int{503, 503}, grant: engine.GrantClientCredentials, want: 3},
+		{name: "429 with Retry-After", fail: []int{429}, grant: engine.GrantClientCredentials, want: 2},
+		{name: "502 then 200 on a refresh", fail: []int{502}, grant: engine.GrantRefreshToken, want: 2},
+		{name: "invalid_grant", fail: []int{400, 400, 400}, grant: engine.GrantRefreshToken, wantErr: "invalid_grant", want: 1},
+		{name: "always 503", fail: []int{503, 503, 503, 503, 503}, grant: engine.GrantClientCredentials, wantErr: "HTTP 503", want: oauth2.MaxTokenAttempts},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var n atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				i := int(n.Add(1)) - 1
+				w.Header().Set("Content-Type", "application/json")
+				if i < len(tc.fail) {
+					if tc.fail[i] == 429 {
+						w.Header().Set("Retry-After", "1")
+					}
+					w.WriteHeader(tc.fail[i])
+					if tc.fail[i] == 400 {
+						w.Write([]byte(`{"error": "invalid_grant"}`))
+					}
+					return
+				}
+				w.Write([]byte(`{"access_token": "at-fresh-0123456789", "token_type": "bearer", "expires_in": 3600}`))
+			}))
+			defer srv.Close()
+			st := store.NewMemory()
+			ctx := context.Background()
+			if tc.grant == engine.GrantRefreshToken {
+				set, _ := json.Marshal(oauth2.Set{AccessToken: "old", RefreshToken: "rt-0123456789", ExpiresAt: 1})
+				st.Set(ctx, "creds", "oauth2.api", set)
+			}
+			cl := &oauth2.Client{HTTP: http.DefaultClient, Store: engine.NewSession(st, "creds"), App: "creds", Flights: &engine.Flight{}, Package: "creds"}
+			spec := engine.TokenSpec{Name: "api", Grant: tc.grant, TokenURL: srv.URL + "/token", ClientID: "id", ClientSecret: "secret-0123456789", ClientAuth: "basic"}
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			tok, err := cl.Token(cctx, spec, "")
+			switch {
+			case tc.wantErr == "" && (err != nil || tok != "at-fresh-0123456789"):
+				t.Fatalf("token: %q, %v", tok, err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("token: %q, %v; want an error with %q", tok, err, tc.wantErr)
+			}
+			if got := int(n.Load()); got != tc.want {
+				t.Fatalf("%d token requests, want %d", got, tc.want)
+			}
+		})
+	}
+}

@@ -292,8 +292,9 @@ func (r *request) Send(ctx context.Context) (*engine.Response, error) {
 }
 
 // sendOAuth2 sends with the credential's token, got or refreshed first if
-// needed; on a 401 it refreshes once (unless a concurrent run already
-// replaced the token it used) and tries once more.
+// needed; on an answer that says the token expired (a 401, or the
+// credential's expiryStatus or expiryMatch) it refreshes once (unless a
+// concurrent run already replaced the token it used) and tries once more.
 func (r *request) sendOAuth2(ctx context.Context) (*engine.Response, error) {
 	tok, err := r.tokens.Token(ctx, r.spec, "")
 	if err != nil {
@@ -301,8 +302,18 @@ func (r *request) sendOAuth2(ctx context.Context) (*engine.Response, error) {
 	}
 	r.header.Set("Authorization", "Bearer "+tok)
 	resp, err := r.sendRetrying(ctx)
+	got := resp
 	var re *engine.ResponseError
-	if !errors.As(err, &re) || re.Response == nil || re.Response.StatusCode != http.StatusUnauthorized {
+	if errors.As(err, &re) {
+		got = re.Response
+	}
+	if got == nil || !r.spec.Expired(got.StatusCode, func(path string) (string, bool) {
+		if got.Kind != engine.BodyJSON {
+			return "", false
+		}
+		v := gjson.GetBytes(got.Body, path)
+		return v.String(), v.Exists()
+	}) {
 		return resp, err
 	}
 	fresh, terr := r.tokens.Token(ctx, r.spec, tok)
