@@ -201,7 +201,9 @@ func TestDeadlines(t *testing.T) {
 	call(t, inst, "m.inc")
 	start := time.Now()
 	_, err := inst.Call(context.Background(), "m.never")
-	if err == nil || !strings.Contains(err.Error(), "can never settle") || time.Since(start) > 100*time.Millisecond {
+	// Found at once, not at the 200 ms deadline (whose error says so): the
+	// message is the check; no wall-clock margin.
+	if err == nil || !strings.Contains(err.Error(), "can never settle") {
 		t.Errorf("a promise that cannot settle: %v after %s", err, time.Since(start))
 	}
 	for _, fn := range []string{"m.spin", "m.spinAfterAwait", "m.wait"} {
