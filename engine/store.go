@@ -74,6 +74,11 @@ func QuoteKey(key string) string {
 	return strconv.Quote(key[:48]) + fmt.Sprintf("… (%d bytes)", len(key))
 }
 
+// AppLister is an optional ability of a Store: the apps that hold values.
+type AppLister interface {
+	Apps() ([]string, error)
+}
+
 // ReservedApp reports whether app is one of modrun's own (modrun.*: the
 // run history, schedules' claims, flights' results): no run, /v1/store
 // request or runner store command may name it.

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/oauth2"
 	"github.com/modrun/modrun/internal/redact"
 )
 
@@ -40,6 +41,7 @@ func (s *Server) Handler() http.Handler {
 	api("GET /v1/runs", s.handleList)
 	api("GET /v1/runs/{id}", s.handleGetRun)
 	api("GET /v1/packages", s.handlePackages)
+	api("GET /v1/credentials", s.handleCredentials)
 	api("GET /v1/store/{app}", s.handleStoreList)
 	api("GET /v1/store/{app}/{key}", s.handleStoreGet)
 	api("PUT /v1/store/{app}/{key}", s.handleStoreSet)
@@ -332,6 +334,24 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) error {
 		f.limit = min(n, s.opts.History)
 	}
 	writeJSON(w, http.StatusOK, s.history.list(r.Context(), f))
+	return nil
+}
+
+// handleCredentials answers the health of every OAuth2 token set the
+// store holds (DESIGN §18): states, expiries, failures; never a token.
+func (s *Server) handleCredentials(w http.ResponseWriter, r *http.Request) error {
+	all, err := oauth2.Credentials(r.Context(), s.opts.Store, nil)
+	if err != nil {
+		return err
+	}
+	pkg := r.URL.Query().Get("package")
+	out := all[:0]
+	for _, h := range all {
+		if pkg == "" || h.Package == pkg {
+			out = append(out, h)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/oauth2"
 )
 
 // Client calls a runner serve: runner run --server and runner store
@@ -81,6 +82,18 @@ func (c *Client) Run(ctx context.Context, pkg, target, app string, args []json.R
 		return json.RawMessage("null"), nil
 	}
 	return out.Result, nil
+}
+
+// Credentials returns the health of the server's OAuth2 credentials
+// (GET /v1/credentials), of package pkg only if not empty.
+func (c *Client) Credentials(ctx context.Context, pkg string) ([]oauth2.Health, error) {
+	path := "/v1/credentials"
+	if pkg != "" {
+		path += "?package=" + url.QueryEscape(pkg)
+	}
+	var out []oauth2.Health
+	err := c.do(ctx, http.MethodGet, path, nil, &out)
+	return out, err
 }
 
 // Store returns the server's store as an engine.Store; values of

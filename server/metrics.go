@@ -1,13 +1,16 @@
 package server
 
 import (
+	"context"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/oauth2"
 )
 
 // metrics are the server's Prometheus metrics (DESIGN §11), in a registry
@@ -87,4 +90,51 @@ func (m *metrics) inFlightValue() float64 {
 	var d dto.Metric
 	m.inFlight.Write(&d)
 	return d.GetGauge().GetValue()
+}
+
+// credentialCollector reads the OAuth2 credentials' health from the store
+// at each scrape (DESIGN §18): state, access and refresh token expiry.
+type credentialCollector struct {
+	st                      engine.Store
+	state, expiry, rtExpiry *prometheus.Desc
+}
+
+func newCredentialCollector(st engine.Store) *credentialCollector {
+	labels := []string{"package", "credential", "app"}
+	return &credentialCollector{st: st,
+		state: prometheus.NewDesc("modrun_oauth2_credential_state", "1 for the credential's current state in the app (none, fresh, expiring, refresh_failing, needs_login), 0 for the others.",
+			append(labels, "state"), nil),
+		expiry:   prometheus.NewDesc("modrun_oauth2_token_expiry_timestamp_seconds", "When the credential's access token expires (only where it is known).", labels, nil),
+		rtExpiry: prometheus.NewDesc("modrun_oauth2_refresh_token_expiry_timestamp_seconds", "When the credential's refresh token expires (only where it is known).", labels, nil),
+	}
+}
+
+func (c *credentialCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.state
+	ch <- c.expiry
+	ch <- c.rtExpiry
+}
+
+func (c *credentialCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	all, err := oauth2.Credentials(ctx, c.st, nil)
+	if err != nil {
+		return // the store is down: /readyz says so
+	}
+	for _, h := range all {
+		for _, st := range oauth2.States {
+			v := 0.0
+			if st == h.State {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, h.Package, h.Credential, h.App, st)
+		}
+		if h.ExpiresAt != nil {
+			ch <- prometheus.MustNewConstMetric(c.expiry, prometheus.GaugeValue, float64(*h.ExpiresAt)/1000, h.Package, h.Credential, h.App)
+		}
+		if h.RefreshTokenExpiresAt != nil {
+			ch <- prometheus.MustNewConstMetric(c.rtExpiry, prometheus.GaugeValue, float64(*h.RefreshTokenExpiresAt)/1000, h.Package, h.Credential, h.App)
+		}
+	}
 }

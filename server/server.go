@@ -164,6 +164,7 @@ func New(opts Options) *Server {
 	}
 	s.opts.Name = opts.Name
 	s.history = newHistory(opts.Store, opts.History, opts.Name, log)
+	s.metrics.reg.MustRegister(newCredentialCollector(opts.Store))
 	return s
 }
 

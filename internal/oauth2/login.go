@@ -122,7 +122,7 @@ func (c *Client) Login(ctx context.Context, spec engine.TokenSpec, authorizeURL,
 		return err
 	}
 	c.observe(spec.Name, engine.GrantAuthorizationCode, "ok")
-	set := &Set{AccessToken: resp.AccessToken, RefreshToken: resp.RefreshToken, TokenType: resp.TokenType, Scope: resp.Scope, Owner: Owner(c.Package, spec)}
+	set := &Set{AccessToken: resp.AccessToken, RefreshToken: resp.RefreshToken, TokenType: resp.TokenType, Scope: resp.Scope, Owner: Owner(c.Package, spec), Package: c.Package}
 	now := time.Now()
 	set.ExpiresAt, set.IssuedAt = expiresAt(now, resp, spec), now.UnixMilli()
 	c.learn(set)

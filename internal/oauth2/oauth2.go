@@ -72,6 +72,21 @@ type Set struct {
 	// IssuedAt is when the set was stored (ms since the epoch): with
 	// ExpiresAt, the token's lifetime, which bounds the refresh margin.
 	IssuedAt int64 `json:"issued_at,omitempty"`
+	// Package is the package whose credential got the set (for listing;
+	// Owner is what binds it).
+	Package string `json:"package,omitempty"`
+	// RefreshExpiresAt is when the refresh token expires (ms since the
+	// epoch; 0: unknown), from the answer's refresh_expires_in.
+	RefreshExpiresAt int64 `json:"refresh_expires_at,omitempty"`
+	// Failures counts the refreshes that failed in a row since the last
+	// success; LastError is the last one's error (it names the
+	// credential and the OAuth error, never a token).
+	Failures  int    `json:"failures,omitempty"`
+	LastError string `json:"last_error,omitempty"`
+	// NeedsLogin is set when the refresh token was rejected
+	// (invalid_grant): the set holds no tokens, only that news, until
+	// runner login (or a new refresh token) replaces it.
+	NeedsLogin bool `json:"needs_login,omitempty"`
 }
 
 // Owner is the binding of a token set to package pkg's credential spec.
@@ -93,15 +108,20 @@ func (s *Set) usable(stale string, margin time.Duration) bool {
 	if s == nil || s.AccessToken == "" || s.AccessToken == stale {
 		return false
 	}
+	return s.usableAt(time.Now(), margin)
+}
+
+// usableAt reports whether s's access token does not expire within margin
+// of now. A margin longer than half the token's lifetime acts as half of
+// it: a 30 s margin on a 20 s token would refresh on every call.
+func (s *Set) usableAt(now time.Time, margin time.Duration) bool {
 	if s.ExpiresAt == 0 {
 		return true
 	}
-	// A margin longer than half the token's lifetime acts as half of it:
-	// a 30 s margin on a 20 s token would refresh on every call.
 	if s.IssuedAt > 0 && s.ExpiresAt > s.IssuedAt {
 		margin = min(margin, time.Duration(s.ExpiresAt-s.IssuedAt)*time.Millisecond/2)
 	}
-	return time.Now().Add(margin).UnixMilli() < s.ExpiresAt
+	return now.Add(margin).UnixMilli() < s.ExpiresAt
 }
 
 // expiresAt is when an access token got now expires, in ms since the
@@ -282,21 +302,34 @@ func (c *Client) refresh(ctx context.Context, spec engine.TokenSpec, stale strin
 				if lerr == nil && now != nil && now.RefreshToken != set.RefreshToken {
 					continue // a peer rotated it first: use theirs
 				}
-				// Dead for good: remove it, unless a peer replaced it.
+				// Dead for good: its tokens go, and what is left says the
+				// login needs a person (DESIGN §18), unless a peer
+				// replaced the set meanwhile.
+				dead := fmt.Errorf("%s: the refresh token was rejected (invalid_grant): run runner login %s %s", spec.Name, c.Package, spec.Name)
 				if nowRaw != nil {
-					c.Store.CompareAndSwap(ctx, Key(spec.Name), nowRaw, nil)
+					tomb, _ := json.Marshal(&Set{Owner: Owner(c.Package, spec), Package: c.Package, NeedsLogin: true,
+						Failures: set.Failures + 1, LastError: dead.Error(), IssuedAt: set.IssuedAt})
+					c.Store.CompareAndSwap(ctx, Key(spec.Name), nowRaw, tomb)
 				}
-				return "", fmt.Errorf("%s: the refresh token was rejected (invalid_grant): run runner login %s %s", spec.Name, c.Package, spec.Name)
+				return "", dead
 			}
+			c.recordFailure(ctx, spec, raw, set, err)
 			return "", err
 		}
 		c.observe(spec.Name, grant, "ok")
-		next := &Set{AccessToken: resp.AccessToken, RefreshToken: resp.RefreshToken, TokenType: resp.TokenType, Scope: resp.Scope, Owner: Owner(c.Package, spec)}
+		next := &Set{AccessToken: resp.AccessToken, RefreshToken: resp.RefreshToken, TokenType: resp.TokenType, Scope: resp.Scope,
+			Owner: Owner(c.Package, spec), Package: c.Package}
 		if next.RefreshToken == "" && set != nil {
 			next.RefreshToken = set.RefreshToken // none came back: keep the old
 		}
 		now := time.Now()
 		next.ExpiresAt, next.IssuedAt = expiresAt(now, resp, spec), now.UnixMilli()
+		switch {
+		case resp.RefreshExpiresIn > 0:
+			next.RefreshExpiresAt = now.Add(time.Duration(resp.RefreshExpiresIn * float64(time.Second))).UnixMilli()
+		case resp.RefreshToken == "" && set != nil:
+			next.RefreshExpiresAt = set.RefreshExpiresAt // the same refresh token
+		}
 		c.learn(next)
 		val, _ := json.Marshal(next)
 		ok, err := c.Store.CompareAndSwap(ctx, Key(spec.Name), raw, val)
@@ -320,6 +353,23 @@ func (c *Client) refresh(ctx context.Context, spec engine.TokenSpec, stale strin
 		}
 	}
 	return "", fmt.Errorf("%s: the token set kept changing under this run; try again", spec.Name)
+}
+
+// recordFailure counts a failed refresh in the stored set (failures,
+// last_error), unless a peer replaced it meanwhile: its health shows in
+// /v1/credentials and runner credentials as refresh_failing.
+func (c *Client) recordFailure(ctx context.Context, spec engine.TokenSpec, raw json.RawMessage, set *Set, err error) {
+	if set == nil || raw == nil {
+		return
+	}
+	next := *set
+	next.Failures++
+	next.LastError = err.Error()
+	val, merr := json.Marshal(&next)
+	if merr != nil {
+		return
+	}
+	c.Store.CompareAndSwap(ctx, Key(spec.Name), raw, val)
 }
 
 func (c *Client) observe(cred, grant, outcome string) {
@@ -494,6 +544,9 @@ type Response struct {
 	TokenType    string
 	Scope        string
 	ExpiresIn    float64 // seconds; 0: not given
+	// RefreshExpiresIn is the refresh token's lifetime in seconds, from
+	// refresh_expires_in (Keycloak and others); 0: not given.
+	RefreshExpiresIn float64
 }
 
 // oauthError is an OAuth error answer (RFC 6749 §5.2).
@@ -547,6 +600,9 @@ func ParseResponse(status int, body []byte) (*Response, error) {
 		}
 	}
 	r.Scope, _ = m["scope"].(string)
+	if v, ok := m["refresh_expires_in"].(float64); ok && v > 0 {
+		r.RefreshExpiresIn = v
+	}
 	switch v := m["expires_in"].(type) {
 	case nil:
 	case float64:

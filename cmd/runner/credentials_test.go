@@ -1,0 +1,131 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCredentialsHealth: a credential whose refresh token the provider
+// revoked shows needs_login, and one that works shows fresh with its
+// expiry, in GET /v1/credentials, runner credentials (local and
+// --server, text and --json) and /metrics; never a token (issue 29).
+func TestCredentialsHealth(t *testing.T) {
+	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/token":
+			if r.PostForm.Get("grant_type") == "refresh_token" {
+				w.WriteHeader(400)
+				w.Write([]byte(`{"error": "invalid_grant"}`))
+				return
+			}
+			w.Write([]byte(`{"access_token": "at-live-0123456789abcdef", "token_type": "bearer", "expires_in": 3600, "refresh_expires_in": 86400}`))
+		default:
+			w.Write([]byte(`{"ok": true}`))
+		}
+	}))
+	defer provider.Close()
+	pkg := writePackage(t, map[string]string{
+		"package.yaml": `name: creds
+version: 1.0.0
+inputs:
+  baseUrl: {}
+oauth2:
+  svc: {grant: client_credentials, tokenUrl: "<<inputs.baseUrl>>/token", clientId: id, clientSecret: secret-0123456789}
+  user: {grant: refresh_token, tokenUrl: "<<inputs.baseUrl>>/token", clientId: id, clientSecret: secret-0123456789}
+`,
+		"svc.query.yaml":  "url: <<inputs.baseUrl>>/api\nauth: {oauth2: svc}\n",
+		"user.query.yaml": "url: <<inputs.baseUrl>>/api\nauth: {oauth2: user}\n",
+	})
+	db := t.TempDir() + "/s.db"
+	expired := `{"access_token": "at-dead-0123456789abcdef", "refresh_token": "rt-revoked-0123456789abcdef", "expires_at": 1}`
+	if _, errOut, code := runCLI(t, "", "store", "set", "--store", db, "--app", "creds", "oauth2.user", expired); code != 0 {
+		t.Fatalf("seeding the revoked login: %s", errOut)
+	}
+	const token = "creds-token-0123456789abcdef"
+	srv := startServe(t, token, pkg, "--store", db, "--input", "baseUrl="+provider.URL)
+	if code, body, _ := srv.call("POST", "/v1/run/creds/svc", `{}`); code != 200 {
+		t.Fatalf("svc: %d %v", code, body)
+	}
+	if code, body, _ := srv.call("POST", "/v1/run/creds/user", `{}`); code != 500 || !strings.Contains(body["error"].(map[string]any)["message"].(string), "runner login creds user") {
+		t.Fatalf("user with a revoked refresh token: %d %v", code, body)
+	}
+	check := func(where, out string) {
+		t.Helper()
+		var all []struct {
+			Package, Credential, App, State string
+			ExpiresAt, RefreshTokenExpiresAt *int64
+			Failures                         int
+		}
+		if err := json.Unmarshal([]byte(out), &all); err != nil {
+			t.Fatalf("%s: %v\n%s", where, err, out)
+		}
+		states := map[string]string{}
+		for _, h := range all {
+			states[h.Credential] = h.State
+			if h.Credential == "svc" && (h.ExpiresAt == nil || *h.ExpiresAt < time.Now().UnixMilli() || h.RefreshTokenExpiresAt == nil || h.Package != "creds") {
+				t.Errorf("%s: svc %+v", where, h)
+			}
+		}
+		if states["svc"] != "fresh" || states["user"] != "needs_login" {
+			t.Errorf("%s: states %v, want svc fresh and user needs_login\n%s", where, states, out)
+		}
+		if strings.Contains(out, "at-live") || strings.Contains(out, "rt-revoked") {
+			t.Errorf("%s shows a token:\n%s", where, out)
+		}
+	}
+	req, _ := http.NewRequest("GET", srv.url+"/v1/credentials", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	check("GET /v1/credentials", string(raw))
+	out, errOut, code := runBinary(t, []string{"MODRUN_SERVER=" + srv.url, "MODRUN_TOKEN=" + token}, "credentials", "--json")
+	if code != 0 {
+		t.Fatalf("runner credentials --server: %d %s", code, errOut)
+	}
+	check("runner credentials --server --json", out)
+	out, _, _ = runBinary(t, []string{"MODRUN_SERVER=" + srv.url, "MODRUN_TOKEN=" + token}, "credentials", "creds")
+	if !strings.Contains(out, "needs_login") || !strings.Contains(out, "fresh") || !strings.Contains(out, "STATE") {
+		t.Fatalf("runner credentials (text):\n%s", out)
+	}
+	metrics := srv.metricsText(t)
+	for _, want := range []string{
+		`modrun_oauth2_credential_state{app="creds",credential="user",package="creds",state="needs_login"} 1`,
+		`modrun_oauth2_credential_state{app="creds",credential="svc",package="creds",state="fresh"} 1`,
+		`modrun_oauth2_token_expiry_timestamp_seconds{app="creds",credential="svc",package="creds"}`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	srv.stop()
+	out, errOut, code = runBinary(t, nil, "credentials", "--store", db, "--json")
+	if code != 0 {
+		t.Fatalf("runner credentials (local): %d %s", code, errOut)
+	}
+	check("runner credentials --store --json", out)
+}
+
+// metricsText is /metrics.
+func (s *served) metricsText(t *testing.T) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return string(raw)
+}
