@@ -59,7 +59,7 @@ oauth2:
 	check := func(where, out string) {
 		t.Helper()
 		var all []struct {
-			Package, Credential, App, State string
+			Package, Credential, App, State  string
 			ExpiresAt, RefreshTokenExpiresAt *int64
 			Failures                         int
 		}
