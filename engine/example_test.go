@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/store"
@@ -44,4 +46,26 @@ func ExampleLoop() {
 	}()
 	fmt.Println(<-done)
 	// Output: from another goroutine
+}
+
+// ExampleOpenStore opens a store by URL: the backend registered for its
+// scheme (store for files, imported here; etcdstore for etcd://) opens
+// it, for an embedding program as for the runner.
+func ExampleOpenStore() {
+	dir, _ := os.MkdirTemp("", "example-store")
+	defer os.RemoveAll(dir)
+	st, err := engine.OpenStore(context.Background(), filepath.Join(dir, "tokens.db"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer st.Close()
+	st.Set(context.Background(), "app", "greeting", json.RawMessage(`"hi"`))
+	v, _ := st.Get(context.Background(), "app", "greeting")
+	fmt.Println(string(v))
+	_, err = engine.OpenStore(context.Background(), "redis://user:secret@127.0.0.1:6379/0")
+	fmt.Println(err)
+	// Output:
+	// "hi"
+	// store redis://…@127.0.0.1:6379/0: no backend for redis:// (registered: file; import its package)
 }

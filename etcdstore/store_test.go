@@ -518,3 +518,58 @@ func TestSetAsyncLargeValues(t *testing.T) {
 		t.Fatalf("%d values, %v", len(all), err)
 	}
 }
+
+// TestPasswordsWithAnyCharacter: a password holding "/", "@" or ":", raw
+// or percent-encoded, parses whole and never shows in an error or in the
+// store's name (issue 28: one with "/" showed partly in errors).
+func TestPasswordsWithAnyCharacter(t *testing.T) {
+	for _, c := range []struct{ url, pass string }{
+		{"etcd://user:pa/ss@127.0.0.1:2379/p", "pa/ss"},
+		{"etcd://user:pa%2Fss@127.0.0.1:2379/p", "pa/ss"},
+		{"etcd://user:p@ss:w0rd@127.0.0.1:2379/p", "p@ss:w0rd"},
+		{"etcd://user:p%40ss@127.0.0.1:2379/p", "p@ss"},
+	} {
+		cfg, err := etcdstore.ParseURL(c.url)
+		if err != nil || cfg.Password != c.pass || cfg.Username != "user" || cfg.Prefix != "/p" || cfg.Endpoints[0] != "127.0.0.1:2379" {
+			t.Errorf("ParseURL(%q) = %+v, %v", c.url, cfg, err)
+		}
+		if strings.Contains(cfg.String(), "ss") {
+			t.Errorf("the store's name %q shows the password", cfg.String())
+		}
+	}
+	for _, u := range []string{"etcd://user:pa/ss@nohostport/p", "etcd://user:pa/ss@h:1,/p"} {
+		if _, err := etcdstore.ParseURL(u); err == nil || strings.Contains(err.Error(), "pa") || strings.Contains(err.Error(), "ss") {
+			t.Errorf("ParseURL(%q): error %v shows the password (or no error)", u, err)
+		}
+	}
+}
+
+// TestPrefixesDoNotNest: the store of prefix a never sees, lists or
+// clears the store of a/kv/x (issue 28: tenantA listed and cleared
+// tenantA/kv/x), and stores open by URL through engine.OpenStore.
+func TestPrefixesDoNotNest(t *testing.T) {
+	srv := etcdtest.Start(t)
+	ctx := context.Background()
+	open := func(prefix string) engine.Store {
+		st, err := engine.OpenStore(ctx, srv.URL(prefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	a, nested := open("tenantA"), open("tenantA/kv/x")
+	if err := nested.Set(ctx, "app", "k", json.RawMessage(`"b's"`)); err != nil {
+		t.Fatal(err)
+	}
+	if all, err := a.List(ctx, "x"); err != nil || len(all) != 0 {
+		t.Fatalf("tenantA's app x lists %v, %v", all, err)
+	}
+	if apps, err := a.(engine.AppLister).Apps(); err != nil || len(apps) != 0 {
+		t.Fatalf("tenantA's apps: %v, %v", apps, err)
+	}
+	a.Clear(ctx, "x")
+	if v, err := nested.Get(ctx, "app", "k"); err != nil || string(v) != `"b's"` {
+		t.Fatalf("tenantA/kv/x after tenantA cleared x: %s, %v", v, err)
+	}
+}

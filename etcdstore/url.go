@@ -1,12 +1,15 @@
 package etcdstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/modrun/modrun/engine"
 )
 
 // Config is what Open connects with, parsed from a store URL.
@@ -37,9 +40,16 @@ func ParseURL(s string) (Config, error) {
 		}
 		c.TLS = true
 	}
+	// The user information ends at the last "@": a password may hold "/",
+	// "@" or ":" (percent-encoded or not), and no part of it is ever taken
+	// for an endpoint or the prefix. (A prefix cannot hold "@".)
+	userinfo := ""
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		userinfo, rest = rest[:at], rest[at+1:]
+	}
 	authority, prefix, _ := strings.Cut(rest, "/")
-	if at := strings.LastIndex(authority, "@"); at >= 0 {
-		user, pass, hasPass := strings.Cut(authority[:at], ":")
+	if userinfo != "" {
+		user, pass, hasPass := strings.Cut(userinfo, ":")
 		var err error
 		if c.Username, err = url.PathUnescape(user); err != nil {
 			return c, errors.New("etcd store: the user name in the URL is badly escaped")
@@ -49,7 +59,6 @@ func ParseURL(s string) (Config, error) {
 				return c, errors.New("etcd store: the password in the URL is badly escaped")
 			}
 		}
-		authority = authority[at+1:]
 	}
 	if c.Password == "" {
 		c.Password = os.Getenv("MODRUN_ETCD_PASSWORD")
@@ -64,7 +73,10 @@ func ParseURL(s string) (Config, error) {
 		}
 		c.Endpoints = append(c.Endpoints, ep)
 	}
-	c.Prefix = "/" + strings.Trim(prefix, "/")
+	// The prefix is one key segment, its own "/" escaped: the store of
+	// prefix a never reaches into that of a/b (or a/kv/x), whose keys
+	// would otherwise lie inside a's ranges.
+	c.Prefix = "/" + url.PathEscape(strings.Trim(prefix, "/"))
 	c.CAFile = os.Getenv("MODRUN_ETCD_CA")
 	c.CertFile = os.Getenv("MODRUN_ETCD_CERT")
 	c.KeyFile = os.Getenv("MODRUN_ETCD_KEY")
@@ -88,4 +100,10 @@ func (c Config) String() string {
 		user = url.PathEscape(c.Username) + "@"
 	}
 	return scheme + "://" + user + strings.Join(c.Endpoints, ",") + c.Prefix
+}
+
+func init() {
+	open := func(_ context.Context, url string) (engine.Store, error) { return Open(url) }
+	engine.RegisterStore("etcd", open)
+	engine.RegisterStore("etcds", open)
 }

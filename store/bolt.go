@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,12 @@ type DB struct {
 type write struct {
 	fn  func(*bolt.Tx) error
 	err chan error
+}
+
+func init() {
+	engine.RegisterStore("file", func(_ context.Context, url string) (engine.Store, error) {
+		return Open(strings.TrimPrefix(url, "file://"), nil)
+	})
 }
 
 // Open opens or creates the store file at path, creating missing parent

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,9 +13,9 @@ import (
 
 	"github.com/modrun/modrun"
 	"github.com/modrun/modrun/engine"
-	"github.com/modrun/modrun/etcdstore"
+	_ "github.com/modrun/modrun/etcdstore" // etcd:// and etcds:// stores
 	"github.com/modrun/modrun/internal/memlimit"
-	"github.com/modrun/modrun/store"
+	_ "github.com/modrun/modrun/store" // file stores (bbolt)
 )
 
 // storeFlags are --store and --app, shared by run and store.
@@ -44,17 +45,23 @@ type appStore interface {
 	Apps() ([]string, error)
 }
 
-// open opens the store --store names: an etcd:// or etcds:// URL, else a
-// bbolt file.
+// open opens the store --store names, by its scheme (engine.OpenStore):
+// an etcd:// or etcds:// URL, else a bbolt file.
 func (f *storeFlags) open() (appStore, error) {
 	p := f.path
 	if p == "" {
 		p = defaultStore()
 	}
-	if etcdstore.IsURL(p) {
-		return etcdstore.Open(p)
+	st, err := engine.OpenStore(context.Background(), p)
+	if err != nil {
+		return nil, err
 	}
-	return store.Open(p, nil)
+	as, ok := st.(appStore)
+	if !ok {
+		st.Close()
+		return nil, fmt.Errorf("store %s cannot list its apps", p)
+	}
+	return as, nil
 }
 
 func exactArgs(n int, what string) cobra.PositionalArgs {

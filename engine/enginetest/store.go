@@ -122,6 +122,24 @@ func TestStore(t *testing.T, newStore func(t *testing.T) engine.Store) {
 		if _, err := st.Get(ctx, "app", "bad"); !errors.Is(err, engine.ErrNotFound) {
 			t.Errorf("a rejected value was stored: %v", err)
 		}
+		deep := strings.Repeat("[", engine.MaxValueDepth+1) + strings.Repeat("]", engine.MaxValueDepth+1)
+		if err := st.Set(ctx, "app", "deep", json.RawMessage(deep)); !errors.Is(err, engine.ErrInvalidValue) {
+			t.Errorf("a value nested %d deep: err = %v, want ErrInvalidValue", engine.MaxValueDepth+1, err)
+		}
+		// Every backend keeps app names of up to engine.MaxAppLen bytes,
+		// whatever their characters, apart.
+		for _, app := range []string{strings.Repeat("a", engine.MaxAppLen), strings.Repeat("é", engine.MaxAppLen/2), "a/b", "a%2Fb", "..", "a b\tc"} {
+			if err := st.Set(ctx, app, "k", json.RawMessage(`"`+fmt.Sprint(len(app))+`"`)); err != nil {
+				t.Errorf("app of %d bytes %q: %v", len(app), app[:min(len(app), 12)], err)
+				continue
+			}
+			if v, err := st.Get(ctx, app, "k"); err != nil || string(v) != `"`+fmt.Sprint(len(app))+`"` {
+				t.Errorf("app %q: got %s, %v", app[:min(len(app), 12)], v, err)
+			}
+		}
+		if all, err := st.List(ctx, "a"); err != nil || len(all) != 0 {
+			t.Errorf("app a sees %v, %v: app names must not nest", all, err)
+		}
 	})
 
 	t.Run("CompareAndSwap", func(t *testing.T) {
