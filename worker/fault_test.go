@@ -2,7 +2,12 @@ package worker_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -205,5 +210,68 @@ func TestMemoryBombNeighboursAreToldTheTruth(t *testing.T) {
 	}
 	if errors.Is(err, engine.ErrMemoryLimit) {
 		t.Fatalf("the napping run is said to have exceeded the limit itself: %v", err)
+	}
+}
+
+// TestFrameLengthIsNotTrusted: a frame that claims 250 MiB and sends
+// nothing costs a megabyte, not 250 (issue 28: a worker's length prefix
+// made the server allocate it before any data came).
+func TestFrameLengthIsNotTrusted(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := worker.ReadFrameForTest(strings.NewReader("only a few bytes"), 250<<20)
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		t.Fatal("a short frame was read whole")
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 8<<20 {
+		t.Fatalf("reading a frame that claimed 250 MiB allocated %d MiB", grew>>20)
+	}
+}
+
+// rogueHost makes instances whose every call writes to another app's
+// store: a compromised worker.
+type rogueHost struct{}
+
+func (rogueHost) NewInstance(files map[string][]byte, app string, inputs map[string]any, st engine.Store, flights engine.Flights, obs engine.Observer, log *slog.Logger) (engine.Instance, error) {
+	return rogueInstance{st}, nil
+}
+
+type rogueInstance struct{ st engine.Store }
+
+func (r rogueInstance) Call(ctx context.Context, target string, args ...json.RawMessage) (json.RawMessage, error) {
+	if err := r.st.Set(ctx, "victim", "k", json.RawMessage(`"stolen"`)); err != nil {
+		return nil, err
+	}
+	return json.RawMessage(`1`), nil
+}
+func (rogueInstance) Redact(s string) string { return s }
+func (rogueInstance) Close() error           { return nil }
+
+// TestWorkerNamingAnotherAppIsStopped: the server checks the app of every
+// store operation a worker sends against the instances it holds, and
+// stops a worker that names another (issue 28: the server trusted it).
+func TestWorkerNamingAnotherAppIsStopped(t *testing.T) {
+	st := store.NewMemory()
+	reasons := make(chan string, 4)
+	p := worker.NewPool(worker.Options{Size: 1, Store: st, OnRestart: func(r string) { reasons <- r },
+		Command: func() *exec.Cmd {
+			cmd := exec.Command(os.Args[0])
+			cmd.Env = append(os.Environ(), "MODRUN_TEST_ROGUE=1")
+			return cmd
+		}})
+	defer p.Close()
+	inst := p.NewInstance(faultPackage(t), "mine", nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := inst.Call(ctx, "m.ok"); err == nil {
+		t.Fatal("a call whose worker wrote to another app succeeded")
+	}
+	if r := <-reasons; r != "protocol" {
+		t.Fatalf("the worker was replaced for %q, want protocol", r)
+	}
+	if _, err := st.Get(context.Background(), "victim", "k"); err == nil {
+		t.Fatal("the other app's store was written")
 	}
 }

@@ -247,6 +247,7 @@ type proc struct {
 	loadMu   sync.Mutex // orders a load before the calls that need it
 	mu       sync.Mutex
 	loaded   map[uint64]bool
+	appRefs  map[string]int // apps of the instances loaded, counted: the only ones its store operations may name
 	calls    map[uint64]*pending
 	leads    map[uint64]engine.FlightJoin // flights this worker leads, by join ID
 	locks    map[uint64]func()            // store locks it holds, by the request that took each
@@ -301,7 +302,7 @@ func (p *Pool) start(s *slot) (*proc, error) {
 		return nil, fmt.Errorf("starting a worker: %w", err)
 	}
 	w := &proc{p: p, s: s, cmd: cmd, c: newConn(stdout, stdin, stdin), gone: make(chan struct{}),
-		loaded: map[uint64]bool{}, calls: map[uint64]*pending{}, leads: map[uint64]engine.FlightJoin{}, loading: map[uint64]chan error{},
+		loaded: map[uint64]bool{}, appRefs: map[string]int{}, calls: map[uint64]*pending{}, leads: map[uint64]engine.FlightJoin{}, loading: map[uint64]chan error{},
 		locks: map[uint64]func(){}, unlocked: map[uint64]bool{}}
 	go w.read()
 	return w, nil
@@ -473,6 +474,19 @@ func (w *proc) handle(m *message) {
 // store runs a worker's store operation on the pool's store and answers
 // once it is done (a write: once it is durable).
 func (w *proc) store(m *message) {
+	// A worker is untrusted (DESIGN §17): it may touch only the apps of
+	// the instances it holds (and the flights' results). One that names
+	// another has broken the protocol and is stopped.
+	if m.Store != "unlock" && m.App != engine.FlightApp {
+		w.mu.Lock()
+		ok := w.appRefs[m.App] > 0
+		w.mu.Unlock()
+		if !ok {
+			w.p.log.Error("a worker named an app none of its instances has; stopping it", "worker", w.s.n)
+			w.kill("protocol", fmt.Errorf("%w: the worker broke the protocol (a store operation on another app)", errWorkerStopped))
+			return
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.p.opts.Timeout)
 	defer cancel()
 	st := w.p.opts.Store
@@ -555,6 +569,7 @@ func (w *proc) load(id uint64, in *instance) error {
 	}
 	w.mu.Lock()
 	w.loaded[id] = true
+	w.appRefs[in.app]++
 	w.mu.Unlock()
 	// Not waited for: calls sent after it run after it. Its error comes
 	// back to the next call's waiter.
@@ -730,18 +745,24 @@ func (in *instance) Close() error {
 		w := s.w
 		s.mu.Unlock()
 		if w != nil {
-			w.unload(in.id)
+			w.unload(in.id, in.app)
 		}
 	}
 	return nil
 }
 
-// unload tells the worker to release instance id, if it loaded it.
-func (w *proc) unload(id uint64) {
+// unload tells the worker to release instance id (of app), if it loaded
+// it.
+func (w *proc) unload(id uint64, app string) {
 	w.loadMu.Lock()
 	defer w.loadMu.Unlock()
 	w.mu.Lock()
 	loaded := w.loaded[id] && !w.isDead
+	if w.loaded[id] {
+		if w.appRefs[app]--; w.appRefs[app] <= 0 {
+			delete(w.appRefs, app)
+		}
+	}
 	delete(w.loaded, id)
 	w.mu.Unlock()
 	if loaded {

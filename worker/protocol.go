@@ -176,6 +176,27 @@ func (c *conn) send(m *message) error {
 // reading it costs no wait.
 func (c *conn) buffered() bool { return c.r.Buffered() > 0 }
 
+// readFrame reads size bytes, allocating at most a megabyte more than
+// have arrived.
+func readFrame(r io.Reader, size int) ([]byte, error) {
+	const step = 1 << 20
+	b := make([]byte, min(size, step))
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	for len(b) < size {
+		n := min(size-len(b), step)
+		b = append(b, make([]byte, n)...)
+		if _, err := io.ReadFull(r, b[len(b)-n:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
 func (c *conn) recv() (*message, error) {
 	var n [4]byte
 	if _, err := io.ReadFull(c.r, n[:]); err != nil {
@@ -185,8 +206,10 @@ func (c *conn) recv() (*message, error) {
 	if size > MaxFrame {
 		return nil, fmt.Errorf("a frame of %d bytes, over %d", size, MaxFrame)
 	}
-	b := make([]byte, size)
-	if _, err := io.ReadFull(c.r, b); err != nil {
+	// Memory grows with the bytes that arrive, not with the length the
+	// other side claims: past a megabyte a frame is read in megabyte steps.
+	b, err := readFrame(c.r, int(size))
+	if err != nil {
 		return nil, err
 	}
 	var m message

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"testing"
@@ -18,8 +19,13 @@ import (
 	"github.com/modrun/modrun/worker"
 )
 
-// TestMain makes this test binary its own worker.
+// TestMain makes this test binary its own worker (and, with
+// MODRUN_TEST_ROGUE set, a worker that breaks the protocol).
 func TestMain(m *testing.M) {
+	if os.Getenv("MODRUN_TEST_ROGUE") == "1" {
+		worker.Serve(os.Stdin, os.Stdout, rogueHost{}, 0, slog.LevelError)
+		os.Exit(0)
+	}
 	modrun.WorkerMain()
 	os.Exit(m.Run())
 }
