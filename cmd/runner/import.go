@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/modrun/modrun"
 	"github.com/modrun/modrun/appsmith"
+	"github.com/modrun/modrun/internal/termsafe"
 	"github.com/modrun/modrun/packages"
 )
 
@@ -69,7 +71,9 @@ checked as runner validate does.`,
 				}
 			}
 			for _, n := range res.Notes {
-				fmt.Fprintln(c.stderr, n)
+				// Notes quote the export's names: never let them drive the
+				// terminal.
+				fmt.Fprintln(c.stderr, termsafe.String(n))
 			}
 			problems := 0
 			if _, err := packages.LoadDir(dir, modrun.New(modrun.Options{}).Kinds()...); err != nil {
@@ -77,7 +81,8 @@ checked as runner validate does.`,
 			}
 			fmt.Fprintf(c.stdout, "imported %d queries, %d JS modules; %d need attention\n", res.Queries, res.JSModules, len(res.Notes))
 			if problems > 0 {
-				fmt.Fprintf(c.stdout, "%s does not validate yet: %d problem(s) above; fix them, then runner validate %s\n", dir, problems, dir)
+				// DESIGN §19: exit 1 unless every package written validates.
+				return fmt.Errorf("%s does not validate yet: %d problem(s) above; fix them, then runner validate %s", dir, problems, dir)
 			} else {
 				fmt.Fprintf(c.stdout, "%s: ok: %s validates\n", dir, res.Name)
 			}
@@ -100,5 +105,14 @@ func readExport(p string) ([]byte, error) {
 	if fi, err := f.Stat(); err == nil && fi.Size() > appsmith.MaxExport {
 		return nil, fmt.Errorf("%s: %d bytes; an export is at most %d", p, fi.Size(), appsmith.MaxExport)
 	}
-	return os.ReadFile(p)
+	// Read at most the limit whatever the file is: a FIFO or a device
+	// (/dev/zero) has no size to check first.
+	data, err := io.ReadAll(io.LimitReader(f, appsmith.MaxExport+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > appsmith.MaxExport {
+		return nil, fmt.Errorf("%s: more than %d bytes; an export is at most that", p, appsmith.MaxExport)
+	}
+	return data, nil
 }

@@ -29,3 +29,34 @@ func TestImportAppsmith(t *testing.T) {
 		t.Errorf("not an export: %d %s", code, stderr)
 	}
 }
+
+// TestImportReadsBounded: import reads at most 64 MiB from anything, a
+// device or a FIFO included (issue 28: /dev/zero ran it out of memory).
+func TestImportReadsBounded(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero on this system")
+	}
+	_, stderr, code := runCLI(t, "", "import", "appsmith", "/dev/zero", filepath.Join(t.TempDir(), "z"))
+	if code != 1 || !strings.Contains(stderr, "more than 67108864 bytes") {
+		t.Fatalf("import /dev/zero: exit %d, %s", code, stderr)
+	}
+}
+
+// TestImportNotesCannotDriveTheTerminal: names from the export that hold
+// terminal escapes are printed escaped (issue 28).
+func TestImportNotesCannotDriveTheTerminal(t *testing.T) {
+	raw, err := os.ReadFile("../../appsmith/testdata/legacy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := strings.Replace(string(raw), "Get Forecast", `Get\u001b[2JForecast`, 1)
+	export := filepath.Join(t.TempDir(), "evil.json")
+	os.WriteFile(export, []byte(evil), 0o644)
+	_, stderr, _ := runCLI(t, "", "import", "appsmith", export, filepath.Join(t.TempDir(), "e"))
+	if strings.Contains(stderr, "\x1b") {
+		t.Fatalf("an escape reached the terminal:\n%q", stderr)
+	}
+	if !strings.Contains(stderr, `\x1b[2J`) {
+		t.Fatalf("the name is not shown escaped:\n%s", stderr)
+	}
+}

@@ -60,7 +60,9 @@ it as needed.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			err = l.Login(ctx, args[1], func(url string) { fmt.Fprintln(c.stderr, "open: "+url) })
+			// The URL is printed redacted: an authorizeUrl may have a
+			// secret input bound into it.
+			err = l.Login(ctx, args[1], func(url string) { fmt.Fprintln(c.stderr, "open: "+inst.Redact(url)) })
 			if err != nil {
 				return fmt.Errorf("%s", inst.Redact(err.Error()))
 			}

@@ -126,23 +126,47 @@ oauth2:
 	if strings.Contains(stderr, "login-secret-123") {
 		t.Fatal("the client secret was printed")
 	}
-	// A callback with a wrong state: refused.
-	_, stderr, code = login(func(u string) {
+	// A callback with a wrong state is refused (400) and ends nothing:
+	// the login waits on, and the real callback that follows logs in
+	// (DESIGN §17: a forged callback used to end the login).
+	status := func(u string) int {
+		resp, err := http.Get(u)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var forged int
+	out, stderr, code = login(func(u string) {
 		pu, _ := http.NewRequestWithContext(context.Background(), "GET", u, nil)
 		q := pu.URL.Query()
-		get(q.Get("redirect_uri") + "?code=forged&state=not-the-state")
+		forged = status(q.Get("redirect_uri") + "?code=forged&state=not-the-state&error=%1b%5b2Jx")
+		get(u)
 	})
-	if code != 1 || !strings.Contains(stderr, "state does not match") {
-		t.Fatalf("wrong state: exit %d, %s", code, stderr)
+	if code != 0 || out != "logged in: web\n" || forged != http.StatusBadRequest {
+		t.Fatalf("wrong state, then the real callback: exit %d (forged answered %d), %s", code, forged, stderr)
 	}
-	// The first login's callback replayed into a new login: its state is
-	// the old one's.
+	// The first login's callback replayed into a new login (its state is
+	// the old one's) is refused too; the login then times out, saying so.
 	if callback == "" {
 		t.Fatal("the callback URL was not seen")
 	}
-	_, stderr, code = login(func(string) { get(callback) })
-	if code != 1 || !strings.Contains(stderr, "state does not match") {
-		t.Fatalf("replayed callback: exit %d, %s", code, stderr)
+	cmd := exec.Command(runnerBinary(t), "login", pkg, "web", "--store", db, "--timeout", "2s")
+	stderrPipe, _ := cmd.StderrPipe()
+	cmd.Start()
+	var replayed int
+	var errText strings.Builder
+	sc := bufio.NewScanner(stderrPipe)
+	for sc.Scan() {
+		errText.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), "open: ") {
+			replayed = status(callback)
+		}
+	}
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || replayed != http.StatusBadRequest || !strings.Contains(errText.String(), "no callback") {
+		t.Fatalf("replayed callback: %v (it answered %d), %s", err, replayed, errText.String())
 	}
 	// The server says no.
 	deny = true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/termsafe"
 )
 
 // Login runs the authorization code grant with PKCE (RFC 7636, S256) and
@@ -69,12 +71,19 @@ func (c *Client) Login(ctx context.Context, spec engine.TokenSpec, authorizeURL,
 			return
 		}
 		v := r.URL.Query()
+		if subtle.ConstantTimeCompare([]byte(v.Get("state")), []byte(state)) != 1 {
+			// Not this login's callback (forged, replayed, or another
+			// tab's): it ends nothing; the login waits on until its
+			// timeout (DESIGN §17).
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, "<p>This callback is not for the login in progress (its state does not match).</p>")
+			return
+		}
 		var res result
 		switch {
 		case v.Get("error") != "":
-			res.err = fmt.Errorf("%s: the authorization server answered %s", spec.Name, shorten(v.Get("error")))
-		case v.Get("state") != state:
-			res.err = fmt.Errorf("%s: the callback's state does not match (a forged or replayed callback?)", spec.Name)
+			res.err = fmt.Errorf("%s: the authorization server answered %s", spec.Name, termsafe.String(shorten(v.Get("error"))))
 		case v.Get("code") == "":
 			res.err = fmt.Errorf("%s: the callback has no code", spec.Name)
 		default:
