@@ -9,7 +9,7 @@ import (
 
 func TestString(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain ünïcode 名前\ttab":      "plain ünïcode 名前\ttab",
+		"plain ünïcode 名前\ttab":       "plain ünïcode 名前\ttab",
 		"\x1b]0;owned\x07red\x1b[31m": `\x1b]0;owned\x07red\x1b[31m`,
 		"line\nbreak\r":               `line\x0abreak\x0d`,
 		"evil\u202egnp.exe":           `evil\u202egnp.exe`,
