@@ -76,6 +76,16 @@ type Options struct {
 	// name) are failed. Empty means the host name; give each server on one
 	// host its own.
 	Name string
+	// Notify is a URL that gets a JSON POST (an Event) when a credential
+	// enters refresh_failing or needs_login, or its refresh token expires
+	// within WarnBefore. Empty: only log lines.
+	Notify string
+	// WatchEvery is how often the credentials' health is read for those
+	// announcements; zero means DefaultWatchEvery.
+	WatchEvery time.Duration
+	// WarnBefore is how long before a refresh token expires that it is
+	// announced; zero means DefaultWarnBefore.
+	WarnBefore time.Duration
 	// IdleInstance is how long an instance (of a package version for an
 	// app) may go unused before it is released, here and in every worker;
 	// zero means DefaultIdleInstance.
@@ -142,6 +152,12 @@ func New(opts Options) *Server {
 	}
 	if opts.IdleInstance <= 0 {
 		opts.IdleInstance = DefaultIdleInstance
+	}
+	if opts.WatchEvery <= 0 {
+		opts.WatchEvery = DefaultWatchEvery
+	}
+	if opts.WarnBefore <= 0 {
+		opts.WarnBefore = DefaultWarnBefore
 	}
 	log := opts.Logger
 	if log == nil {
@@ -474,6 +490,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	reapCtx, stopReaper := context.WithCancel(context.Background())
 	defer stopReaper()
 	go s.reaper(reapCtx)
+	go s.watchCredentials(reapCtx)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	select {

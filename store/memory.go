@@ -6,12 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"sort"
 	"sync"
 
 	"github.com/modrun/modrun/engine"
 )
 
-var _ engine.Store = (*Memory)(nil)
+var (
+	_ engine.Store     = (*Memory)(nil)
+	_ engine.AppLister = (*Memory)(nil)
+)
 
 // Memory is an in-process store. Nothing survives Close or the process;
 // use it for tests and throwaway runs.
@@ -138,6 +142,22 @@ func (m *Memory) CompareAndSwap(ctx context.Context, app, key string, old, new j
 }
 
 // Close implements engine.Store.
+// Apps implements engine.AppLister: the apps that hold values, sorted.
+func (m *Memory) Apps() ([]string, error) {
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.apps))
+	for app, vals := range m.apps {
+		if len(vals) > 0 {
+			out = append(out, app)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
 func (m *Memory) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -48,13 +48,39 @@ oauth2:
 	if _, errOut, code := runCLI(t, "", "store", "set", "--store", db, "--app", "creds", "oauth2.user", expired); code != 0 {
 		t.Fatalf("seeding the revoked login: %s", errOut)
 	}
+	events := make(chan map[string]any, 16)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var e map[string]any
+		json.NewDecoder(r.Body).Decode(&e)
+		events <- e
+	}))
+	defer hook.Close()
 	const token = "creds-token-0123456789abcdef"
-	srv := startServe(t, token, pkg, "--store", db, "--input", "baseUrl="+provider.URL)
+	srv := startServe(t, token, pkg, "--store", db, "--input", "baseUrl="+provider.URL, "--notify", hook.URL, "--watch-credentials", "200ms")
 	if code, body, _ := srv.call("POST", "/v1/run/creds/svc", `{}`); code != 200 {
 		t.Fatalf("svc: %d %v", code, body)
 	}
 	if code, body, _ := srv.call("POST", "/v1/run/creds/user", `{}`); code != 500 || !strings.Contains(body["error"].(map[string]any)["message"].(string), "runner login creds user") {
 		t.Fatalf("user with a revoked refresh token: %d %v", code, body)
+	}
+	// The watch announces needs_login to the webhook (and the log).
+	deadline := time.After(30 * time.Second)
+	for got := false; !got; {
+		select {
+		case e := <-events:
+			if raw, _ := json.Marshal(e); strings.Contains(string(raw), "rt-revoked") || strings.Contains(string(raw), "at-live") {
+				t.Fatalf("the event carries a token: %s", raw)
+			}
+			if e["event"] != "needs_login" {
+				continue
+			}
+			if e["credential"] != "user" || e["app"] != "creds" || e["package"] != "creds" || e["at"] == nil {
+				t.Fatalf("webhook event: %v", e)
+			}
+			got = true
+		case <-deadline:
+			t.Fatalf("no webhook for needs_login:\n%s", srv.logText())
+		}
 	}
 	check := func(where, out string) {
 		t.Helper()
@@ -69,7 +95,7 @@ oauth2:
 		states := map[string]string{}
 		for _, h := range all {
 			states[h.Credential] = h.State
-			if h.Credential == "svc" && (h.ExpiresAt == nil || *h.ExpiresAt < time.Now().UnixMilli() || h.RefreshTokenExpiresAt == nil || h.Package != "creds") {
+			if h.Credential == "svc" && (h.ExpiresAt == nil || *h.ExpiresAt < time.Now().UnixMilli() || h.RefreshTokenExpiresAt != nil || h.Package != "creds") {
 				t.Errorf("%s: svc %+v", where, h)
 			}
 		}

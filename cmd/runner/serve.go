@@ -42,6 +42,8 @@ func (c *cli) serveCmd() *cobra.Command {
 		idleInstance    time.Duration
 		name            string
 		tlsCert, tlsKey string
+		notify          string
+		watchEvery      time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [PACKAGE ...]",
@@ -115,6 +117,8 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 				Instances:       instances,
 				ShutdownTimeout: shutdownTimeout,
 				IdleInstance:    idleInstance,
+				Notify:          notify,
+				WatchEvery:      watchEvery,
 				Name:            serverName(name, listen),
 			})
 			if err := srv.Load(cmd.Context()); err != nil {
@@ -184,6 +188,8 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 	cmd.Flags().IntVar(&workers, "workers", 0, "worker processes with --isolate (default: one per CPU)")
 	cmd.Flags().StringVar(&maxMemory, "max-memory", "256MiB", "memory limit of each worker (KiB, MiB, GiB): past it its runs fail and it is replaced")
 	cmd.Flags().DurationVar(&idleInstance, "idle-instance", server.DefaultIdleInstance, "release an instance (a package version bound to an app) unused this long, here and in every worker")
+	cmd.Flags().StringVar(&notify, "notify", "", "POST a JSON event to this URL when a credential enters refresh_failing or needs_login, or its refresh token nears expiry")
+	cmd.Flags().DurationVar(&watchEvery, "watch-credentials", server.DefaultWatchEvery, "how often the credentials' health is read for --notify and its log lines")
 	cmd.Flags().StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	cmd.Flags().StringVar(&tlsKey, "tls-key", "", "the private key of --tls-cert (PEM)")
 	cmd.Flags().StringVar(&name, "name", "", "this server's name in a run history shared on one store (default: HOST/LISTEN-ADDRESS)")

@@ -325,6 +325,8 @@ func (c *Client) refresh(ctx context.Context, spec engine.TokenSpec, stale strin
 		now := time.Now()
 		next.ExpiresAt, next.IssuedAt = expiresAt(now, resp, spec), now.UnixMilli()
 		switch {
+		case next.RefreshToken == "":
+			// No refresh token (client credentials): nothing expires.
 		case resp.RefreshExpiresIn > 0:
 			next.RefreshExpiresAt = now.Add(time.Duration(resp.RefreshExpiresIn * float64(time.Second))).UnixMilli()
 		case resp.RefreshToken == "" && set != nil:
