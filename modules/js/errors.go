@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/dop251/goja"
@@ -100,10 +101,15 @@ func stackLines(stack string) string {
 		if !strings.HasPrefix(l, "at ") || strings.Contains(l, "native") {
 			continue
 		}
-		out = append(out, "    "+l)
+		out = append(out, "    "+programCounter.ReplaceAllString(l, "$1"))
 	}
 	return strings.Join(out, "\n")
 }
+
+// programCounter is goja's bytecode offset after a frame's line:column,
+// "m.js:3:15(12)": an internal counter that means nothing to an author
+// (issue 32). The frame keeps file:line:col.
+var programCounter = regexp.MustCompile(`(:\d+:\d+)\(\d+\)`)
 
 // newError returns a JS Error with message msg whose stack is the JS call
 // stack captured when the operation started, and which carries the Go
