@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -506,5 +507,24 @@ func TestUndefinedFieldsAreLeftOut(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestStackFramesAreTheModulesLines: a thrown error's stack names the
+// module's file, line and column, without goja's bytecode counter
+// (issue 32: "at f (m.js:1:67(3))").
+func TestStackFramesAreTheModulesLines(t *testing.T) {
+	pkg := load(t, map[string]string{"m.js": "export default {\n  f() {\n    throw new Error(\"boom\");\n  },\n  g() { return this.f() },\n};\n"})
+	inst := newInstance(t, pkg, nil, nil)
+	_, err := inst.Call(context.Background(), "m.g")
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "at f (m.js:3:") || !strings.Contains(msg, "at g (m.js:5:") {
+		t.Fatalf("the stack does not name the lines:\n%s", msg)
+	}
+	if regexp.MustCompile(`:\d+:\d+\(\d+\)`).MatchString(msg) {
+		t.Fatalf("the stack shows goja's counters:\n%s", msg)
 	}
 }
