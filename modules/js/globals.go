@@ -39,7 +39,11 @@ func (v *vm) installGlobals() {
 		"warn": slog.LevelWarn, "error": slog.LevelError, "trace": slog.LevelDebug,
 	} {
 		console.Set(name, func(call goja.FunctionCall) goja.Value {
-			v.in.log.Log(context.Background(), level, v.format(call.Arguments), "source", "console")
+			msg := v.format(call.Arguments)
+			if !v.in.cur.logQuota(len(msg), v.in.log) {
+				return goja.Undefined()
+			}
+			v.in.log.Log(context.Background(), level, msg, "source", "console")
 			return goja.Undefined()
 		})
 	}
@@ -215,6 +219,9 @@ func (v *vm) storeValue(call goja.FunctionCall) goja.Value {
 	persist := true
 	if p := call.Argument(2); !goja.IsUndefined(p) {
 		persist = p.ToBoolean()
+	}
+	if err := v.in.cur.storeQuota(len(key) + len(raw)); err != nil {
+		v.throw(fmt.Errorf("storeValue(%q): %w", key, err))
 	}
 	v.learnStored(key, call.Argument(1), raw)
 	if v.in.debug {

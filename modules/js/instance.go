@@ -196,6 +196,9 @@ type run struct {
 	onDone  func(json.RawMessage, error) // instead of res, for internal runs
 	waiters []*run                       // calls waiting for onLoad
 	promise *goja.Promise                // the current step's promise, if it returned one
+	// logged and stored count the bytes the run has written to the log
+	// and to the store (loop-only), against MaxRunLog and MaxRunStore.
+	logged, stored int
 	// query is the request of a run whose target is a query module: its
 	// JSON body is the result as sent, not as JS numbers (an id past 2^53
 	// keeps its digits).
@@ -213,6 +216,44 @@ type run struct {
 	ended    bool               // the caller has left
 	inflight int                // blocking work using ctx
 	writes   sync.WaitGroup     // durable writes not yet on disk
+}
+
+// Per-run quotas (DESIGN §17): what one run may write to the log and to
+// the store. Past MaxRunLog, its console lines are dropped (one line says
+// so); past MaxRunStore, storeValue throws.
+const (
+	MaxRunLog   = 1 << 20
+	MaxRunStore = 10 << 20
+)
+
+// logQuota counts n bytes of log for r and reports whether they may be
+// written. r nil (the instance's own work) is not counted.
+func (r *run) logQuota(n int, log *slog.Logger) bool {
+	if r == nil {
+		return true
+	}
+	if r.logged > MaxRunLog {
+		return false
+	}
+	r.logged += n
+	if r.logged > MaxRunLog {
+		log.Warn("this run wrote more than its log quota; its further console lines are dropped", "target", r.target, "quota bytes", MaxRunLog)
+		return false
+	}
+	return true
+}
+
+// storeQuota counts n bytes written to the store by r, and fails past
+// MaxRunStore.
+func (r *run) storeQuota(n int) error {
+	if r == nil {
+		return nil
+	}
+	r.stored += n
+	if r.stored > MaxRunStore {
+		return fmt.Errorf("the run wrote more than %d MiB to the store, its quota", MaxRunStore>>20)
+	}
+	return nil
 }
 
 // queryBody is the JSON body of a query target's response, compacted.

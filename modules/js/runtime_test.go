@@ -528,3 +528,46 @@ func TestStackFramesAreTheModulesLines(t *testing.T) {
 		t.Fatalf("the stack shows goja's counters:\n%s", msg)
 	}
 }
+
+// TestRunQuotas: one run may write 1 MiB of log and 10 MiB to the store;
+// past that its console lines are dropped (one line says so) and
+// storeValue throws, and the next run has its own quota (issue 28: one
+// run wrote 300 MB of log, another 357 MB of store).
+func TestRunQuotas(t *testing.T) {
+	pkg := load(t, map[string]string{"m.js": `export default {
+	chatty() { const line = "x".repeat(1000); for (let i = 0; i < 5000; i++) console.log(line); return 1 },
+	async hoard() { const v = "y".repeat(900000); for (let i = 0; i < 20; i++) await storeValue("k" + i, v); return 1 },
+	async small() { await storeValue("s", 1); console.log("ok"); return 2 },
+}`})
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	st := openStore(t)
+	in, _ := pkg.ResolveInputs(nil)
+	inst := js.NewInstance(pkg, js.Options{Store: st, Inputs: in, Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))})
+	defer inst.Close()
+	call(t, inst, "m.chatty")
+	mu.Lock()
+	n, dropped := logs.Len(), strings.Contains(logs.String(), "log quota")
+	mu.Unlock()
+	if n > 2*js.MaxRunLog || !dropped {
+		t.Fatalf("a run logging 5 MB wrote %d bytes of log (quota note: %v)", n, dropped)
+	}
+	_, err := inst.Call(context.Background(), "m.hoard")
+	if err == nil || !strings.Contains(err.Error(), "more than 10 MiB to the store") {
+		t.Fatalf("a run storing 18 MB: %v", err)
+	}
+	if got := call(t, inst, "m.small"); got != "2" {
+		t.Fatalf("the next run: %s", got)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
