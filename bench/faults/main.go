@@ -27,7 +27,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -43,6 +42,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/modrun/modrun/internal/procs"
 )
 
 const token = "faults-token-0123456789abcdef"
@@ -134,35 +135,15 @@ func (s *server) run(body string) (int, map[string]any) {
 
 // children are the PIDs whose parent is pid.
 func children(pid int) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		n, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n))
-		if err != nil {
-			continue
-		}
-		rest := stat[bytes.LastIndexByte(stat, ')')+1:]
-		if f := strings.Fields(string(rest)); len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			out = append(out, n)
-		}
+	pids, err := procs.Children(pid)
+	if err != nil {
+		log.Fatal(err)
 	}
-	return out
+	return pids
 }
 
 // rss is a process's resident set in MiB.
-func rss(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	pages, _ := strconv.ParseFloat(f[1], 64)
-	return pages * float64(os.Getpagesize()) / (1 << 20)
-}
+func rss(pid int) float64 { return float64(procs.RSS(pid)) / (1 << 20) }
 
 func killScenario(runner, pkg, dir string, kills int) bool {
 	s := start(runner, pkg, "--store", filepath.Join(dir, "kills.db"))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -132,19 +131,11 @@ func TestServeReleasesIdleInstances(t *testing.T) {
 // metric reads one unlabelled sample of /metrics.
 func (s *served) metric(t *testing.T, name string) float64 {
 	t.Helper()
-	req, _ := http.NewRequest("GET", s.url+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+	for _, line := range strings.Split(s.metricsText(t), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
-				t.Fatalf("%s: %v", sc.Text(), err)
+				t.Fatalf("%s: %v", line, err)
 			}
 			return f
 		}

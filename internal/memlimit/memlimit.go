@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/procs"
 )
 
 // DefaultLimit is the memory limit of a run when none is given.
@@ -80,23 +81,9 @@ func Watch(ctx context.Context, limit uint64) (_ context.Context, stop func()) {
 // resident set.
 const rssEvery = 10
 
-// RSS returns the process's resident set in bytes, from /proc/self/statm;
-// 0 where there is none.
-func RSS() uint64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, err := strconv.ParseUint(f[1], 10, 64)
-	if err != nil {
-		return 0
-	}
-	return pages * uint64(os.Getpagesize())
-}
+// RSS returns the process's resident set in bytes, from /proc; 0 where
+// there is none.
+func RSS() uint64 { return procs.RSS(os.Getpid()) }
 
 // Live collects garbage and returns the bytes of heap objects that
 // collection found live. (Not the heap's objects:bytes after it: that

@@ -5,13 +5,11 @@
 package testbin
 
 import (
-	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/modrun/modrun/internal/procs"
 )
 
 // Need returns the path of the first of names on the PATH. With none, it
@@ -30,28 +28,11 @@ func Need(t testing.TB, pkg string, names ...string) string {
 	return ""
 }
 
-// Children returns the PIDs of a process's children (an engine's workers),
-// from the parent field of each /proc/PID/stat.
+// Children returns the PIDs of a process's children (an engine's workers).
 func Children(t testing.TB, pid int) []int {
-	entries, err := os.ReadDir("/proc")
+	pids, err := procs.Children(pid)
 	if err != nil {
-		t.Fatalf("reading /proc: %v", err)
-	}
-	var pids []int
-	for _, e := range entries {
-		n, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n))
-		if err != nil {
-			continue // exited meanwhile
-		}
-		// pid (comm) state ppid …; comm may hold spaces and parentheses.
-		rest := stat[bytes.LastIndexByte(stat, ')')+1:]
-		if f := strings.Fields(string(rest)); len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			pids = append(pids, n)
-		}
+		t.Fatal(err)
 	}
 	return pids
 }
