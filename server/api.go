@@ -382,22 +382,23 @@ func (s *Server) handleStoreList(w http.ResponseWriter, r *http.Request) error {
 	reveal := r.URL.Query().Get("reveal") == "true"
 	out := make(map[string]json.RawMessage, len(vals))
 	for k, v := range vals {
-		out[k] = masked(k, v, reveal)
+		out[k] = s.masked(k, v, reveal)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
 // masked is a store value as runner store shows it: secret-named keys and
-// fields redacted unless reveal.
-func masked(key string, v json.RawMessage, reveal bool) json.RawMessage {
+// fields redacted unless reveal, and the served packages' secret inputs
+// wherever they stand (a secret stored under a plain key).
+func (s *Server) masked(key string, v json.RawMessage, reveal bool) json.RawMessage {
 	switch {
 	case reveal:
 		return v
 	case redact.SecretKey(key):
 		return json.RawMessage(`"` + redact.Mask + `"`)
 	}
-	return redact.JSON(v)
+	return json.RawMessage(s.secrets.String(string(redact.JSON(v))))
 }
 
 func (s *Server) handleStoreGet(w http.ResponseWriter, r *http.Request) error {
@@ -413,7 +414,7 @@ func (s *Server) handleStoreGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, masked(key, v, r.URL.Query().Get("reveal") == "true"))
+	writeJSON(w, http.StatusOK, s.masked(key, v, r.URL.Query().Get("reveal") == "true"))
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/redact"
 )
 
 // Defaults of Options.
@@ -76,6 +77,9 @@ type Options struct {
 	// name) are failed. Empty means the host name; give each server on one
 	// host its own.
 	Name string
+	// Secrets returns the values of pkg's secret inputs as the server
+	// gives them, redacted from /v1/store wherever they stand; nil: none.
+	Secrets func(pkg *engine.Package) []string
 	// Notify is a URL that gets a JSON POST (an Event) when a credential
 	// enters refresh_failing or needs_login, or its refresh token expires
 	// within WarnBefore. Empty: only log lines.
@@ -109,7 +113,8 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	history *history
-	guesses guesses // wrong tokens by client address
+	guesses guesses          // wrong tokens by client address
+	secrets *redact.Redactor // the served packages' secret inputs
 
 	// base is the context of every run; cancelled with ErrShuttingDown
 	// past the shutdown timeout.
@@ -174,6 +179,7 @@ func New(opts Options) *Server {
 		pinned:   map[string]*engine.Package{},
 		resolved: map[string]*engine.Package{},
 		pools:    map[poolKey]*pool{},
+		secrets:  redact.New(),
 	}
 	if opts.Name == "" {
 		opts.Name, _ = os.Hostname()
@@ -236,6 +242,9 @@ func (s *Server) Reload() error {
 		}
 		in.Close()
 		byRef[ref] = pkg
+		if s.opts.Secrets != nil {
+			s.secrets.Add(s.opts.Secrets(pkg)...)
+		}
 		pinned[pkg.Manifest.Name] = pkg
 	}
 	s.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -185,4 +186,27 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
 	}
 	kder, _ := x509.MarshalECPrivateKey(key)
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+}
+
+// TestServeStoreHidesSecretInputs: a secret input stored under a plain
+// key is redacted in GET /v1/store like a secret-named one (issue 28).
+func TestServeStoreHidesSecretInputs(t *testing.T) {
+	const token = "security-token-0123456789abcdef"
+	const secret = "the-api-key-0123456789"
+	pkg := writePackage(t, map[string]string{
+		"package.yaml": "name: sec\nversion: 1.0.0\ninputs:\n  apiKey: {secret: true, required: true}\n",
+		"m.js":         `export default { async keep() { await storeValue("plain", {note: "key is " + inputs.apiKey}); return 1 } }`,
+	})
+	srv := startServe(t, token, pkg, "--store", t.TempDir()+"/s.db", "--input", "apiKey="+secret)
+	defer srv.stop()
+	if code, body, _ := srv.call("POST", "/v1/run/sec/m.keep", `{}`); code != 200 {
+		t.Fatalf("keep: %d %v", code, body)
+	}
+	_, body, _ := srv.call("GET", "/v1/store/sec", "")
+	if raw := fmt.Sprint(body); strings.Contains(raw, secret) || !strings.Contains(raw, "[REDACTED]") {
+		t.Fatalf("/v1/store shows the secret input: %s", raw)
+	}
+	if _, body, _ := srv.call("GET", "/v1/store/sec?reveal=true", ""); !strings.Contains(fmt.Sprint(body), secret) {
+		t.Fatalf("?reveal=true hides it: %v", body)
+	}
 }

@@ -87,6 +87,21 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 				return err
 			}
 			defer db.Close()
+			// inputsFor is what serve gives pkg: --input of every package
+			// that declares it, then PACKAGE:NAME=VALUE, then the
+			// environment.
+			inputsFor := func(pkg *engine.Package) map[string]any {
+				in := map[string]any{}
+				for k, v := range global {
+					if _, ok := pkg.Manifest.Inputs[k]; ok {
+						in[k] = v
+					}
+				}
+				for k, v := range perPkg[pkg.Manifest.Name] {
+					in[k] = v
+				}
+				return envInputs(pkg, in)
+			}
 			var srv *server.Server
 			eng := modrun.New(modrun.Options{Store: db, Registry: reg.registryDir(), Logger: c.log, Timeout: timeout,
 				Isolate: isolate, Workers: workers, MaxMemory: limit,
@@ -97,16 +112,14 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 				Packages: args,
 				Registry: useRegistry,
 				NewInstance: func(pkg *engine.Package, app string, obs engine.Observer) (engine.Instance, error) {
-					in := map[string]any{}
-					for k, v := range global {
-						if _, ok := pkg.Manifest.Inputs[k]; ok {
-							in[k] = v
-						}
+					return eng.NewInstance(pkg, modrun.InstanceOptions{App: app, Inputs: inputsFor(pkg), Observer: obs})
+				},
+				Secrets: func(pkg *engine.Package) []string {
+					in, err := pkg.ResolveInputs(inputsFor(pkg))
+					if err != nil {
+						return nil
 					}
-					for k, v := range perPkg[pkg.Manifest.Name] {
-						in[k] = v
-					}
-					return eng.NewInstance(pkg, modrun.InstanceOptions{App: app, Inputs: envInputs(pkg, in), Observer: obs})
+					return pkg.Secrets(in)
 				},
 				Store:           db,
 				Token:           token,
