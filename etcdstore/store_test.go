@@ -545,8 +545,9 @@ func TestPasswordsWithAnyCharacter(t *testing.T) {
 }
 
 // TestPrefixesDoNotNest: the store of prefix a never sees, lists or
-// clears the store of a/kv/x (issue 28: tenantA listed and cleared
-// tenantA/kv/x), and stores open by URL through engine.OpenStore.
+// clears another's (issue 28: tenantA listed and cleared tenantA/kv/x): a
+// prefix that would reach into a shorter one's ranges is refused, and a/b
+// and a keep apart. Stores open by URL through engine.OpenStore.
 func TestPrefixesDoNotNest(t *testing.T) {
 	srv := etcdtest.Start(t)
 	ctx := context.Background()
@@ -558,18 +559,23 @@ func TestPrefixesDoNotNest(t *testing.T) {
 		t.Cleanup(func() { st.Close() })
 		return st
 	}
-	a, nested := open("tenantA"), open("tenantA/kv/x")
-	if err := nested.Set(ctx, "app", "k", json.RawMessage(`"b's"`)); err != nil {
+	for _, bad := range []string{"tenantA/kv/x", "tenantA/locks", "kv"} {
+		if _, err := engine.OpenStore(ctx, srv.URL(bad)); err == nil || !strings.Contains(err.Error(), "would reach into") {
+			t.Errorf("prefix %s: %v", bad, err)
+		}
+	}
+	a, nested := open("tenantA"), open("tenantA/x")
+	if err := nested.Set(ctx, "x", "k", json.RawMessage(`"b's"`)); err != nil {
 		t.Fatal(err)
 	}
-	if all, err := a.List(ctx, "x"); err != nil || len(all) != 0 {
+	if err := a.Set(ctx, "x", "k", json.RawMessage(`"a's"`)); err != nil {
+		t.Fatal(err)
+	}
+	if all, err := a.List(ctx, "x"); err != nil || len(all) != 1 || string(all["k"]) != `"a's"` {
 		t.Fatalf("tenantA's app x lists %v, %v", all, err)
 	}
-	if apps, err := a.(engine.AppLister).Apps(); err != nil || len(apps) != 0 {
-		t.Fatalf("tenantA's apps: %v, %v", apps, err)
-	}
 	a.Clear(ctx, "x")
-	if v, err := nested.Get(ctx, "app", "k"); err != nil || string(v) != `"b's"` {
-		t.Fatalf("tenantA/kv/x after tenantA cleared x: %s, %v", v, err)
+	if v, err := nested.Get(ctx, "x", "k"); err != nil || string(v) != `"b's"` {
+		t.Fatalf("tenantA/x after tenantA cleared x: %s, %v", v, err)
 	}
 }

@@ -73,10 +73,15 @@ func ParseURL(s string) (Config, error) {
 		}
 		c.Endpoints = append(c.Endpoints, ep)
 	}
-	// The prefix is one key segment, its own "/" escaped: the store of
-	// prefix a never reaches into that of a/b (or a/kv/x), whose keys
-	// would otherwise lie inside a's ranges.
-	c.Prefix = "/" + url.PathEscape(strings.Trim(prefix, "/"))
+	c.Prefix = "/" + strings.Trim(prefix, "/")
+	// Stores nest only through the segments a store's own keys use: the
+	// keys of prefix a/kv/x would lie inside the ranges of prefix a (its
+	// app x). A prefix may hold any other segment (a/b never meets a).
+	for seg := range strings.SplitSeq(strings.Trim(prefix, "/"), "/") {
+		if seg == "kv" || seg == "locks" {
+			return c, fmt.Errorf("etcd store: prefix %q: a segment named %s would reach into the store of a shorter prefix; choose another name", c.Prefix, seg)
+		}
+	}
 	c.CAFile = os.Getenv("MODRUN_ETCD_CA")
 	c.CertFile = os.Getenv("MODRUN_ETCD_CERT")
 	c.KeyFile = os.Getenv("MODRUN_ETCD_KEY")
