@@ -204,6 +204,9 @@ func (s *Server) finish(r *Run, out json.RawMessage, err error, inst engine.Inst
 			r.Status, r.Error = StatusFailed, info
 			return
 		}
+		if len(out) == 0 {
+			out = json.RawMessage("null") // undefined: null, as runner run prints it
+		}
 		r.Status, r.Result = StatusSucceeded, json.RawMessage(redact(string(out)))
 		final = *r
 		truncateResult(r)

@@ -616,8 +616,14 @@ func (in *instance) Call(ctx context.Context, target string, args ...json.RawMes
 	defer cancel()
 	for attempt := 0; ; attempt++ {
 		out, err, retry := in.try(ctx, target, args, attempt, engine.RoundLimit(limit))
-		if !retry || attempt >= len(in.p.slots) {
+		if !retry {
 			return out, err
+		}
+		if attempt >= len(in.p.slots) {
+			// Every worker it went to stopped (or was busy) before
+			// starting it: it did not run, and says so — never a
+			// success without a result.
+			return nil, fmt.Errorf("%s: %w: %d workers in a row stopped before starting it", target, engine.ErrUnavailable, attempt+1)
 		}
 	}
 }
@@ -636,6 +642,7 @@ func (in *instance) try(ctx context.Context, target string, args []json.RawMessa
 		return nil, in.callError(limit, target, err), false
 	}
 	if err := w.load(in.id, in); err != nil {
+		w.broken(ctx, err)
 		return nil, nil, true
 	}
 	deadline, _ := ctx.Deadline()
@@ -663,6 +670,7 @@ func (in *instance) try(ctx context.Context, target string, args []json.RawMessa
 	last := attempt >= len(in.p.slots)-1
 	if err := w.c.send(&message{ID: id, Op: opCall, Inst: in.id, Target: target, Args: args, Timeout: max(time.Until(deadline).Milliseconds(), 1), Deadline: deadline.UnixMilli(), Queue: last}); err != nil {
 		forget()
+		w.broken(ctx, err)
 		return nil, nil, true
 	}
 	// The worker has the deadline; past it plus the grace, a worker that
@@ -749,6 +757,18 @@ func (in *instance) Close() error {
 		}
 	}
 	return nil
+}
+
+// broken is told that writing to the worker failed (its pipe is closed:
+// it died, and its reader has not seen it yet). It makes sure the worker
+// is gone and waits, within ctx, until its slot knows, so that the call's
+// next attempt gets a new worker instead of the same dead one.
+func (w *proc) broken(ctx context.Context, err error) {
+	w.kill("crash", fmt.Errorf("the worker's pipe broke: %w", err))
+	select {
+	case <-w.gone:
+	case <-ctx.Done():
+	}
 }
 
 // unload tells the worker to release instance id (of app), if it loaded
