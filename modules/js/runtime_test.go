@@ -214,7 +214,9 @@ func TestDeadlines(t *testing.T) {
 		if !errors.Is(err, engine.ErrDeadline) {
 			t.Errorf("%s: err = %v, want ErrDeadline", fn, err)
 		}
-		if late > 100*time.Millisecond {
+		// Answered at the deadline, not whenever the JS would stop (for
+		// ever): a loaded machine may add scheduling delay, not seconds.
+		if late > 2*time.Second {
 			t.Errorf("%s: stopped %s after the deadline", fn, late)
 		}
 		// The instance still works; a discarded runtime starts afresh.
