@@ -3,6 +3,7 @@
 package etcdtest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -157,6 +158,22 @@ func (s *Server) Pause() {
 	s.t.Helper()
 	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		s.t.Fatalf("pausing etcd: %v", err)
+	}
+	// The signal is delivered asynchronously: on a busy machine etcd's
+	// threads may still answer a request or two. Wait until the kernel
+	// says it is stopped (state T in /proc/PID/stat).
+	stat := fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return // no /proc: the signal is all we can do
+		}
+		if f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:])); len(f) > 0 && f[0] == "T" {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("etcd did not stop within 10 s of SIGSTOP")
+		}
 	}
 }
 
