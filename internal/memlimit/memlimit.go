@@ -53,12 +53,9 @@ func Watch(ctx context.Context, limit uint64) (_ context.Context, stop func()) {
 			// process holds, heap or not (runtimes, stacks, memory the Go
 			// runtime has not returned yet), is bounded too.
 			if tick%rssEvery == 0 && !raceEnabled {
-				if rss := RSS(); rss > limit+base {
-					debug.FreeOSMemory()
-					if rss = RSS(); rss > limit+base {
-						cancel(fmt.Errorf("%w (%s): the process held %s", engine.ErrMemoryLimit, Format(limit), Format(rss&^(1<<20-1))))
-						return
-					}
+				if err := overResident(limit, base); err != nil {
+					cancel(err)
+					return
 				}
 			}
 			metrics.Read(heap)
@@ -75,6 +72,19 @@ func Watch(ctx context.Context, limit uint64) (_ context.Context, stop func()) {
 		close(done)
 		cancel(nil)
 	}
+}
+
+// overResident is the resident-set check: an error wrapping
+// engine.ErrMemoryLimit if the process holds more than limit+base bytes
+// once it has returned what memory it can to the system.
+func overResident(limit, base uint64) error {
+	if rss := RSS(); rss > limit+base {
+		debug.FreeOSMemory()
+		if rss = RSS(); rss > limit+base {
+			return fmt.Errorf("%w (%s): the process held %s", engine.ErrMemoryLimit, Format(limit), Format(rss&^(1<<20-1)))
+		}
+	}
+	return nil
 }
 
 // rssEvery is how many heap samples go by between two samples of the
