@@ -357,7 +357,7 @@ func (s *Server) handleCredentials(w http.ResponseWriter, r *http.Request) error
 
 func (s *Server) handlePackages(w http.ResponseWriter, r *http.Request) error {
 	out := []packageInfo{}
-	for _, p := range s.packages() {
+	for _, p := range s.Packages() {
 		out = append(out, describe(p))
 	}
 	writeJSON(w, http.StatusOK, out)

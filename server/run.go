@@ -190,10 +190,11 @@ func (s *Server) finish(r *Run, out json.RawMessage, err error, inst engine.Inst
 	}
 	var final Run
 	s.history.update(r, func(r *Run) {
+		// The caller gets the run whole; the history keeps its result
+		// only up to MaxHistoryResult.
 		defer func() {
-			if final.ID == "" {
-				final = *r
-			}
+			final = *r
+			truncateResult(r)
 		}()
 		r.FinishedAt = &now
 		if r.StartedAt != nil {
@@ -208,8 +209,6 @@ func (s *Server) finish(r *Run, out json.RawMessage, err error, inst engine.Inst
 			out = json.RawMessage("null") // undefined: null, as runner run prints it
 		}
 		r.Status, r.Result = StatusSucceeded, json.RawMessage(redact(string(out)))
-		final = *r
-		truncateResult(r)
 	})
 	outcome := StatusSucceeded
 	if err != nil {

@@ -309,14 +309,9 @@ func (s *Server) resolve(ref string) (*engine.Package, error) {
 	return pkg, nil
 }
 
-// Packages returns the packages served, by name: those of
-// Options.Packages and, with a registry, the newest published version of
-// every other name.
-func (s *Server) Packages() []*engine.Package { return s.packages() }
-
-// packages returns the packages served: the pinned ones and, with a
-// registry, the newest published version of every other name.
-func (s *Server) packages() []*engine.Package {
+// Packages returns the packages served: those of Options.Packages and,
+// with a registry, the newest published version of every other name.
+func (s *Server) Packages() []*engine.Package {
 	s.mu.Lock()
 	out := make([]*engine.Package, 0, len(s.pinned))
 	names := map[string]bool{}

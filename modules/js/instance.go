@@ -489,13 +489,10 @@ func (in *Instance) spawn(r *run, f func()) {
 func (in *Instance) deadlineError(r *run, ctx context.Context) error {
 	cause := context.Cause(ctx)
 	if errors.Is(cause, engine.ErrDeadline) {
-		return fmt.Errorf("%s: %w (%s)", r.target, engine.ErrDeadline, roundLimit(r.limit))
+		return fmt.Errorf("%s: %w (%s)", r.target, engine.ErrDeadline, engine.RoundLimit(r.limit))
 	}
 	return fmt.Errorf("%s: %w", r.target, cause)
 }
-
-// roundLimit writes a run's time limit as a person set it.
-func roundLimit(d time.Duration) time.Duration { return engine.RoundLimit(d) }
 
 // abandon drops a run whose caller has gone (deadline or cancellation).
 func (in *Instance) abandon(r *run) {

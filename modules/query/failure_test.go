@@ -418,11 +418,8 @@ func TestBindingsCannotMoveTheHost(t *testing.T) {
 		{"url: <<inputs.baseUrl>><<this.params.v>>/x\n", "\\" + otherHost},
 		{"url: <<inputs.baseUrl>><<this.params.v>>\n", "%40" + otherHost},
 	} {
-		_, err := send(t, tc.tmpl, sc, map[string]any{"v": tc.v})
-		if err == nil {
-			if got := rec.requests(); len(got) > 0 {
-				t.Errorf("%q with %q was sent: %q", tc.tmpl, tc.v, strings.SplitN(got[len(got)-1], "\n", 2)[0])
-			}
+		if _, err := send(t, tc.tmpl, sc, map[string]any{"v": tc.v}); err == nil {
+			t.Errorf("%q with %q was sent; want an error before sending", tc.tmpl, tc.v)
 		}
 	}
 	if n := len(other.requests()); n != 0 {
