@@ -21,6 +21,18 @@ const MaxAppLen = 200
 // DefaultMaxValueLen is the default limit on a store value, in bytes.
 const DefaultMaxValueLen = 1 << 20
 
+// SealedPrefix begins the JSON text of a value sealed at rest (package
+// seal): a JSON string holding the key id and the base64 of the AEAD's
+// output. Stores need not know it, but for one thing: under the default
+// limit, a sealed value may be as long as a sealed DefaultMaxValueLen
+// (base64 adds a third), so that sealing never lowers the limit a value
+// is held to (the sealing store checks the plaintext against it).
+const SealedPrefix = `"modrun-sealed:`
+
+// SealedLen is the longest JSON text that sealing a value of n bytes
+// gives (see SealedPrefix).
+func SealedLen(n int) int { return len(SealedPrefix) + 64 + (n+128)*4/3 + 4 }
+
 // Store keeps JSON values under string keys, one namespace per app.
 //
 // Implementations are safe for concurrent use. A write that returned nil is
@@ -63,6 +75,26 @@ type AsyncSetter interface {
 // none: one process holds its file.
 type Locker interface {
 	Lock(ctx context.Context, app, key string) (unlock func(), err error)
+}
+
+// Rekeyer is an optional ability of a Store that seals its values at rest
+// (package seal): Rekey re-seals every value not yet sealed by the
+// keyring's first key (or not sealed at all) under it, while other
+// processes keep using the store. It is idempotent and resumable: a value
+// already under the first key is left alone, and each value is swapped
+// only if nobody changed it meanwhile. progress, if not nil, is called
+// after each app.
+type Rekeyer interface {
+	Rekey(ctx context.Context, progress func(RekeyReport)) (RekeyReport, error)
+}
+
+// RekeyReport counts what a Rekey did, so far or in all.
+type RekeyReport struct {
+	Key      string `json:"key"`      // the id of the key values are sealed by now
+	Apps     int    `json:"apps"`     // apps scanned
+	Values   int    `json:"values"`   // values scanned
+	Resealed int    `json:"resealed"` // values sealed anew (from another key or plaintext)
+	Current  int    `json:"current"`  // values that were already sealed by Key
 }
 
 // QuoteKey quotes a key for an error message, shortened past 64 bytes: a
@@ -139,6 +171,9 @@ func Depth(v []byte) int {
 func CanonicalValue(v []byte, max int) (json.RawMessage, error) {
 	if max <= 0 {
 		max = DefaultMaxValueLen
+		if bytes.HasPrefix(v, []byte(SealedPrefix)) {
+			max = SealedLen(DefaultMaxValueLen)
+		}
 	}
 	if len(v) > max {
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrValueTooLarge, len(v), max)

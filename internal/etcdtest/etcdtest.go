@@ -218,3 +218,6 @@ func freePort(t testing.TB) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// DataDir is the member's data directory: what etcd keeps at rest.
+func (s *Server) DataDir() string { return filepath.Join(s.dir, "data") }
