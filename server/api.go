@@ -47,6 +47,7 @@ func (s *Server) Handler() http.Handler {
 	api("PUT /v1/store/{app}/{key}", s.handleStoreSet)
 	api("DELETE /v1/store/{app}/{key}", s.handleStoreDelete)
 	api("DELETE /v1/store/{app}", s.handleStoreClear)
+	api("POST /v1/rekey", s.handleRekey)
 	mux.Handle("GET /metrics", s.authorized(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -464,6 +465,23 @@ func (s *Server) handleStoreClear(w http.ResponseWriter, r *http.Request) error 
 		return storeError(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// handleRekey re-seals every value of the store under its keyring's first
+// key (engine.Rekeyer): a bbolt store is held by this process, so rekeying
+// it while serving goes through here. It answers the report when done.
+func (s *Server) handleRekey(w http.ResponseWriter, r *http.Request) error {
+	rk, ok := s.opts.Store.(engine.Rekeyer)
+	if !ok {
+		return &apiError{http.StatusNotImplemented, "this server's store does not seal its values"}
+	}
+	rep, err := rk.Rekey(r.Context(), nil)
+	if err != nil {
+		return err
+	}
+	s.log.Info("rekeyed the store", "key", rep.Key, "values", rep.Values, "resealed", rep.Resealed)
+	writeJSON(w, http.StatusOK, rep)
 	return nil
 }
 

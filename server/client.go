@@ -101,6 +101,14 @@ func (c *Client) Credentials(ctx context.Context, pkg string) ([]oauth2.Health, 
 // CompareAndSwap is not offered remotely.
 func (c *Client) Store(reveal bool) *RemoteStore { return &RemoteStore{c: c, reveal: reveal} }
 
+// Rekey asks the server to re-seal its store under its keyring's first
+// key (POST /v1/rekey) and returns the report.
+func (c *Client) Rekey(ctx context.Context) (engine.RekeyReport, error) {
+	var rep engine.RekeyReport
+	err := c.do(ctx, http.MethodPost, "/v1/rekey", nil, &rep)
+	return rep, err
+}
+
 // RemoteStore is a served store, reached over HTTP.
 type RemoteStore struct {
 	c      *Client

@@ -50,7 +50,7 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 			if memStore {
 				eopts.Store = store.NewMemory()
 			} else {
-				db, err := sf.open()
+				db, err := sf.open(c)
 				if err != nil {
 					return err
 				}

@@ -101,7 +101,11 @@ Environment:
   MODRUN_<FLAG>        every runner serve flag (--max-concurrent: MODRUN_MAX_CONCURRENT);
                        the flag wins (docs/reference.md lists them); runner healthcheck
                        reads MODRUN_LISTEN as serve does
-  XDG_STATE_HOME       where serve writes a generated token (default ~/.local/state)
+  MODRUN_KEYS_FILE     the keyring sealing the store's values, as --keys: ID:BASE64 per
+                       line, the first seals, all open (default $XDG_STATE_HOME/modrun/keys,
+                       made on first use)
+  XDG_STATE_HOME       where serve writes a generated token and the default keyring
+                       lives (default ~/.local/state)
   MODRUN_HEAP_FLOOR    MB the heap may grow to before the garbage collector runs
                        (default 32; 0: Go's default). GOGC or GOMEMLIMIT, if set, win.
   XDG_DATA_HOME        where the defaults above live (default ~/.local/share)

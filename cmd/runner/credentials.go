@@ -92,7 +92,7 @@ func (c *cli) credentials(ctx context.Context, sf *storeFlags, srv *serverFlags,
 		all, err := cl.Credentials(ctx, pkg)
 		return all, remoteError(err)
 	}
-	db, err := sf.open()
+	db, err := sf.open(c)
 	if err != nil {
 		return nil, err
 	}

@@ -18,8 +18,9 @@ func envName(flag string) string {
 // envlessFlags have no variable of their own: --input has
 // MODRUN_INPUT_<NAME>; --registry, which also turns on serving every
 // published package, keeps MODRUN_REGISTRY's meaning for every command
-// (the registry's directory); --app is unused by serve.
-var envlessFlags = map[string]bool{"input": true, "registry": true, "app": true, "help": true}
+// (the registry's directory); --app is unused by serve; --keys reads
+// MODRUN_KEYS_FILE in every command that opens a store (DESIGN §17).
+var envlessFlags = map[string]bool{"input": true, "registry": true, "app": true, "help": true, "keys": true}
 
 // serveEnvFlags lists serve's flags that read a variable, in order.
 func serveEnvFlags(cmd *cobra.Command) []*pflag.Flag {

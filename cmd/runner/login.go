@@ -39,7 +39,7 @@ it as needed.`,
 			if err != nil {
 				return err
 			}
-			db, err := sf.open()
+			db, err := sf.open(c)
 			if err != nil {
 				return err
 			}

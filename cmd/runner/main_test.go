@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/modrun/modrun/seal"
 )
 
 // runCLI runs the CLI in-process.
@@ -65,7 +67,21 @@ func runBinary(t *testing.T, env []string, args ...string) (stdout, stderr strin
 }
 
 func TestMain(m *testing.M) {
+	// One keyring for every runner this package's tests start, in this
+	// process or as children (their XDG_STATE_HOME differs), so that a
+	// store one writes another reads. Tests of the default keyring unset
+	// it.
+	keys, err := os.MkdirTemp("", "runner-test-keys")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(keys)
+	if _, err := seal.AddKey(filepath.Join(keys, "keys")); err != nil {
+		panic(err)
+	}
+	os.Setenv("MODRUN_KEYS_FILE", filepath.Join(keys, "keys"))
 	code := m.Run()
+	os.RemoveAll(keys)
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,13 +16,18 @@ import (
 	"github.com/modrun/modrun/engine"
 	_ "github.com/modrun/modrun/etcdstore" // etcd:// and etcds:// stores
 	"github.com/modrun/modrun/internal/memlimit"
+	"github.com/modrun/modrun/seal"
 	_ "github.com/modrun/modrun/store" // file stores (bbolt)
 )
 
-// storeFlags are --store and --app, shared by run and store.
+// storeFlags are --store, --keys and --app, shared by every command that
+// opens a store.
 type storeFlags struct {
 	path string
+	keys string
 	app  string
+
+	ring *seal.Keyring // the keyring open used
 }
 
 // add defines --store and --app in flags (a command's own, or persistent
@@ -30,7 +36,35 @@ type storeFlags struct {
 // appHelp says what --app defaults to for the command.
 func (f *storeFlags) add(flags *pflag.FlagSet, appHelp string) {
 	flags.StringVar(&f.path, "store", "", "store file, or etcd://HOST:PORT[,…]/PREFIX (default $MODRUN_STORE, else $XDG_DATA_HOME/modrun/store.db)")
+	flags.StringVar(&f.keys, "keys", "", "keyring sealing the store's values, ID:BASE64 per line, the first seals (default $MODRUN_KEYS_FILE, else $XDG_STATE_HOME/modrun/keys, made if missing)")
 	flags.StringVar(&f.app, "app", "", appHelp)
+}
+
+// keysPath is --keys, else $MODRUN_KEYS_FILE (given), else the default
+// keyring's path.
+func (f *storeFlags) keysPath() (path string, given bool) {
+	if f.keys != "" {
+		return f.keys, true
+	}
+	if p := os.Getenv("MODRUN_KEYS_FILE"); p != "" {
+		return p, true
+	}
+	return filepath.Join(stateHome(), "modrun", "keys"), false
+}
+
+// keyring loads --keys (else $MODRUN_KEYS_FILE); without either, the
+// default keyring, which is made (and its path told on stderr) the first
+// time.
+func (f *storeFlags) keyring(c *cli) (*seal.Keyring, error) {
+	path, given := f.keysPath()
+	if given {
+		return seal.LoadKeyring(path)
+	}
+	ring, created, err := seal.LoadOrCreate(path)
+	if created {
+		fmt.Fprintf(c.stderr, "keys: written to %s (it seals the store: keep it, without it the values cannot be read)\n", path)
+	}
+	return ring, err
 }
 
 // Help texts of --app.
@@ -47,15 +81,23 @@ type appStore interface {
 
 // open opens the store --store names, by its scheme (engine.OpenStore):
 // an etcd:// or etcds:// URL, else a bbolt file.
-func (f *storeFlags) open() (appStore, error) {
+//
+// Every value is sealed at rest with the keyring (see keyring).
+func (f *storeFlags) open(c *cli) (appStore, error) {
 	p := f.path
 	if p == "" {
 		p = defaultStore()
 	}
-	st, err := engine.OpenStore(context.Background(), p)
+	ring, err := f.keyring(c)
 	if err != nil {
 		return nil, err
 	}
+	f.ring = ring
+	inner, err := engine.OpenStore(context.Background(), p)
+	if err != nil {
+		return nil, err
+	}
+	st := seal.Wrap(inner, ring)
 	as, ok := st.(appStore)
 	if !ok {
 		st.Close()
@@ -120,7 +162,7 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 			if err != nil {
 				return usagef("--max-memory: %v", err)
 			}
-			db, err := sf.open()
+			db, err := sf.open(c)
 			if err != nil {
 				return err
 			}

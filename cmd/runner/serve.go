@@ -50,7 +50,7 @@ func (c *cli) serveCmd() *cobra.Command {
 		Short: "Serve packages over HTTP: runs, schedules, history, metrics and an inspector",
 		Long: `Serve the packages named (directories or registry references) over HTTP until
 SIGTERM or SIGINT; with --registry, also every published package by NAME@RANGE.
-SIGHUP reloads: directories are read again and registry ranges re-resolved; runs in
+SIGHUP reloads: the keyring (--keys), directories are read again and registry ranges re-resolved; runs in
 flight finish on the version they started on.
 
 Every endpoint but /healthz, /readyz and the inspector's page needs
@@ -82,7 +82,7 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 			if err != nil {
 				return err
 			}
-			db, err := sf.open()
+			db, err := sf.open(c)
 			if err != nil {
 				return err
 			}
@@ -173,6 +173,11 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 			defer signal.Stop(hup)
 			go func() {
 				for range hup {
+					// The keyring first: a key added to its file seals
+					// from now on (then runner store rekey).
+					if err := sf.ring.Reload(); err != nil {
+						c.log.Error("reload the keyring", "error", err)
+					}
 					if err := srv.Reload(); err != nil {
 						c.log.Error("reload", "error", err)
 					} else {

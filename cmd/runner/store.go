@@ -14,6 +14,7 @@ import (
 
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/redact"
+	"github.com/modrun/modrun/seal"
 )
 
 func (c *cli) storeCmd() *cobra.Command {
@@ -56,7 +57,7 @@ are shown as "[REDACTED]" unless --reveal is given.`,
 				}
 				return remoteError(fn(cmd.Context(), cl.Store(reveal), app, args))
 			}
-			db, err := sf.open()
+			db, err := sf.open(c)
 			if err != nil {
 				return err
 			}
@@ -176,6 +177,82 @@ every command that lists takes it.`,
 		}),
 	}
 	list.Flags().Bool("json", true, "print JSON (the default and only format of store list)")
-	cmd.AddCommand(list, get, set, rm, clearCmd)
+	cmd.AddCommand(list, get, set, rm, clearCmd, c.rekeyCmd(&sf, &srv), c.keygenCmd(&sf))
 	return cmd
+}
+
+// rekeyCmd is runner store rekey: every value re-sealed under the first
+// key of the keyring, in this process or (--server) in the server that
+// holds the store.
+func (c *cli) rekeyCmd(sf *storeFlags, srv *serverFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rekey",
+		Short: "Re-seal every value of the store under the keyring's first key",
+		Long: `Re-seal every value of the store (all apps, token sets and run history included)
+under the first key of the keyring, and seal values stored in clear by an earlier
+version. Servers may keep running: a value written meanwhile is left as they wrote
+it. Rekey is idempotent and resumable: run it again after an error.
+
+To rotate keys: runner store keygen puts a new key first in the keyring file;
+reload every server using the store (SIGHUP) so that they seal with it; run
+runner store rekey (with --server for a bbolt file a server holds); then remove
+the old key's line.`,
+		Example: `  runner store keygen --keys /etc/modrun/keys
+  kill -HUP $(pidof runner)
+  runner store rekey --server http://127.0.0.1:8787
+  runner store rekey --store etcd://10.0.0.5:2379/modrun --keys /etc/modrun/keys`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := srv.client()
+			if err != nil {
+				return err
+			}
+			var rep engine.RekeyReport
+			if cl != nil {
+				rep, err = cl.Rekey(cmd.Context())
+				err = remoteError(err)
+			} else {
+				var db appStore
+				if db, err = sf.open(c); err != nil {
+					return err
+				}
+				defer db.Close()
+				rk, ok := db.(engine.Rekeyer)
+				if !ok {
+					return errors.New("rekey: the store does not seal its values")
+				}
+				rep, err = rk.Rekey(cmd.Context(), func(r engine.RekeyReport) {
+					fmt.Fprintf(c.stderr, "rekey: %d app(s), %d value(s), %d resealed\n", r.Apps, r.Values, r.Resealed)
+				})
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "sealed by key %s: %d value(s) in %d app(s); %d resealed, %d already were\n", rep.Key, rep.Values, rep.Apps, rep.Resealed, rep.Current)
+			return nil
+		},
+	}
+}
+
+// keygenCmd is runner store keygen: a new key first in the keyring file.
+func (c *cli) keygenCmd(sf *storeFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "keygen",
+		Short: "Add a new key, first, to the keyring file (it seals from then on)",
+		Long: `Add a new random key at the top of the keyring file (--keys, else
+$MODRUN_KEYS_FILE, else $XDG_STATE_HOME/modrun/keys; made, mode 0600, if missing).
+The first key seals and every key opens, so values sealed before stay readable.
+The key itself is never printed; its id is. Then reload servers (SIGHUP) and run
+runner store rekey.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path, _ := sf.keysPath()
+			id, err := seal.AddKey(path)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "key %s added first to %s\n", id, path)
+			return nil
+		},
+	}
 }

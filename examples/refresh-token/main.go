@@ -26,6 +26,7 @@ import (
 	"github.com/modrun/modrun/examples/refresh-token/authserver"
 	"github.com/modrun/modrun/internal/redact"
 	"github.com/modrun/modrun/packages"
+	"github.com/modrun/modrun/seal"
 	"github.com/modrun/modrun/store"
 )
 
@@ -104,10 +105,17 @@ func walkThrough(ctx context.Context, port int, ttl time.Duration, out io.Writer
 		return err
 	}
 	defer os.RemoveAll(dir)
-	db, err := store.Open(filepath.Join(dir, "store.db"), nil)
+	bolt, err := store.Open(filepath.Join(dir, "store.db"), nil)
 	if err != nil {
 		return err
 	}
+	// Tokens are sealed at rest (DESIGN §17): a keyring made for this run.
+	ring, _, err := seal.LoadOrCreate(filepath.Join(dir, "keys"))
+	if err != nil {
+		bolt.Close()
+		return err
+	}
+	db := seal.Wrap(bolt, ring)
 	defer db.Close()
 
 	eng := modrun.New(modrun.Options{Store: db, Timeout: 30 * time.Second})
@@ -208,7 +216,7 @@ func (i *instance) call(ctx context.Context, target string) error {
 }
 
 // printStore prints the app's store with token values redacted.
-func printStore(ctx context.Context, out io.Writer, db *store.DB, app string) {
+func printStore(ctx context.Context, out io.Writer, db engine.Store, app string) {
 	all, err := db.List(ctx, app)
 	if err != nil {
 		fmt.Fprintf(out, "   store: %v\n", err)

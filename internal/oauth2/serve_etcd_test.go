@@ -14,6 +14,7 @@ import (
 
 	"github.com/modrun/modrun/etcdstore"
 	"github.com/modrun/modrun/internal/etcdtest"
+	"github.com/modrun/modrun/seal"
 )
 
 // TestTwoServesOnEtcd: two runner serve processes on one etcd (workers,
@@ -30,9 +31,14 @@ func TestTwoServesOnEtcd(t *testing.T) {
 	}
 	const token = "serve-token-0123456789"
 	storeURL := etcd.URL("two")
+	keys := filepath.Join(t.TempDir(), "keys") // both servers seal with it
+	ring, _, err := seal.LoadOrCreate(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var urls []string
 	for range 2 {
-		urls = append(urls, startServe(t, bin, token, dir, "--store", storeURL,
+		urls = append(urls, startServe(t, bin, token, dir, "--store", storeURL, "--keys", keys,
 			"--input", "baseUrl="+a.URL, "--input", "clientSecret=client-secret-xyz", "--workers", "2"))
 	}
 	call := func(base string) (int, string) {
@@ -49,10 +55,11 @@ func TestTwoServesOnEtcd(t *testing.T) {
 	if code, body := call(urls[0]); code != 200 || !strings.Contains(body, `"ada"`) {
 		t.Fatalf("first call (password grant): %d %s", code, body)
 	}
-	st, err := etcdstore.Open(storeURL)
+	raw, err := etcdstore.Open(storeURL)
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := seal.Wrap(raw, ring)
 	defer st.Close()
 	expireToken(t, st)
 	var wg sync.WaitGroup
