@@ -7,6 +7,7 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -29,26 +30,46 @@ var uiFiles embed.FS
 // Handler returns the server's HTTP API and inspector.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	api := func(pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
+	// api routes pattern to h for requests whose token holds scope (admin
+	// or read); "" leaves the check to h: a run's scope is its package's,
+	// known once the reference (a name, a range, a directory) resolves.
+	api := func(pattern, scope string, h func(w http.ResponseWriter, r *http.Request) error) {
 		mux.Handle(pattern, s.authorized(func(w http.ResponseWriter, r *http.Request) {
-			if err := h(w, r); err != nil {
+			err := error(nil)
+			if scope != "" {
+				err = need(r, scope)
+			}
+			if err == nil {
+				err = h(w, r)
+			}
+			if err != nil {
 				writeError(w, "", errorInfo(err, func(s string) string { return s }))
 			}
 		}))
 	}
-	api("POST /v1/run/{package}/{target}", s.handleRun)
-	api("POST /v1/runs", s.handleQueue)
-	api("GET /v1/runs", s.handleList)
-	api("GET /v1/runs/{id}", s.handleGetRun)
-	api("GET /v1/packages", s.handlePackages)
-	api("GET /v1/credentials", s.handleCredentials)
-	api("GET /v1/store/{app}", s.handleStoreList)
-	api("GET /v1/store/{app}/{key}", s.handleStoreGet)
-	api("PUT /v1/store/{app}/{key}", s.handleStoreSet)
-	api("DELETE /v1/store/{app}/{key}", s.handleStoreDelete)
-	api("DELETE /v1/store/{app}", s.handleStoreClear)
-	api("POST /v1/rekey", s.handleRekey)
-	mux.Handle("GET /metrics", s.authorized(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP))
+	api("POST /v1/run/{package}/{target}", "", s.handleRun)
+	api("POST /v1/runs", "", s.handleQueue)
+	api("GET /v1/runs", "", s.handleList)
+	api("GET /v1/runs/{id}", "", s.handleGetRun)
+	api("GET /v1/packages", ScopeRead, s.handlePackages)
+	api("GET /v1/credentials", ScopeRead, s.handleCredentials)
+	api("GET /v1/store/{app}", ScopeRead, s.handleStoreList)
+	api("GET /v1/store/{app}/{key}", ScopeRead, s.handleStoreGet)
+	api("PUT /v1/store/{app}/{key}", ScopeAdmin, s.handleStoreSet)
+	api("DELETE /v1/store/{app}/{key}", ScopeAdmin, s.handleStoreDelete)
+	api("DELETE /v1/store/{app}", ScopeAdmin, s.handleStoreClear)
+	api("POST /v1/rekey", ScopeAdmin, s.handleRekey)
+	api("POST /v1/tokens", ScopeAdmin, s.handleTokenCreate)
+	api("GET /v1/tokens", ScopeAdmin, s.handleTokenList)
+	api("DELETE /v1/tokens/{name}", ScopeAdmin, s.handleTokenRevoke)
+	metrics := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
+	mux.Handle("GET /metrics", s.authorized(func(w http.ResponseWriter, r *http.Request) {
+		if err := need(r, ScopeRead); err != nil {
+			writeError(w, "", errorInfo(err, func(s string) string { return s }))
+			return
+		}
+		metrics.ServeHTTP(w, r)
+	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -92,14 +113,21 @@ func (s *Server) authorized(h http.HandlerFunc) http.Handler {
 			writeError(w, "", &ErrorInfo{Message: "too many requests with a wrong token from this address; retry later", status: http.StatusTooManyRequests})
 			return
 		}
-		got := []byte(r.Header.Get("Authorization"))
-		if s.opts.Token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+		got := r.Header.Get("Authorization")
+		var p principal
+		ok := false
+		if s.opts.Token != "" && subtle.ConstantTimeCompare([]byte(got), want) == 1 {
+			p, ok = principal{scopes: []string{ScopeAdmin}}, true
+		} else if bearer, isBearer := strings.CutPrefix(got, "Bearer "); isBearer {
+			p, ok = s.tokens.check(r.Context(), bearer)
+		}
+		if !ok {
 			s.guesses.failed(addr)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="modrun"`)
-			writeError(w, "", &ErrorInfo{Message: "missing or wrong bearer token (Authorization: Bearer TOKEN)", status: http.StatusUnauthorized})
+			writeError(w, "", &ErrorInfo{Message: "missing, wrong, expired or revoked bearer token (Authorization: Bearer TOKEN)", status: http.StatusUnauthorized})
 			return
 		}
-		h(w, r)
+		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
 }
 
@@ -251,6 +279,9 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := need(r, ScopeRunPrefix+j.run.Package); err != nil {
+		return err
+	}
 	wait, release, err := s.admit()
 	if err != nil {
 		return tooMany(w, err)
@@ -274,6 +305,9 @@ func (s *Server) handleQueue(w http.ResponseWriter, r *http.Request) error {
 	}
 	j, err := s.prepare(req)
 	if err != nil {
+		return err
+	}
+	if err := need(r, ScopeRunPrefix+j.run.Package); err != nil {
 		return err
 	}
 	wait, release, err := s.admit()
@@ -303,7 +337,9 @@ const MaxWait = time.Minute
 func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	run, done, ok := s.history.get(r.Context(), id)
-	if !ok {
+	if !ok || !who(r).canReadRunsOf(run.Package) {
+		// A run of another package is as absent as an unknown one: its
+		// id tells nothing.
 		return errNotFound("no run %q (the history keeps the last %d)", id, s.opts.History)
 	}
 	if ws := r.URL.Query().Get("wait"); ws != "" && done != nil {
@@ -326,7 +362,8 @@ func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f := filter{pkg: q.Get("package"), target: q.Get("target"), status: q.Get("status"), before: q.Get("before"), limit: 50}
+	f := filter{pkg: q.Get("package"), target: q.Get("target"), status: q.Get("status"), before: q.Get("before"), limit: 50,
+		allowed: who(r).canReadRunsOf}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n <= 0 {
@@ -380,7 +417,10 @@ func (s *Server) handleStoreList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	reveal := r.URL.Query().Get("reveal") == "true"
+	reveal, err := wantsReveal(r)
+	if err != nil {
+		return err
+	}
 	out := make(map[string]json.RawMessage, len(vals))
 	for k, v := range vals {
 		out[k] = s.masked(k, v, reveal)
@@ -415,8 +455,20 @@ func (s *Server) handleStoreGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.masked(key, v, r.URL.Query().Get("reveal") == "true"))
+	reveal, err := wantsReveal(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.masked(key, v, reveal))
 	return nil
+}
+
+// wantsReveal is ?reveal=true, which only admin may ask.
+func wantsReveal(r *http.Request) (bool, error) {
+	if r.URL.Query().Get("reveal") != "true" {
+		return false, nil
+	}
+	return true, need(r, ScopeAdmin)
 }
 
 func (s *Server) handleStoreSet(w http.ResponseWriter, r *http.Request) error {
@@ -483,6 +535,81 @@ func (s *Server) handleRekey(w http.ResponseWriter, r *http.Request) error {
 	s.log.Info("rekeyed the store", "key", rep.Key, "values", rep.Values, "resealed", rep.Resealed)
 	writeJSON(w, http.StatusOK, rep)
 	return nil
+}
+
+// tokenRequest is the body of POST /v1/tokens.
+type tokenRequest struct {
+	Name    string   `json:"name"`
+	Scopes  []string `json:"scopes"`
+	Expires string   `json:"expires"` // a duration: 12h, 30d; empty: never
+}
+
+func (s *Server) handleTokenCreate(w http.ResponseWriter, r *http.Request) error {
+	var req tokenRequest
+	if err := s.decode(w, r, &req); err != nil {
+		return err
+	}
+	ttl, err := ParseExpiry(req.Expires)
+	if err != nil {
+		return errBadRequest("%v", err)
+	}
+	if err := CheckTokenSpec(req.Name, req.Scopes, ttl); err != nil {
+		return errBadRequest("%v", err)
+	}
+	token, info, err := CreateToken(r.Context(), s.opts.Store, req.Name, req.Scopes, ttl)
+	if errors.Is(err, ErrTokenExists) {
+		return &apiError{http.StatusConflict, err.Error()}
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("token created", "name", info.Name, "scopes", strings.Join(info.Scopes, " "), "by", who(r).String())
+	writeJSON(w, http.StatusCreated, map[string]any{"token": token, "info": info})
+	return nil
+}
+
+func (s *Server) handleTokenList(w http.ResponseWriter, r *http.Request) error {
+	list, err := ListTokens(r.Context(), s.opts.Store)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list)
+	return nil
+}
+
+func (s *Server) handleTokenRevoke(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	err := RevokeToken(r.Context(), s.opts.Store, name)
+	s.tokens.forget(name)
+	if errors.Is(err, engine.ErrNotFound) {
+		return errNotFound("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("token revoked", "name", name, "by", who(r).String())
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ParseExpiry reads a token's lifetime: a Go duration (12h, 90m) or a
+// number of days (30d); "" is no expiry.
+func ParseExpiry(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n <= 0 || n > 36500 {
+			return 0, fmt.Errorf("expiry %q: want a positive number of days, such as 30d", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("expiry %q: want a duration such as 12h or 30d", s)
+	}
+	return d, nil
 }
 
 // storeError makes a bad key or value a 400.

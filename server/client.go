@@ -109,6 +109,29 @@ func (c *Client) Rekey(ctx context.Context) (engine.RekeyReport, error) {
 	return rep, err
 }
 
+// CreateToken asks the server for a scoped API token (POST /v1/tokens,
+// admin): it is returned once. expires is a duration (12h, 30d) or "".
+func (c *Client) CreateToken(ctx context.Context, name string, scopes []string, expires string) (string, TokenInfo, error) {
+	var out struct {
+		Token string    `json:"token"`
+		Info  TokenInfo `json:"info"`
+	}
+	err := c.do(ctx, http.MethodPost, "/v1/tokens", tokenRequest{Name: name, Scopes: scopes, Expires: expires}, &out)
+	return out.Token, out.Info, err
+}
+
+// ListTokens lists the server's scoped API tokens (GET /v1/tokens, admin).
+func (c *Client) ListTokens(ctx context.Context) ([]TokenInfo, error) {
+	var out []TokenInfo
+	err := c.do(ctx, http.MethodGet, "/v1/tokens", nil, &out)
+	return out, err
+}
+
+// RevokeToken revokes the token name (DELETE /v1/tokens/NAME, admin).
+func (c *Client) RevokeToken(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/tokens/"+url.PathEscape(name), nil, nil)
+}
+
 // RemoteStore is a served store, reached over HTTP.
 type RemoteStore struct {
 	c      *Client

@@ -313,6 +313,7 @@ func (h *history) get(ctx context.Context, id string) (Run, chan struct{}, bool)
 type filter struct {
 	pkg, target, status, before string
 	limit                       int
+	allowed                     func(pkg string) bool // nil: every package
 }
 
 // list returns runs matching f, newest first, this server's and those of
@@ -328,7 +329,8 @@ func (h *history) list(ctx context.Context, f filter) []Run {
 		case f.before != "" && r.ID >= f.before,
 			f.pkg != "" && r.Package != f.pkg,
 			f.target != "" && r.Target != f.target,
-			f.status != "" && r.Status != f.status:
+			f.status != "" && r.Status != f.status,
+			f.allowed != nil && !f.allowed(r.Package):
 			continue
 		}
 		out = append(out, *r)

@@ -114,6 +114,7 @@ type Server struct {
 	metrics *metrics
 	history *history
 	guesses guesses          // wrong tokens by client address
+	tokens  tokens           // scoped API tokens, checked against the store
 	secrets *redact.Redactor // the served packages' secret inputs
 
 	// base is the context of every run; cancelled with ErrShuttingDown
@@ -180,6 +181,7 @@ func New(opts Options) *Server {
 		resolved: map[string]*engine.Package{},
 		pools:    map[poolKey]*pool{},
 		secrets:  redact.New(),
+		tokens:   tokens{st: opts.Store},
 	}
 	if opts.Name == "" {
 		opts.Name, _ = os.Hostname()

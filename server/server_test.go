@@ -44,11 +44,17 @@ func newServer(t testing.TB, files map[string]string) (*server.Server, *store.DB
 // serverOn serves the package in dir on st, loaded, not yet listening.
 func serverOn(t testing.TB, st engine.Store, dir string) *server.Server {
 	t.Helper()
+	return serverOnAll(t, st, dir)
+}
+
+// serverOnAll serves the packages in dirs on st, loaded, not listening.
+func serverOnAll(t testing.TB, st engine.Store, dirs ...string) *server.Server {
+	t.Helper()
 	eng := modrun.New(modrun.Options{Store: st})
 	t.Cleanup(func() { eng.Close() })
 	srv := server.New(server.Options{
 		Loader:   eng,
-		Packages: []string{dir},
+		Packages: dirs,
 		NewInstance: func(pkg *engine.Package, app string, obs engine.Observer) (engine.Instance, error) {
 			return eng.NewInstance(pkg, modrun.InstanceOptions{App: app, Observer: obs})
 		},
