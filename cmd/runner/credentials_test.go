@@ -45,8 +45,14 @@ oauth2:
 	})
 	db := t.TempDir() + "/s.db"
 	expired := `{"access_token": "at-dead-0123456789abcdef", "refresh_token": "rt-revoked-0123456789abcdef", "expires_at": 1}`
-	if _, errOut, code := runCLI(t, "", "store", "set", "--store", db, "--app", "creds", "oauth2.user", expired); code != 0 {
-		t.Fatalf("seeding the revoked login: %s", errOut)
+	// runner store refuses token sets (only modrun writes them): seed it
+	// on the store directly.
+	if _, errOut, code := runCLI(t, "", "store", "set", "--store", db, "--app", "creds", "oauth2.user", expired); code != 2 || !strings.Contains(errOut, "runner login replaces it") {
+		t.Fatalf("runner store set of a token set: exit %d, %s", code, errOut)
+	}
+	seed(t, db, "creds", "oauth2.user", expired)
+	if _, errOut, code := runCLI(t, "", "store", "rm", "--store", db, "--app", "creds", "oauth2.user"); code != 2 || !strings.Contains(errOut, "token set") {
+		t.Fatalf("runner store rm of a token set: exit %d, %s", code, errOut)
 	}
 	events := make(chan map[string]any, 16)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/modrun/modrun/seal"
+	"github.com/modrun/modrun/store"
 )
 
 // kvPackage is a package whose put stores a secret-looking value.
@@ -130,6 +132,26 @@ func TestRekeyUnderServe(t *testing.T) {
 	raw, _ := os.ReadFile(db)
 	if bytes.Contains(raw, []byte("SECRET")) || bytes.Contains(raw, []byte("refresh_token")) {
 		t.Error("the store file holds a value in clear")
+	}
+}
+
+// seed writes value under (app, key) of the bbolt store at db, sealed with
+// the tests' keyring, as modrun itself would (for keys runner store
+// refuses).
+func seed(t *testing.T, db, app, key, value string) {
+	t.Helper()
+	ring, err := seal.LoadKeyring(os.Getenv("MODRUN_KEYS_FILE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bolt, err := store.Open(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := seal.Wrap(bolt, ring)
+	defer st.Close()
+	if err := st.Set(context.Background(), app, key, json.RawMessage(value)); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -154,6 +154,9 @@ every command that lists takes it.`,
 		Short: "Store a JSON value (a string needs JSON quotes: '\"word\"')",
 		Args:  exactArgs(2, "KEY JSON"),
 		RunE: withStore(func(ctx context.Context, st engine.Store, app string, args []string) error {
+			if err := writableKey(args[0]); err != nil {
+				return err
+			}
 			if !json.Valid([]byte(args[1])) {
 				return usagef("set %s: the value is not JSON (it is not repeated here: it may be a secret); a string needs quotes, as in '\"text\"'; numbers, true, false, null, objects and arrays go as they are", args[0])
 			}
@@ -165,6 +168,9 @@ every command that lists takes it.`,
 		Short: "Remove a key",
 		Args:  exactArgs(1, "KEY"),
 		RunE: withStore(func(ctx context.Context, st engine.Store, app string, args []string) error {
+			if err := writableKey(args[0]); err != nil {
+				return err
+			}
 			return st.Delete(ctx, app, args[0])
 		}),
 	}
@@ -179,6 +185,16 @@ every command that lists takes it.`,
 	list.Flags().Bool("json", true, "print JSON (the default and only format of store list)")
 	cmd.AddCommand(list, get, set, rm, clearCmd, c.rekeyCmd(&sf, &srv), c.keygenCmd(&sf))
 	return cmd
+}
+
+// writableKey refuses set and rm of a reserved key (DESIGN §17): a
+// credential's token set is written by runner login and its refreshes
+// only, bound to its package and credential.
+func writableKey(key string) error {
+	if engine.ReservedKey(key) {
+		return usagef("key %s holds a credential's token set, which only modrun writes: runner login replaces it, runner credentials shows its state (runner store clear removes an app's keys, token sets included)", engine.QuoteKey(key))
+	}
+	return nil
 }
 
 // rekeyCmd is runner store rekey: every value re-sealed under the first
