@@ -62,7 +62,7 @@ func compile(src, file string, line, col int, names Names) (*Expr, error) {
 	scan := jsscan.Node(prog)
 	var unknown []string
 	for _, id := range freeIdentifiers(scan) {
-		if !builtins[id] && !names.Modules[id] && !isRoot(id) {
+		if !builtins[id] && !names.Modules[id] && !names.AnyModule && !isRoot(id) {
 			unknown = append(unknown, id)
 		}
 	}

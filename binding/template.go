@@ -80,6 +80,10 @@ func (e *Expr) Eval(scope engine.Scope, params any) (any, error) {
 // JavaScript's built-ins.
 type Names struct {
 	Modules map[string]bool
+	// AnyModule accepts every other name as a module's: for templates
+	// checked before the package's modules are known (package.yaml's
+	// credentials), whose module references are checked where used.
+	AnyModule bool
 }
 
 // Parse splits src into literal text and bindings, checking and compiling

@@ -15,6 +15,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/modrun/modrun/binding"
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/yamlfile"
 )
@@ -164,6 +165,7 @@ func ParseManifest(data []byte) (*engine.Manifest, error) {
 			errs = append(errs, yamlfile.NodeError(ManifestFile, &node, "oauth2 %s: %v", name, err))
 			continue
 		}
+		errs = append(errs, checkCredentialBindings(name, &node, m.Inputs)...)
 		if m.OAuth2 == nil {
 			m.OAuth2 = map[string]engine.Credential{}
 		}
@@ -181,6 +183,62 @@ func ParseManifest(data []byte) (*engine.Manifest, error) {
 		return m, joinErrors(errs)
 	}
 	return m, nil
+}
+
+// credentialTemplates are the oauth2: fields that may hold bindings.
+var credentialTemplates = map[string]bool{"tokenUrl": true, "authorizeUrl": true, "redirectUrl": true, "clientId": true,
+	"clientSecret": true, "username": true, "password": true, "scopes": true, "params": true}
+
+// checkCredentialBindings compiles credential name's bindings where they
+// stand in package.yaml (DESIGN §17): a syntax error, or inputs.X for an
+// input the package does not declare, fails load, validate and publish
+// with its line, whether or not a query uses the credential.
+func checkCredentialBindings(name string, node *yaml.Node, inputs map[string]engine.Input) []error {
+	if node.Kind != yaml.MappingNode {
+		return nil
+	}
+	var errs []error
+	check := func(field string, v *yaml.Node) {
+		if v.Kind != yaml.ScalarNode {
+			return
+		}
+		pos := binding.Pos{File: ManifestFile, Line: v.Line, Col: v.Column, Quoted: v.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0}
+		t, err := binding.Parse(v.Value, pos, binding.Names{AnyModule: true})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("oauth2 %s.%s: %w", name, field, err))
+			return
+		}
+		for _, p := range t.Parts {
+			if p.Expr == nil {
+				continue
+			}
+			if root, keys, ok := p.Expr.Path(); ok && root == "inputs" && len(keys) > 0 {
+				if _, ok := inputs[keys[0]]; !ok {
+					errs = append(errs, engine.Errorf(p.Expr.File, p.Expr.Line, p.Expr.Col,
+						"oauth2 %s.%s: binding %q: package has no input %q (declare it under inputs:)", name, field, p.Expr.Src, keys[0]))
+				}
+			}
+		}
+	}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		field, v := node.Content[i].Value, node.Content[i+1]
+		if !credentialTemplates[field] {
+			continue
+		}
+		switch v.Kind {
+		case yaml.SequenceNode:
+			for _, item := range v.Content {
+				check(field, item)
+			}
+		case yaml.MappingNode:
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				check(field+"."+v.Content[j].Value, v.Content[j+1])
+			}
+		default:
+			check(field, v)
+		}
+	}
+	return errs
 }
 
 // decodeStrict decodes n into v, refusing fields v does not have (a

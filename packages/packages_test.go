@@ -371,3 +371,28 @@ func TestCredentialUnknownField(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestCredentialBindingsAtLoad: a credential's bindings are compiled
+// where they stand, used by a query or not (DESIGN §17): a syntax error
+// or an undeclared input fails with its line in package.yaml.
+func TestCredentialBindingsAtLoad(t *testing.T) {
+	head := "name: a\nversion: 1.0.0\ninputs:\n  base: {}\noauth2:\n  api:\n    grant: client_credentials\n"
+	for _, c := range []struct{ fields, want string }{
+		{"    tokenUrl: <<inputs.nope>>/token\n", `package.yaml:8:17: oauth2 api.tokenUrl: binding "inputs.nope": package has no input "nope"`},
+		{"    tokenUrl: <<inputs.base>>/t\n    clientSecret: <<inputs.secret>>\n", `package.yaml:9:21: oauth2 api.clientSecret: binding "inputs.secret": package has no input "secret"`},
+		{"    tokenUrl: <<inputs.base>>/t\n    scopes: [read, <<inputs.scope>>]\n", `oauth2 api.scopes: binding "inputs.scope": package has no input "scope"`},
+		{"    tokenUrl: <<inputs.base>>/t\n    params:\n      audience: <<inputs.aud>>\n", `package.yaml:10:19: oauth2 api.params.audience: binding "inputs.aud"`},
+		{"    tokenUrl: <<inputs.base>>/t\n    clientId: <<inputs.base +>>\n", `package.yaml:9:`},
+		{"    tokenUrl: <<inputs.base>>/t\n    clientId: <<nope(>>\n", `oauth2 api.clientId: `},
+	} {
+		_, err := packages.ParseManifest([]byte(head + c.fields))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: err = %v; want %q", c.fields, err, c.want)
+		}
+	}
+	// Declared inputs, module references (checked where a query uses the
+	// credential) and the store are fine.
+	if _, err := packages.ParseManifest([]byte(head + "    tokenUrl: <<inputs.base>>/t\n    clientId: <<config.data.id>>\n    clientSecret: <<appsmith.store.secret>>\n")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -363,13 +363,12 @@ func (c *compiler) compileCredential(name string) *binding.Credential {
 		c.fileErrorf("auth.oauth2: no credential %q in package.yaml's oauth2: (credentials: %s)", name, strings.Join(names, ", "))
 		return nil
 	}
+	// Its inputs were checked where they stand, in package.yaml (by
+	// package loading), with their lines.
 	bc, err := binding.CompileCredential(name, cred, c.names)
 	if err != nil {
 		c.errs = append(c.errs, err)
 		return nil
-	}
-	for _, t := range bc.Templates() {
-		c.checkInputs(t)
 	}
 	return bc
 }
