@@ -78,6 +78,27 @@ type Credential struct {
 	// send the credential's token (https://host[:port], https://*.domain;
 	// http:// for loopback only). See TokenSpec.CheckDestination.
 	Hosts []string
+	// NoKeepFresh opts the credential out of runner serve's keep-fresh
+	// (keepFresh: false): its token sets are refreshed only by calls.
+	NoKeepFresh bool
+}
+
+// KeepFreshTarget is the target an Instance answers by refreshing
+// credential's token set in its app if the access token expires within
+// the milliseconds of its one argument, {"within": MS, "force": BOOL}
+// (force: refresh whatever the expiry). It resolves to true and never
+// to a token. runner serve's keep-fresh calls it (DESIGN §18).
+func KeepFreshTarget(credential string) string { return keepFreshPrefix + credential }
+
+const keepFreshPrefix = "@keepFresh:"
+
+// KeepFreshCredential is the credential of a KeepFreshTarget, if t is one.
+func KeepFreshCredential(t string) (string, bool) { return strings.CutPrefix(t, keepFreshPrefix) }
+
+// KeepFresh is the argument of a KeepFreshTarget call.
+type KeepFresh struct {
+	Within int64 `json:"within"` // milliseconds
+	Force  bool  `json:"force,omitempty"`
 }
 
 // TokenSpec is a credential bound for one request: every binding

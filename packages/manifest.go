@@ -54,6 +54,7 @@ type oauth2File struct {
 	Hosts         []string          `yaml:"hosts"`
 	ExpiresIn     string            `yaml:"expiresIn"`
 	ExpiryStatus  []int             `yaml:"expiryStatus"`
+	KeepFresh     *bool             `yaml:"keepFresh"`
 	ExpiryMatch   *struct {
 		Path   string `yaml:"path"`
 		Equals string `yaml:"equals"`
@@ -275,7 +276,8 @@ const DefaultRefreshMargin = 30 * time.Second
 func parseCredential(f oauth2File) (engine.Credential, error) {
 	c := engine.Credential{Grant: f.Grant, TokenURL: f.TokenURL, AuthorizeURL: f.AuthorizeURL, RedirectURL: f.RedirectURL,
 		ClientID: f.ClientID, ClientSecret: f.ClientSecret, ClientAuth: f.ClientAuth, Username: f.Username, Password: f.Password,
-		Scopes: f.Scopes, Params: f.Params, RefreshMargin: DefaultRefreshMargin, Hosts: f.Hosts}
+		Scopes: f.Scopes, Params: f.Params, RefreshMargin: DefaultRefreshMargin, Hosts: f.Hosts,
+		NoKeepFresh: f.KeepFresh != nil && !*f.KeepFresh}
 	for _, h := range f.Hosts {
 		if err := engine.CheckHostPattern(h); err != nil {
 			return c, err

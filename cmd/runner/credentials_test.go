@@ -2,25 +2,30 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
 // TestCredentialsHealth: a credential whose refresh token the provider
-// revoked shows needs_login, and one that works shows fresh with its
+// revoked shows needs_login — found by keep-fresh before any call — and one that works shows fresh with its
 // expiry, in GET /v1/credentials, runner credentials (local and
 // --server, text and --json) and /metrics; never a token (issue 29).
 func TestCredentialsHealth(t *testing.T) {
+	var refreshes atomic.Int64
 	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.ParseForm()
 		w.Header().Set("Content-Type", "application/json")
 		switch r.URL.Path {
 		case "/token":
 			if r.PostForm.Get("grant_type") == "refresh_token" {
+				refreshes.Add(1)
 				w.WriteHeader(400)
 				w.Write([]byte(`{"error": "invalid_grant"}`))
 				return
@@ -44,7 +49,7 @@ oauth2:
 		"user.query.yaml": "url: <<inputs.baseUrl>>/api\nauth: {oauth2: user}\n",
 	})
 	db := t.TempDir() + "/s.db"
-	expired := `{"access_token": "at-dead-0123456789abcdef", "refresh_token": "rt-revoked-0123456789abcdef", "expires_at": 1}`
+	expired := `{"access_token": "at-dead-0123456789abcdef", "refresh_token": "rt-revoked-0123456789abcdef", "expires_at": 1, "package": "creds"}`
 	// runner store refuses token sets (only modrun writes them): seed it
 	// on the store directly.
 	if _, errOut, code := runCLI(t, "", "store", "set", "--store", db, "--app", "creds", "oauth2.user", expired); code != 2 || !strings.Contains(errOut, "runner login replaces it") {
@@ -66,10 +71,9 @@ oauth2:
 	if code, body, _ := srv.call("POST", "/v1/run/creds/svc", `{}`); code != 200 {
 		t.Fatalf("svc: %d %v", code, body)
 	}
-	if code, body, _ := srv.call("POST", "/v1/run/creds/user", `{}`); code != 500 || !strings.Contains(body["error"].(map[string]any)["message"].(string), "runner login creds user") {
-		t.Fatalf("user with a revoked refresh token: %d %v", code, body)
-	}
-	// The watch announces needs_login to the webhook (and the log).
+	// Before any call of user: keep-fresh tries the expired login, the
+	// provider rejects its refresh token, and the watch announces
+	// needs_login to the webhook (and the log).
 	deadline := time.After(30 * time.Second)
 	for got := false; !got; {
 		select {
@@ -87,6 +91,12 @@ oauth2:
 		case <-deadline:
 			t.Fatalf("no webhook for needs_login:\n%s", srv.logText())
 		}
+	}
+	if n := refreshes.Load(); n == 0 {
+		t.Fatal("needs_login announced, but keep-fresh sent no refresh")
+	}
+	if code, body, _ := srv.call("POST", "/v1/run/creds/user", `{}`); code != 500 || !strings.Contains(body["error"].(map[string]any)["message"].(string), "runner login creds user") {
+		t.Fatalf("user with a revoked refresh token: %d %v", code, body)
 	}
 	check := func(where, out string) {
 		t.Helper()
@@ -160,4 +170,91 @@ func (s *served) metricsText(t *testing.T) string {
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	return string(raw)
+}
+
+// TestKeepFresh: with no call at all, runner serve keeps a login alive:
+// a short-lived access token is refreshed ahead of its expiry, a long-lived
+// one whose refresh token has a short idle lifetime is refreshed within
+// half of it, rotating refresh tokens are never spent twice, and a
+// credential with keepFresh: false is left alone.
+func TestKeepFresh(t *testing.T) {
+	var (
+		mu       sync.Mutex
+		live     = map[string]bool{} // refresh tokens not yet spent
+		n        = map[string]int{}  // refreshes by credential (its client id)
+		reused   atomic.Int64
+		sequence atomic.Int64
+	)
+	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		id, _, _ := r.BasicAuth()
+		rt := r.PostForm.Get("refresh_token")
+		mu.Lock()
+		defer mu.Unlock()
+		if !live[rt] {
+			reused.Add(1)
+			w.WriteHeader(400)
+			w.Write([]byte(`{"error": "invalid_grant"}`))
+			return
+		}
+		delete(live, rt)
+		n[id]++
+		next := fmt.Sprintf("rt-%s-%d-0123456789", id, sequence.Add(1))
+		live[next] = true
+		switch id {
+		case "idle": // a long access token, a refresh token that dies unused in 4 s
+			fmt.Fprintf(w, `{"access_token": "at-%s", "refresh_token": %q, "expires_in": 3600, "refresh_expires_in": 4}`, next, next)
+		default: // 2-second access tokens
+			fmt.Fprintf(w, `{"access_token": "at-%s", "refresh_token": %q, "expires_in": 2}`, next, next)
+		}
+	}))
+	defer provider.Close()
+	pkg := writePackage(t, map[string]string{
+		"package.yaml": `name: fresh
+version: 1.0.0
+inputs:
+  baseUrl: {}
+oauth2:
+  short: {grant: refresh_token, tokenUrl: "<<inputs.baseUrl>>/token", clientId: short, clientSecret: secret-0123456789, refreshMargin: 1s}
+  idle: {grant: refresh_token, tokenUrl: "<<inputs.baseUrl>>/token", clientId: idle, clientSecret: secret-0123456789}
+  manual: {grant: refresh_token, tokenUrl: "<<inputs.baseUrl>>/token", clientId: manual, clientSecret: secret-0123456789, keepFresh: false}
+`,
+		"m.js": `export default { async token() { return (await oauth2.short.accessToken()).length > 0 } }`,
+	})
+	db := t.TempDir() + "/s.db"
+	now := time.Now()
+	for _, c := range []struct{ name, set string }{
+		{"short", fmt.Sprintf(`{"access_token": "at-0", "refresh_token": "rt-short-0-0123456789", "expires_at": %d, "package": "fresh"}`, now.Add(2*time.Second).UnixMilli())},
+		{"idle", fmt.Sprintf(`{"access_token": "at-0", "refresh_token": "rt-idle-0-0123456789", "expires_at": %d, "issued_at": %d, "refresh_expires_at": %d, "package": "fresh"}`,
+			now.Add(time.Hour).UnixMilli(), now.UnixMilli(), now.Add(4*time.Second).UnixMilli())},
+		{"manual", fmt.Sprintf(`{"access_token": "at-0", "refresh_token": "rt-manual-0-0123456789", "expires_at": %d, "package": "fresh"}`, now.Add(time.Second).UnixMilli())},
+	} {
+		seed(t, db, "fresh", "oauth2."+c.name, c.set)
+		live[fmt.Sprintf("rt-%s-0-0123456789", c.name)] = true
+	}
+	const token = "fresh-token-0123456789abcdef"
+	srv := startServe(t, token, pkg, "--store", db, "--input", "baseUrl="+provider.URL, "--watch-credentials", "300ms")
+	defer srv.stop()
+
+	// 10 s without a call: ~5 lifetimes of short, 2.5 idle lifetimes.
+	time.Sleep(10 * time.Second)
+	mu.Lock()
+	short, idle, manual := n["short"], n["idle"], n["manual"]
+	mu.Unlock()
+	if short < 4 || idle < 2 || manual != 0 || reused.Load() != 0 {
+		t.Fatalf("refreshes: short %d (want ≥4), idle %d (want ≥2), manual %d (want 0), reused refresh tokens %d (want 0)\n%s",
+			short, idle, manual, reused.Load(), srv.logText())
+	}
+	// The login is alive: a call gets a token without a refresh of its own.
+	if code, body, _ := srv.call("POST", "/v1/run/fresh/m.token", `{}`); code != 200 || body["result"] != true {
+		t.Fatalf("a call after 10 idle seconds: %d %v", code, body)
+	}
+	out, _, _ := runBinary(t, []string{"MODRUN_SERVER=" + srv.url, "MODRUN_TOKEN=" + token}, "credentials", "--json")
+	if !strings.Contains(out, `"credential": "short"`) && !strings.Contains(out, `"credential":"short"`) {
+		t.Fatalf("credentials: %s", out)
+	}
+	if strings.Contains(out, "needs_login") {
+		t.Fatalf("a kept-fresh login needs a login:\n%s", out)
+	}
 }

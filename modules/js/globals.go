@@ -63,11 +63,13 @@ func (v *vm) installOAuth2() error {
 	for _, m := range v.in.pkg.Modules {
 		names.Modules[m.Name()] = true
 	}
+	v.creds = map[string]*binding.Credential{}
 	for name, cred := range v.in.pkg.Manifest.OAuth2 {
 		bc, err := binding.CompileCredential(name, cred, names)
 		if err != nil {
 			return err
 		}
+		v.creds[name] = bc
 		c := v.rt.NewObject()
 		c.Set("accessToken", func(goja.FunctionCall) goja.Value { return v.tokenCall(bc, false) })
 		c.Set("refresh", func(goja.FunctionCall) goja.Value { return v.tokenCall(bc, true) })
@@ -97,12 +99,39 @@ func (v *vm) tokenCall(bc *binding.Credential, force bool) goja.Value {
 	return v.rt.ToValue(promise)
 }
 
+// keepFresh is the function of engine.KeepFreshTarget(name): the token
+// call of oauth2.name, with the margin widened to what keep-fresh asks,
+// resolving to true instead of the token.
+func (v *vm) keepFresh(name string) (goja.Callable, goja.Value, error) {
+	bc, ok := v.creds[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("keep fresh: package %s has no credential %q", v.in.pkg.Ref(), name)
+	}
+	fn := func(call goja.FunctionCall) goja.Value {
+		var opt engine.KeepFresh
+		if raw, err := v.toJSON(call.Argument(0)); err == nil {
+			json.Unmarshal(raw, &opt)
+		}
+		spec, err := bc.Bind(v, nil)
+		if err != nil {
+			v.throw(err)
+		}
+		spec.Margin = max(spec.Margin, time.Duration(opt.Within)*time.Millisecond)
+		promise, resolve, reject := v.rt.NewPromise()
+		v.await(&tokenWork{v: v, spec: spec, force: opt.Force, quiet: true, resolve: resolve, reject: reject})
+		return v.rt.ToValue(promise)
+	}
+	f, _ := goja.AssertFunction(v.rt.ToValue(fn))
+	return f, goja.Undefined(), nil
+}
+
 // tokenWork is an oauth2.NAME call: the token request off the loop, the
 // promise settled on it.
 type tokenWork struct {
 	v               *vm
 	spec            engine.TokenSpec
 	force           bool
+	quiet           bool // resolve to true, not the token (keep-fresh)
 	tok             string
 	resolve, reject func(any) error
 }
@@ -121,6 +150,10 @@ func (w *tokenWork) work(ctx context.Context) error {
 func (w *tokenWork) deliver(err error) {
 	if err != nil {
 		w.v.check(w.reject(w.v.newError(err, nil)))
+		return
+	}
+	if w.quiet {
+		w.v.check(w.resolve(true))
 		return
 	}
 	w.v.check(w.resolve(w.tok))

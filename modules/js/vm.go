@@ -34,6 +34,7 @@ type vm struct {
 	rt      *goja.Runtime
 	modules map[string]*goja.Object // JS modules and query modules by name
 	queries map[string]*queryState
+	creds   map[string]*binding.Credential // the package's oauth2: credentials, compiled
 	evals   map[*goja.Program]goja.Callable
 
 	stringify  goja.Callable
@@ -137,6 +138,9 @@ func newVM(in *Instance) (*vm, error) {
 
 // target resolves "module.function", or a query module's name (its run).
 func (v *vm) target(t string) (goja.Callable, goja.Value, error) {
+	if name, ok := engine.KeepFreshCredential(t); ok {
+		return v.keepFresh(name)
+	}
 	mod, fn, hasFn := strings.Cut(t, ".")
 	obj, ok := v.modules[mod]
 	if !ok {
