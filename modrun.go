@@ -1,6 +1,7 @@
 package modrun
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/heapfloor"
+	"github.com/modrun/modrun/internal/tracing"
 	"github.com/modrun/modrun/modules/js"
 	"github.com/modrun/modrun/modules/query"
 	"github.com/modrun/modrun/packages"
@@ -270,7 +272,19 @@ func WorkerMain() {
 		debug.SetMemoryLimit(int64(maxMem))
 	}
 	h := &workerHost{kinds: New(Options{}).kinds, pkgs: map[[32]byte]*engine.Package{}}
-	if err := worker.Serve(os.Stdin, os.Stdout, h, maxMem, slog.Level(level)); err != nil {
+	// A worker exports its own spans (queries, token requests), joined to
+	// the run's trace by the traceparent its calls carry.
+	stopTracing, err := tracing.Setup(context.Background(), "modrun-worker")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "modrun worker: tracing:", err)
+	}
+	err = worker.Serve(os.Stdin, os.Stdout, h, maxMem, slog.Level(level))
+	if stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		stopTracing(ctx)
+		cancel()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "modrun worker:", err)
 		os.Exit(1)
 	}

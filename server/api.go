@@ -18,10 +18,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/oauth2"
 	"github.com/modrun/modrun/internal/redact"
+	"github.com/modrun/modrun/internal/tracing"
 )
 
 //go:embed ui
@@ -159,12 +163,34 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // accessLog writes one line per request: method, path, status, duration
-// and run id. Never a header, a body or a query string.
+// and run id. Never a header, a body or a query string. With tracing on,
+// an API request is a server span, continuing the caller's traceparent.
 func (s *Server) accessLog(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		var span trace.Span
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			var ctx context.Context
+			ctx, span = tracing.Tracer().Start(tracing.Extract(r.Context(), r.Header), r.Method+" /v1",
+				trace.WithSpanKind(trace.SpanKindServer),
+				trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.URLPath(r.URL.Path)))
+			r = r.WithContext(ctx)
+		}
 		h.ServeHTTP(sw, r)
+		if span != nil {
+			if r.Pattern != "" {
+				span.SetName(r.Pattern)
+				if _, route, ok := strings.Cut(r.Pattern, " "); ok {
+					span.SetAttributes(semconv.HTTPRoute(route))
+				}
+			}
+			span.SetAttributes(semconv.HTTPResponseStatusCode(sw.status))
+			if sw.status >= 500 {
+				span.SetStatus(codes.Error, "HTTP "+strconv.Itoa(sw.status))
+			}
+			span.End()
+		}
 		if !s.log.Enabled(r.Context(), slog.LevelInfo) {
 			return
 		}
@@ -172,7 +198,7 @@ func (s *Server) accessLog(h http.Handler) http.Handler {
 		if id := sw.Header().Get("X-Run-Id"); id != "" {
 			attrs = append(attrs, "run", id)
 		}
-		s.log.Info("request", attrs...)
+		s.log.InfoContext(r.Context(), "request", attrs...)
 	})
 }
 
@@ -316,7 +342,9 @@ func (s *Server) handleQueue(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.history.add(j.run, true)
 	// Queued runs outlive the request; the server's shutdown ends them.
-	go s.execute(context.Background(), j, wait, release)
+	// (It stays in the request's trace: its span is a child of the
+	// request's, which ends first.)
+	go s.execute(trace.ContextWithSpan(context.Background(), trace.SpanFromContext(r.Context())), j, wait, release)
 	w.Header().Set("X-Run-Id", j.run.ID)
 	w.Header().Set("Location", "/v1/runs/"+j.run.ID)
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": j.run.ID, "status": StatusQueued})

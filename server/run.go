@@ -11,7 +11,12 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/tracing"
 )
 
 // Run statuses and triggers.
@@ -154,12 +159,26 @@ func (s *Server) execute(ctx context.Context, j *job, wait func(context.Context)
 		ctx, c = context.WithTimeoutCause(ctx, j.timeout, engine.ErrDeadline)
 		defer c()
 	}
+	ctx, span := tracing.Tracer().Start(ctx, "run "+r.Package+" "+r.Target, trace.WithAttributes(
+		attribute.String("modrun.package", r.Package), attribute.String("modrun.version", r.Version),
+		attribute.String("modrun.target", r.Target), attribute.String("modrun.app", r.App),
+		attribute.String("modrun.run_id", r.ID), attribute.String("modrun.trigger", r.Trigger)))
+	defer span.End()
+	// The span says how the run ended, never why in words: an error's
+	// message may quote an upstream answer.
+	traced := func(run Run) Run {
+		span.SetAttributes(attribute.String("modrun.status", run.Status))
+		if run.Status != StatusSucceeded {
+			span.SetStatus(codes.Error, "run "+run.Status)
+		}
+		return run
+	}
 	if err := wait(ctx); err != nil {
-		return s.finish(r, nil, err, nil)
+		return traced(s.finish(r, nil, err, nil))
 	}
 	inst, done, err := s.instance(j.pkg, r.App)
 	if err != nil {
-		return s.finish(r, nil, err, nil)
+		return traced(s.finish(r, nil, err, nil))
 	}
 	defer done()
 	now := time.Now()
@@ -173,7 +192,7 @@ func (s *Server) execute(ctx context.Context, j *job, wait func(context.Context)
 	if err != nil && errors.Is(context.Cause(ctx), ErrShuttingDown) {
 		err = fmt.Errorf("%s: %w", r.Target, ErrShuttingDown)
 	}
-	return s.finish(r, out, err, inst)
+	return traced(s.finish(r, out, err, inst))
 }
 
 // finish records a run's outcome, redacted by the instance that made it,

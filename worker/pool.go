@@ -18,6 +18,7 @@ import (
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/heapfloor"
 	"github.com/modrun/modrun/internal/memlimit"
+	"github.com/modrun/modrun/internal/tracing"
 )
 
 // Defaults of Options.
@@ -133,16 +134,41 @@ func (p *Pool) Close() error {
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, s := range p.slots {
 		s.mu.Lock()
 		w := s.w
 		s.w = nil
 		s.mu.Unlock()
 		if w != nil {
-			w.kill("closed", fmt.Errorf("worker pool %w", engine.ErrClosed))
+			wg.Go(func() { w.stop(closeGrace) })
 		}
 	}
+	wg.Wait()
 	return nil
+}
+
+// closeGrace is how long Close lets a worker exit on its own (flushing
+// what it buffers, such as trace spans) before it is killed.
+const closeGrace = 2 * time.Second
+
+// stop ends the worker as Close does: its input closes, so that it exits
+// cleanly, and it is killed if it has not within grace. Calls still on it
+// fail with ErrClosed.
+func (w *proc) stop(grace time.Duration) {
+	w.mu.Lock()
+	if w.why == "" {
+		w.why, w.whyErr = "closed", fmt.Errorf("worker pool %w", engine.ErrClosed)
+	}
+	w.mu.Unlock()
+	w.c.c.Close()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-w.gone:
+	case <-t.C:
+		w.cmd.Process.Kill()
+	}
 }
 
 func (p *Pool) isClosed() bool {
@@ -668,7 +694,8 @@ func (in *instance) try(ctx context.Context, target string, args []json.RawMessa
 	// The last worker a call can go to runs it even if its copy of the
 	// instance is busy; the others hand it on.
 	last := attempt >= len(in.p.slots)-1
-	if err := w.c.send(&message{ID: id, Op: opCall, Inst: in.id, Target: target, Args: args, Timeout: max(time.Until(deadline).Milliseconds(), 1), Deadline: deadline.UnixMilli(), Queue: last}); err != nil {
+	if err := w.c.send(&message{ID: id, Op: opCall, Inst: in.id, Target: target, Args: args, Timeout: max(time.Until(deadline).Milliseconds(), 1), Deadline: deadline.UnixMilli(), Queue: last,
+		Trace: tracing.TraceParent(ctx)}); err != nil {
 		forget()
 		w.broken(ctx, err)
 		return nil, nil, true

@@ -50,6 +50,9 @@ type message struct {
 	// last worker it can go to).
 	Queue bool `json:"queue,omitempty"`
 	Locks bool `json:"locks,omitempty"` // a load's: the parent's store locks across processes
+	// Trace is a call's W3C traceparent: the worker's spans (queries,
+	// token requests) join the run's trace.
+	Trace string `json:"trace,omitempty"`
 
 	Store  string                     `json:"store,omitempty"` // get, set, delete, list, clear, cas
 	Key    string                     `json:"key,omitempty"`

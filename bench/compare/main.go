@@ -9,8 +9,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +21,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -127,8 +131,21 @@ func main() {
 		srv.account(r)
 		return r
 	}
-	var serves, inProcs, plainServes, nodeServes []*result
+	// Row 11: an OTLP/HTTP sink that takes every export, for a server
+	// with tracing on.
+	var spans atomic.Int64
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		spans.Add(n)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer sink.Close()
+	var serves, inProcs, plainServes, nodeServes, traced []*result
 	for range *serveRounds {
+		tr := startServed([]string{"MODRUN_TOKEN=" + token, "OTEL_EXPORTER_OTLP_ENDPOINT=" + sink.URL}, runner, "serve", "bench/refresh", "--listen", "127.0.0.1:0",
+			"--input", input, "--store", filepath.Join(dir, "serve-traced.db"))
+		traced = append(traced, serveRound(tr, "/v1/run/bench-refresh/auth.refresh"))
+		tr.stop()
 		srv := startServed([]string{"MODRUN_TOKEN=" + token}, runner, "serve", "bench/refresh", "--listen", "127.0.0.1:0",
 			"--input", input, "--store", filepath.Join(dir, "serve.db"))
 		serves = append(serves, serveRound(srv, "/v1/run/bench-refresh/auth.refresh"))
@@ -148,7 +165,10 @@ func main() {
 			ns.stop()
 		}
 	}
-	serve, inProc, plainServe, nodeServe := median(serves), median(inProcs), median(plainServes), median(nodeServes)
+	serve, inProc, plainServe, nodeServe, tracedServe := median(serves), median(inProcs), median(plainServes), median(nodeServes), median(traced)
+	if spans.Load() == 0 {
+		must(fmt.Errorf("row 11: the traced server exported nothing"))
+	}
 	// Row 10: a cold runner run --isolate (a worker starts) vs in-process.
 	coldIsolated := coldStart(runner, "run", "examples/refresh-token/package", "auth.keepFresh", "--input", "username=demo", "--input", "password=cold-start", "--store", filepath.Join(dir, "cold-iso.db"), "--isolate")
 	idle := startServed([]string{"MODRUN_TOKEN=" + token}, runner, "serve", "examples/refresh-token/package", "--listen", "127.0.0.1:0",
@@ -196,6 +216,8 @@ func main() {
 		row("7b", "runner serve vs a Node.js node:http server", rps(serve), rps(nodeServe), serve.RunsPerSec/nodeServe.RunsPerSec, "≥ 2×", serve.RunsPerSec >= 2*nodeServe.RunsPerSec)
 	}
 	row("9", "runner serve --isolate=true (workers) vs --isolate=false (in-process)", rps(serve), rps(inProc), serve.RunsPerSec/inProc.RunsPerSec, "≥ 0.8×", serve.RunsPerSec >= 0.8*inProc.RunsPerSec)
+	row("11", fmt.Sprintf("runner serve with tracing on (OTLP/HTTP export of every span) vs off (row 7): %.0f µs more per run", (1/tracedServe.RunsPerSec-1/serve.RunsPerSec)*1e6),
+		rps(tracedServe), rps(serve), tracedServe.RunsPerSec/serve.RunsPerSec, "(reported)", true)
 	row("10", "cold start: runner run --isolate of the example's auth.keepFresh vs in-process (row 4)", ms(coldIsolated), ms(runnerCold), float64(coldIsolated)/float64(runnerCold), "≤ 2×", coldIsolated <= 2*runnerCold)
 	row("8", "runner serve idle, the example loaded: RSS after start / after 10,000 runs", fmt.Sprintf("%d MB", idleStart>>10), fmt.Sprintf("%d MB", idleAfter>>10), float64(idleAfter)/float64(max(idleStart, 1)), "(reported)", true)
 	fmt.Println()

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/modrun/modrun/internal/redact"
+	"github.com/modrun/modrun/internal/tracing"
 )
 
 // Exit codes (DESIGN §8).
@@ -101,6 +102,9 @@ Environment:
   MODRUN_<FLAG>        every runner serve flag (--max-concurrent: MODRUN_MAX_CONCURRENT);
                        the flag wins (docs/reference.md lists them); runner healthcheck
                        reads MODRUN_LISTEN as serve does
+  OTEL_EXPORTER_OTLP_ENDPOINT
+                       turns on OpenTelemetry tracing of serve, over OTLP/HTTP (the other
+                       OTEL_* variables configure it; docs/reference.md "Tracing")
   MODRUN_KEYS_FILE     the keyring sealing the store's values, as --keys: ID:BASE64 per
                        line, the first seals, all open (default $XDG_STATE_HOME/modrun/keys,
                        made on first use)
@@ -156,7 +160,7 @@ func (c *cli) setupLog() error {
 	default:
 		return usagef("--log-format %q: want text or json", c.logFormat)
 	}
-	c.log = slog.New(redact.Handler(h, c.redact))
+	c.log = slog.New(tracing.LogHandler(redact.Handler(h, c.redact)))
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 	"github.com/modrun/modrun"
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/memlimit"
+	"github.com/modrun/modrun/internal/tracing"
 	"github.com/modrun/modrun/server"
 )
 
@@ -101,6 +103,22 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 					in[k] = v
 				}
 				return envInputs(pkg, in)
+			}
+			// OTEL_EXPORTER_OTLP_ENDPOINT turns tracing on (DESIGN §20);
+			// spans still buffered go out as serve stops.
+			stopTracing, err := tracing.Setup(cmd.Context(), "modrun")
+			if err != nil {
+				return fmt.Errorf("tracing: %w", err)
+			}
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if err := stopTracing(ctx); err != nil {
+					c.log.Warn("tracing: spans not exported at shutdown", "error", err)
+				}
+			}()
+			if tracing.Enabled() {
+				fmt.Fprintln(c.stderr, "tracing: OTLP/HTTP export on")
 			}
 			var srv *server.Server
 			eng := modrun.New(modrun.Options{Store: db, Registry: reg.registryDir(), Logger: c.log, Timeout: timeout,

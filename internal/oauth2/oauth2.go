@@ -30,7 +30,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/tracing"
 )
 
 // Store is what Client keeps token sets in: an instance's engine.Session.
@@ -502,7 +505,14 @@ func (c *Client) request(ctx context.Context, spec engine.TokenSpec, form url.Va
 	}
 	hc := *c.HTTP
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	end := tracing.StartClient(req, "oauth2 token "+spec.Name,
+		attribute.String("modrun.credential", spec.Name), attribute.String("oauth2.grant_type", form.Get("grant_type")))
 	resp, err := hc.Do(req)
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+	}
+	end(status, err)
 	if err != nil {
 		sent := !notSent(err)
 		var ue *url.Error

@@ -21,9 +21,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/modrun/modrun/binding"
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/tracing"
 	"github.com/modrun/modrun/internal/yamlfile"
 )
 
@@ -441,11 +443,14 @@ func (r *request) send(ctx context.Context) (*engine.Response, error) {
 	if m.retry != nil {
 		req.Header = r.header.Clone()
 	}
+	end := tracing.StartClient(req, "query "+m.name, attribute.String("modrun.module", m.name))
 	start := time.Now()
 	resp, err := m.client.Do(req)
 	if err != nil {
+		end(0, err)
 		return nil, m.transportError(ctx, r.url, err)
 	}
+	end(resp.StatusCode, nil)
 	defer resp.Body.Close()
 	data, err := readBody(resp, m.maxBytes)
 	if err != nil {
