@@ -193,3 +193,66 @@ func FuzzImport(f *testing.F) {
 		}
 	})
 }
+
+// TestPagesAreNamespaces: the same action and JS object names on two
+// pages were silently overwritten (issue 30); each page is now its own
+// package, both validate, nothing is missing, and actions deleted in the
+// editor are skipped and listed.
+func TestPagesAreNamespaces(t *testing.T) {
+	api := func(page, name, path string) map[string]any {
+		return map[string]any{"id": page + "_" + name, "pluginType": "API", "pluginId": "restapi-plugin",
+			"unpublishedAction": map[string]any{"name": name, "pageId": page,
+				"datasource":          map[string]any{"name": "API", "pluginId": "restapi-plugin"},
+				"actionConfiguration": map[string]any{"httpMethod": "GET", "path": path}}}
+	}
+	js := func(page, body string) map[string]any {
+		return map[string]any{"id": page + "_Logic", "unpublishedCollection": map[string]any{"name": "Logic", "pageId": page, "pluginType": "JS", "body": body}}
+	}
+	deleted := api("Orders", "oldQuery", "/old")
+	deleted["unpublishedAction"].(map[string]any)["deletedAt"] = "2024-01-01T00:00:00Z"
+	export := map[string]any{
+		"exportedApplication": map[string]any{"name": "Shop"},
+		"datasourceList":      []any{map[string]any{"name": "API", "pluginId": "restapi-plugin", "datasourceConfiguration": map[string]any{"url": "https://api.example.com"}}},
+		"actionList":          []any{api("Users", "list", "/users"), api("Orders", "list", "/orders"), deleted},
+		"actionCollectionList": []any{
+			js("Users", "export default { async count() { return (await list.run()).length } }"),
+			js("Orders", "export default { async total() { return (await list.run()).length * 2 } }"),
+		},
+	}
+	data, _ := json.Marshal(export)
+	results, err := appsmith.ImportPages(data, appsmith.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 2 {
+		t.Fatalf("%d packages; want one per page", len(results))
+	}
+	want := map[string]string{"users": "/users", "orders": "/orders"}
+	for _, res := range results {
+		if res.Dir == "" || res.Name != "shop-"+res.Dir || want[res.Dir] == "" {
+			t.Fatalf("package %q in %q", res.Name, res.Dir)
+		}
+		if !strings.Contains(string(res.Files["list.query.yaml"]), want[res.Dir]) || res.Files["Logic.js"] == nil {
+			t.Errorf("%s: list or Logic missing:\n%s", res.Dir, golden(res))
+		}
+		dir := t.TempDir()
+		for n, b := range res.Files {
+			os.WriteFile(filepath.Join(dir, n), b, 0o644)
+		}
+		if _, err := packages.LoadDir(dir, modrun.New(modrun.Options{}).Kinds()...); err != nil {
+			t.Errorf("%s does not validate: %v", res.Dir, err)
+		}
+		notes := strings.Join(res.Notes, "\n")
+		if res.Dir == "orders" && !strings.Contains(notes, "oldQuery: skipped: deleted in the editor") {
+			t.Errorf("orders: the deleted action is not listed:\n%s", notes)
+		}
+		if res.Files["oldQuery.query.yaml"] != nil {
+			t.Errorf("%s: a deleted action was imported", res.Dir)
+		}
+	}
+	// One page asked for: one package, in DIR itself.
+	one, err := appsmith.ImportPages(data, appsmith.Options{Page: "Orders"})
+	if err != nil || len(one) != 1 || one[0].Dir != "" || !strings.Contains(string(one[0].Files["list.query.yaml"]), "/orders") {
+		t.Fatalf("--page Orders: %v %v", one, err)
+	}
+}

@@ -48,6 +48,8 @@ type pageDTO struct {
 
 type action struct {
 	ID                string     `json:"id"`
+	DeletedAt         string     `json:"deletedAt"`
+	Deleted           bool       `json:"deleted"`
 	PluginType        string     `json:"pluginType"`
 	PluginID          string     `json:"pluginId"`
 	UnpublishedAction *actionDTO `json:"unpublishedAction"`
@@ -67,6 +69,7 @@ type actionDTO struct {
 	RunBehaviour    string        `json:"runBehaviour"`
 	DynamicBindings []bindingPath `json:"dynamicBindingPathList"`
 	JSONPathKeys    []string      `json:"jsonPathKeys"`
+	DeletedAt       string        `json:"deletedAt"`
 }
 
 type bindingPath struct {
@@ -98,6 +101,8 @@ type property struct {
 
 type collection struct {
 	ID                    string         `json:"id"`
+	DeletedAt             string         `json:"deletedAt"`
+	Deleted               bool           `json:"deleted"`
 	UnpublishedCollection *collectionDTO `json:"unpublishedCollection"`
 	PublishedCollection   *collectionDTO `json:"publishedCollection"`
 }
@@ -107,6 +112,7 @@ type collectionDTO struct {
 	PageID    string     `json:"pageId"`
 	Body      string     `json:"body"`
 	Variables []property `json:"variables"`
+	DeletedAt string     `json:"deletedAt"`
 }
 
 // dto returns the unpublished (edit-mode) form, else the published.

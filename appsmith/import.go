@@ -32,10 +32,88 @@ type Options struct {
 // Result is an imported package.
 type Result struct {
 	Name      string            // the package's name
+	Dir       string            // ImportPages: the page's subdirectory ("" for the only package)
+	Page      string            // ImportPages: the page it holds ("" for the only package)
 	Files     map[string][]byte // package.yaml, NAME.query.yaml, NAME.js, README.md
 	Notes     []string          // what needs attention: "ACTION.FIELD: reason", sorted
 	Queries   int               // query modules written
 	JSModules int               // JS modules written
+}
+
+// Pages lists the pages that hold the export's live actions and JS
+// objects, in the order they first appear.
+func Pages(data []byte) ([]string, error) {
+	ex, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	var pages []string
+	seen := map[string]bool{}
+	add := func(p string) {
+		if !seen[p] {
+			seen[p] = true
+			pages = append(pages, p)
+		}
+	}
+	for i := range ex.ActionList {
+		a := &ex.ActionList[i]
+		if d := a.dto(); d != nil && d.Name != "" && !a.Deleted && a.DeletedAt == "" && d.DeletedAt == "" {
+			add(d.PageID)
+		}
+	}
+	for i := range ex.ActionCollectionList {
+		c := &ex.ActionCollectionList[i]
+		if d := c.dto(); d != nil && d.Name != "" && !c.Deleted && c.DeletedAt == "" && d.DeletedAt == "" {
+			add(d.PageID)
+		}
+	}
+	return pages, nil
+}
+
+// ImportPages imports an app as DESIGN §19 says: pages are namespaces, so
+// an app whose actions and JS objects are on several pages becomes one
+// package per page (Result.Dir is the page's slug, its name NAME-SLUG);
+// one page (or opts.Page) gives one package (Dir ""). The same name on
+// two pages never collides.
+func ImportPages(data []byte, opts Options) ([]*Result, error) {
+	pages, err := Pages(data)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Page != "" || len(pages) <= 1 {
+		res, err := Import(data, opts)
+		if err != nil {
+			return nil, err
+		}
+		return []*Result{res}, nil
+	}
+	base := opts.Name
+	if base == "" {
+		ex, _ := decode(data) // Pages decoded it
+		app := ""
+		if ex.ExportedApplication != nil {
+			app = ex.ExportedApplication.Name
+		}
+		base = packageName(app)
+	}
+	var out []*Result
+	slugs := map[string]bool{}
+	for _, p := range pages {
+		slug := packageName(p)
+		for i := 2; slugs[slug]; i++ {
+			slug = packageName(p) + "-" + strconv.Itoa(i)
+		}
+		slugs[slug] = true
+		o := opts
+		o.Page, o.Name = p, base+"-"+slug
+		res, err := Import(data, o)
+		if err != nil {
+			return nil, err
+		}
+		res.Dir, res.Page = slug, p
+		out = append(out, res)
+	}
+	return out, nil
 }
 
 // ErrNotExport is returned for a file that is not an Appsmith export.
@@ -44,6 +122,17 @@ var ErrNotExport = errors.New("not an Appsmith application export")
 // Import turns an Appsmith export into a modrun package's files. It
 // executes nothing from the export.
 func Import(data []byte, opts Options) (*Result, error) {
+	ex, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	im := &importer{ex: ex, opts: opts, res: &Result{Files: map[string][]byte{}},
+		inputs: map[string]input{}, names: map[string]string{}, used: map[string]bool{}, datasources: map[string]datasource{}}
+	im.run()
+	return im.res, nil
+}
+
+func decode(data []byte) (*export, error) {
 	if len(data) > MaxExport {
 		return nil, fmt.Errorf("%w: the file is %d bytes, more than %d", ErrNotExport, len(data), MaxExport)
 	}
@@ -55,10 +144,7 @@ func Import(data []byte, opts Options) (*Result, error) {
 	if ex.ExportedApplication == nil && len(ex.ActionList) == 0 && len(ex.ActionCollectionList) == 0 {
 		return nil, fmt.Errorf("%w: it has no exportedApplication, actionList or actionCollectionList", ErrNotExport)
 	}
-	im := &importer{ex: &ex, opts: opts, res: &Result{Files: map[string][]byte{}},
-		inputs: map[string]input{}, names: map[string]string{}, used: map[string]bool{}, datasources: map[string]datasource{}}
-	im.run()
-	return im.res, nil
+	return &ex, nil
 }
 
 type importer struct {
@@ -113,6 +199,10 @@ func (im *importer) run() {
 		if im.opts.Page != "" && pageName(d.PageID) != im.opts.Page {
 			continue
 		}
+		if a.Deleted || a.DeletedAt != "" || d.DeletedAt != "" {
+			im.note("%s: skipped: deleted in the editor", d.Name)
+			continue
+		}
 		switch pt := a.pluginType(); {
 		case pt == "JS":
 			coll := d.CollectionID
@@ -138,6 +228,10 @@ func (im *importer) run() {
 			continue
 		}
 		if im.opts.Page != "" && d.PageID != im.opts.Page {
+			continue
+		}
+		if c.Deleted || c.DeletedAt != "" || d.DeletedAt != "" {
+			im.note("%s: skipped: deleted in the editor", d.Name)
 			continue
 		}
 		im.colls = append(im.colls, c)

@@ -32,7 +32,9 @@ URL an input with that default, JS functions run on page load go to onLoad, and
 {{ }} bindings carry over; widget references become inputs. What a headless
 package cannot honour is listed, each as ACTION.FIELD: reason, and in the
 package's README.md. Nothing from the export is executed. The package is then
-checked as runner validate does.`,
+checked as runner validate does. An app with actions on several pages becomes
+one package per page, in DIR/PAGE (pages are namespaces); actions deleted in the
+editor are skipped and listed.`,
 		Example: `  runner import appsmith ./crm.json ./crm
   runner import appsmith ./crm.json ./crm-users --page Users --name crm-users
   runner validate ./crm && runner run ./crm Users.refresh --input usersApiUrl=http://127.0.0.1:8080`,
@@ -48,43 +50,42 @@ checked as runner validate does.`,
 			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
-			res, err := appsmith.Import(data, appsmith.Options{Name: name, Page: page})
+			results, err := appsmith.ImportPages(data, appsmith.Options{Name: name, Page: page})
 			if err != nil {
 				return fmt.Errorf("%s: %w", src, err)
 			}
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return err
-			}
-			files := make([]string, 0, len(res.Files))
-			for f := range res.Files {
-				files = append(files, f)
-			}
-			sort.Strings(files)
-			for _, f := range files {
-				// Import names files itself (module names are identifiers);
-				// never outside dir all the same.
-				if filepath.Base(f) != f {
-					return fmt.Errorf("refusing to write %q outside %s", f, dir)
-				}
-				if err := os.WriteFile(filepath.Join(dir, f), res.Files[f], 0o644); err != nil {
+			failed := 0
+			for _, res := range results {
+				pdir := filepath.Join(dir, res.Dir)
+				if err := writeImport(pdir, res); err != nil {
 					return err
 				}
+				for _, n := range res.Notes {
+					// Notes quote the export's names: never let them drive
+					// the terminal.
+					if res.Page != "" {
+						n = "page " + res.Page + ": " + n
+					}
+					fmt.Fprintln(c.stderr, termsafe.String(n))
+				}
+				problems := 0
+				if _, err := packages.LoadDir(pdir, modrun.New(modrun.Options{}).Kinds()...); err != nil {
+					problems = c.printProblems(pdir, err)
+				}
+				fmt.Fprintf(c.stdout, "%s: imported %d queries, %d JS modules; %d need attention\n", pdir, res.Queries, res.JSModules, len(res.Notes))
+				if problems > 0 {
+					failed++
+					fmt.Fprintf(c.stdout, "%s: %d problem(s): fix them, then runner validate %s\n", pdir, problems, pdir)
+				} else {
+					fmt.Fprintf(c.stdout, "%s: ok: %s validates\n", pdir, res.Name)
+				}
 			}
-			for _, n := range res.Notes {
-				// Notes quote the export's names: never let them drive the
-				// terminal.
-				fmt.Fprintln(c.stderr, termsafe.String(n))
+			if len(results) > 1 {
+				fmt.Fprintf(c.stdout, "%d pages, one package each (pages are namespaces: the same name on two pages never collides)\n", len(results))
 			}
-			problems := 0
-			if _, err := packages.LoadDir(dir, modrun.New(modrun.Options{}).Kinds()...); err != nil {
-				problems = c.printProblems(dir, err)
-			}
-			fmt.Fprintf(c.stdout, "imported %d queries, %d JS modules; %d need attention\n", res.Queries, res.JSModules, len(res.Notes))
-			if problems > 0 {
+			if failed > 0 {
 				// DESIGN §19: exit 1 unless every package written validates.
-				return fmt.Errorf("%s does not validate yet: %d problem(s) above; fix them, then runner validate %s", dir, problems, dir)
-			} else {
-				fmt.Fprintf(c.stdout, "%s: ok: %s validates\n", dir, res.Name)
+				return fmt.Errorf("%d of %d package(s) in %s do not validate yet (problems above)", failed, len(results), dir)
 			}
 			return nil
 		},
@@ -93,6 +94,29 @@ checked as runner validate does.`,
 	app.Flags().StringVar(&page, "page", "", "import only this page's actions and JS objects")
 	cmd.AddCommand(app)
 	return cmd
+}
+
+// writeImport writes res's files into dir, made if missing.
+func writeImport(dir string, res *appsmith.Result) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	files := make([]string, 0, len(res.Files))
+	for f := range res.Files {
+		files = append(files, f)
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		// Import names files itself (module names are identifiers);
+		// never outside dir all the same.
+		if filepath.Base(f) != f {
+			return fmt.Errorf("refusing to write %q outside %s", f, dir)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), res.Files[f], 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readExport reads an export file, at most appsmith.MaxExport bytes.

@@ -57,3 +57,28 @@ func TestImportNotesCannotDriveTheTerminal(t *testing.T) {
 		t.Fatalf("the name is not shown escaped:\n%s", stderr)
 	}
 }
+
+// TestImportOnePackagePerPage: runner import writes DIR/PAGE for an app
+// with several pages, every package validates, and it exits 0.
+func TestImportOnePackagePerPage(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "shop.json")
+	os.WriteFile(src, []byte(`{"exportedApplication": {"name": "Shop"},
+ "datasourceList": [{"name": "API", "pluginId": "restapi-plugin", "datasourceConfiguration": {"url": "https://api.example.com"}}],
+ "actionList": [
+  {"pluginType": "API", "unpublishedAction": {"name": "list", "pageId": "Users", "datasource": {"name": "API"}, "actionConfiguration": {"httpMethod": "GET", "path": "/users"}}},
+  {"pluginType": "API", "unpublishedAction": {"name": "list", "pageId": "Orders", "datasource": {"name": "API"}, "actionConfiguration": {"httpMethod": "GET", "path": "/orders"}}}]}`), 0o644)
+	dir := filepath.Join(t.TempDir(), "shop")
+	out, errOut, code := runBinary(t, nil, "import", "appsmith", src, dir)
+	if code != 0 || !strings.Contains(out, "2 pages, one package each") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for page, path := range map[string]string{"users": "/users", "orders": "/orders"} {
+		q, err := os.ReadFile(filepath.Join(dir, page, "list.query.yaml"))
+		if err != nil || !strings.Contains(string(q), path) {
+			t.Errorf("%s/list.query.yaml: %v\n%s", page, err, q)
+		}
+		if _, errOut, code := runCLI(t, "", "validate", filepath.Join(dir, page)); code != 0 {
+			t.Errorf("validate %s: %d %s", page, code, errOut)
+		}
+	}
+}
