@@ -256,3 +256,46 @@ func TestPagesAreNamespaces(t *testing.T) {
 		t.Fatalf("--page Orders: %v %v", one, err)
 	}
 }
+
+// TestHardCodedCredentials: a credential typed into an action's headers
+// or query (Authorization, Cookie, X-Api-Key, api_key) never reaches the
+// package: it becomes a secret input without a default, listed in the
+// notes; bound values stay bindings.
+func TestHardCodedCredentials(t *testing.T) {
+	data := []byte(`{"exportedApplication": {"name": "Gh"},
+ "datasourceList": [{"name": "GH", "pluginId": "restapi-plugin", "datasourceConfiguration": {"url": "https://api.github.example"}}],
+ "actionList": [{"pluginType": "API", "unpublishedAction": {"name": "repos", "pageId": "Page1", "datasource": {"name": "GH"},
+  "actionConfiguration": {"httpMethod": "GET", "path": "/user/repos",
+   "headers": [{"key": "Authorization", "value": "token ghp_SECRET1234567890"}, {"key": "Cookie", "value": "session=SECRETcookie"},
+               {"key": "X-Api-Key", "value": "SECRETkey-42"}, {"key": "X-Trace", "value": "{{appsmith.store.trace}}"}, {"key": "Accept", "value": "application/json"}],
+   "queryParameters": [{"key": "api_key", "value": "SECRETq"}, {"key": "token", "value": "{{appsmith.store.tok}}"}]}}}]}`)
+	res, err := appsmith.Import(data, appsmith.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range res.Files {
+		if strings.Contains(string(b), "SECRET") {
+			t.Errorf("%s holds a hard-coded credential:\n%s", name, b)
+		}
+	}
+	manifest := string(res.Files["package.yaml"])
+	for _, in := range []string{"repos_headers_Authorization", "repos_headers_Cookie", "repos_headers_X_Api_Key", "repos_queryParameters_api_key"} {
+		if !strings.Contains(manifest, in+": {secret: true") {
+			t.Errorf("no secret input %s:\n%s", in, manifest)
+		}
+		if !strings.Contains(strings.Join(res.Notes, "\n"), "now the secret input "+in) {
+			t.Errorf("no note for %s: %v", in, res.Notes)
+		}
+	}
+	q := string(res.Files["repos.query.yaml"])
+	if !strings.Contains(q, "{{appsmith.store.trace}}") || !strings.Contains(q, "{{appsmith.store.tok}}") || !strings.Contains(q, "application/json") {
+		t.Errorf("bound or harmless values changed:\n%s", q)
+	}
+	dir := t.TempDir()
+	for n, b := range res.Files {
+		os.WriteFile(filepath.Join(dir, n), b, 0o644)
+	}
+	if _, err := packages.LoadDir(dir, modrun.New(modrun.Options{}).Kinds()...); err != nil {
+		t.Errorf("does not validate: %v", err)
+	}
+}

@@ -549,12 +549,37 @@ func (im *importer) mapping(where string, rows []property, fold func(string) str
 			im.note("%s.%s: a %s field is sent as text", where, k, strings.ToLower(p.Type))
 		}
 		seen[fold(k)] = true
+		if credentialField(k) && !strings.Contains(v, "{{") {
+			// A credential typed into the action: the package must not
+			// carry it (DESIGN §19). It becomes a secret input with no
+			// default, given at run time.
+			in := im.addInput(identifier(strings.ReplaceAll(where, ".", "_")+"_"+k), input{secret: true, desc: "was hard-coded in the Appsmith action (" + where + "." + k + ")"})
+			im.note("%s.%s: a hard-coded credential; now the secret input %s (give it with --input %s=…); the value is not in the package", where, k, in, in)
+			put(m, k, scalar("{{inputs."+in+"}}"))
+			continue
+		}
 		put(m, k, scalar(im.bindings(where+"."+k, v)))
 	}
 	if len(m.Content) == 0 {
 		return nil
 	}
 	return m
+}
+
+// credentialField reports whether a header, query or form field of that
+// name carries a credential.
+func credentialField(name string) bool {
+	n := strings.ToLower(name)
+	switch n {
+	case "authorization", "proxy-authorization", "cookie":
+		return true
+	}
+	for _, w := range []string{"token", "secret", "password", "passwd", "apikey", "api-key", "api_key", "access-key", "access_key", "client_secret"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return strings.HasSuffix(n, "-key") || strings.HasSuffix(n, "_key") || n == "key"
 }
 
 // body maps an action's body by its content type.
