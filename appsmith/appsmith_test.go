@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -39,12 +40,13 @@ func golden(r *appsmith.Result) string {
 }
 
 // TestImportGolden: each export in testdata imports to the golden files,
-// and the JS-free or library-free ones validate.
+// and each validates (crm.json used navigateTo, which kept it from
+// loading until page actions became headless no-ops).
 func TestImportGolden(t *testing.T) {
 	for _, c := range []struct {
 		file      string
 		validates bool
-	}{{"crm.json", false}, {"legacy.json", true}, {"crm-users.json", true}} {
+	}{{"crm.json", true}, {"legacy.json", true}, {"crm-users.json", true}} {
 		t.Run(c.file, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("testdata", c.file))
 			if err != nil {
@@ -298,4 +300,55 @@ func TestHardCodedCredentials(t *testing.T) {
 	if _, err := packages.LoadDir(dir, modrun.New(modrun.Options{}).Kinds()...); err != nil {
 		t.Errorf("does not validate: %v", err)
 	}
+}
+
+// TestPageCodeRunsHeadless: console.log stays console.log (it became
+// inputs.console_log, a TypeError at run time), and navigateTo,
+// showModal, closeModal, resetWidget, download and copyToClipboard no
+// longer keep the package from loading: they log and do nothing.
+func TestPageCodeRunsHeadless(t *testing.T) {
+	data := []byte(`{"exportedApplication": {"name": "Con"},
+ "actionCollectionList": [{"unpublishedCollection": {"name": "Logic", "pageId": "Page1", "pluginType": "JS",
+  "body": "export default { async f() { console.log('hi', Input1.text); await navigateTo('Page2'); showModal('m'); closeModal('m'); resetWidget('w'); download('x', 'y.txt'); copyToClipboard('c'); return 1 } }"}}]}`)
+	res, err := appsmith.Import(data, appsmith.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := string(res.Files["Logic.js"])
+	if !strings.Contains(js, "console.log('hi', inputs.Input1_text)") {
+		t.Errorf("console.log rewritten:\n%s", js)
+	}
+	pkg, err := packages.Load(res.Files, modrun.New(modrun.Options{}).Kinds()...)
+	if err != nil {
+		t.Fatalf("does not load: %v", err)
+	}
+	var log strings.Builder
+	var mu sync.Mutex
+	eng := modrun.New(modrun.Options{Store: store.NewMemory(), Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &log}, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{Inputs: map[string]any{"Input1_text": "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	if out, err := inst.Call(context.Background(), "Logic.f"); err != nil || string(out) != "1" {
+		t.Fatalf("Logic.f: %s %v", out, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{`msg="hi x"`, `msg="headless: navigateTo ignored"`, `msg="headless: copyToClipboard ignored"`} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, log.String())
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

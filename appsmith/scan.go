@@ -25,6 +25,15 @@ var pageActions = map[string]bool{
 	"watchGeoLocation": true, "stopWatchGeoLocation": true, "logoutUser": true, "closeAllModals": true,
 }
 
+// headless are the page actions modrun runs as logged no-ops.
+var headless = func() map[string]bool {
+	m := map[string]bool{}
+	for _, n := range engine.HeadlessActions {
+		m[n] = true
+	}
+	return m
+}()
+
 // libraries are Appsmith's preloaded libraries; modrun ships some
 // (engine.JSLibraries).
 var libraries = map[string]string{
@@ -155,7 +164,7 @@ func (im *importer) rewriteParsed(where, src string, _ int, binding bool) string
 			}
 		case libraries[name] != "":
 			im.library(where, name)
-		case builtins()[name] || pageActions[name]:
+		case builtins()[name] || pageActions[name] || isGlobal(name):
 		default:
 			in := identifier(name + "_" + prop)
 			if _, ok := im.inputs[in]; !ok {
@@ -176,8 +185,10 @@ func (im *importer) rewriteParsed(where, src string, _ int, binding bool) string
 			if n := im.names[name]; n != "" && n != name {
 				edits = append(edits, edit{int(id.Idx) - 1, int(id.Idx) - 1 + len(name), n})
 			}
+		case headless[name]:
+			im.note("%s: %s() acts on a page in a browser; headless it logs \"headless: %s ignored\" and does nothing", where, name, name)
 		case pageActions[name]:
-			im.note("%s: %s() acts on a page in a browser; a headless package cannot", where, name)
+			im.note("%s: %s() acts on a page in a browser; a headless package cannot (the function fails when it gets there)", where, name)
 		case libraries[name] != "":
 			im.library(where, name)
 		case builtins()[name], isGlobal(name), name == "appsmith", name == "this":

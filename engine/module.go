@@ -18,11 +18,16 @@ type Module interface {
 
 // JSGlobals are the names modrun puts in every JS module's realm besides
 // the package's modules and JavaScript's built-ins (DESIGN §5).
-var JSGlobals = []string{
+var JSGlobals = append([]string{
 	"appsmith", "inputs", "storeValue", "removeValue", "clearStore",
 	"compareAndSwapValue", "singleFlight", "showAlert", "console",
 	"setTimeout", "setInterval", "clearTimeout", "clearInterval", "oauth2",
-}
+}, HeadlessActions...)
+
+// HeadlessActions are Appsmith's global functions that act on a page in
+// a browser: headless, each logs that it was ignored and resolves to
+// undefined (DESIGN §19), so that code written for a page still runs.
+var HeadlessActions = []string{"navigateTo", "showModal", "closeModal", "resetWidget", "download", "copyToClipboard"}
 
 // JSLibraries are the libraries a JS module may use by their global names
 // (Appsmith preloads them), as "npm-name version"; a runtime loads one only

@@ -48,6 +48,12 @@ func (v *vm) installGlobals() {
 		})
 	}
 	rt.Set("console", console)
+	for _, name := range engine.HeadlessActions {
+		rt.Set(name, func(goja.FunctionCall) goja.Value {
+			v.in.log.Info("headless: "+name+" ignored", "source", name)
+			return v.resolved(goja.Undefined())
+		})
+	}
 	rt.Set("setTimeout", func(call goja.FunctionCall) goja.Value { return v.setTimer(call, false) })
 	rt.Set("setInterval", func(call goja.FunctionCall) goja.Value { return v.setTimer(call, true) })
 	rt.Set("clearTimeout", v.clearTimer)
