@@ -352,3 +352,37 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestOtherPluginsAreStubs: code calling a database action loaded as
+// inputs.X_run(), a TypeError at run time; the action is now a stub
+// module with its name, so the package loads, other functions run, and
+// calling the stub fails naming the action and its plugin.
+func TestOtherPluginsAreStubs(t *testing.T) {
+	data := []byte(`{"exportedApplication": {"name": "Db"},
+ "actionList": [{"pluginType": "DB", "pluginId": "postgres-plugin", "unpublishedAction": {"name": "listOrders", "pageId": "Page1"}}],
+ "actionCollectionList": [{"unpublishedCollection": {"name": "Logic", "pageId": "Page1", "pluginType": "JS",
+  "body": "export default { async orders() { return (await listOrders.run()).length }, two() { return 2 } }"}}]}`)
+	res, err := appsmith.Import(data, appsmith.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(res.Files["Logic.js"]), "await listOrders.run()") {
+		t.Errorf("the call was rewritten:\n%s", res.Files["Logic.js"])
+	}
+	pkg, err := packages.Load(res.Files, modrun.New(modrun.Options{}).Kinds()...)
+	if err != nil {
+		t.Fatalf("does not load: %v", err)
+	}
+	inst, err := modrun.New(modrun.Options{Store: store.NewMemory()}).NewInstance(pkg, modrun.InstanceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	if out, err := inst.Call(context.Background(), "Logic.two"); err != nil || string(out) != "2" {
+		t.Fatalf("Logic.two: %s %v", out, err)
+	}
+	_, err = inst.Call(context.Background(), "Logic.orders")
+	if err == nil || !strings.Contains(err.Error(), "listOrders: a postgres-plugin action; modrun runs REST and GraphQL only") {
+		t.Fatalf("Logic.orders: %v", err)
+	}
+}

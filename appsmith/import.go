@@ -161,6 +161,28 @@ type importer struct {
 	apis        []*action
 	colls       []*collection
 	jsActions   map[string][]*actionDTO // collection name → its function actions
+	stubs       []stub                  // actions of plugins modrun does not run
+}
+
+// stub is an action of another plugin (a database, a SaaS): written as a
+// module with its name, so that code calling it loads, and failing when run.
+type stub struct{ name, plugin string }
+
+// stub writes st's module: run() and request() reject with why.
+func (im *importer) stub(st stub) {
+	name := im.names[st.name]
+	why := strconv.Quote(fmt.Sprintf("%s: a %s action; modrun runs REST and GraphQL only", st.name, st.plugin))
+	im.res.Files[name+".js"] = []byte(fmt.Sprintf(`// %s: a %s action in Appsmith. modrun runs REST and GraphQL actions only:
+// this stub lets code that calls it load; calling it fails.
+export default {
+	data: undefined,
+	async run() { throw new Error(%s) },
+	async request() { throw new Error(%s) },
+	clear() {},
+};
+`, st.name, st.plugin, why, why))
+	im.res.JSModules++
+	im.note("%s: a %s action: a stub module that fails when run (modrun runs REST and GraphQL only)", st.name, st.plugin)
 }
 
 type input struct {
@@ -217,7 +239,7 @@ func (im *importer) run() {
 			if plugin == "" {
 				plugin = strings.ToLower(pt)
 			}
-			im.note("%s: skipped: plugin %s is not a REST API (only REST API actions and JS objects import)", d.Name, orUnknown(plugin))
+			im.stubs = append(im.stubs, stub{d.Name, orUnknown(plugin)})
 		}
 	}
 	for i := range ex.ActionCollectionList {
@@ -243,8 +265,14 @@ func (im *importer) run() {
 	for _, c := range im.colls {
 		im.moduleName(c.dto().Name)
 	}
+	for _, st := range im.stubs {
+		im.moduleName(st.name)
+	}
 	for _, a := range im.apis {
 		im.api(a)
+	}
+	for _, st := range im.stubs {
+		im.stub(st)
 	}
 	for _, c := range im.colls {
 		im.collection(c)
