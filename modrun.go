@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -50,6 +51,11 @@ type Options struct {
 	MaxMemory uint64
 	// OnWorkerRestart is told each time a worker is replaced, and why.
 	OnWorkerRestart func(reason string)
+	// Transport sends every HTTP request of the engine's instances:
+	// queries and OAuth2 token requests (runner test records and replays
+	// through it). Nil means the default transports. Not with Isolate:
+	// workers send their own.
+	Transport http.RoundTripper
 }
 
 // Engine loads packages and creates instances of them.
@@ -67,9 +73,13 @@ type Engine struct {
 // worker starts in the background when Load is called, the others on
 // the calls that need them.
 func New(opts Options) *Engine {
+	qk := query.NewKind()
+	if opts.Transport != nil {
+		qk.Transport = opts.Transport
+	}
 	e := &Engine{
 		opts:  opts,
-		kinds: []engine.Kind{query.NewKind(), js.Kind{}},
+		kinds: []engine.Kind{qk, js.Kind{}},
 		cache: map[string]*engine.Package{},
 	}
 	if opts.Isolate {
@@ -220,13 +230,14 @@ func (e *Engine) NewInstance(pkg *engine.Package, opts InstanceOptions) (engine.
 		timeout = opts.Timeout
 	}
 	return js.NewInstance(pkg, js.Options{
-		Store:    e.opts.Store,
-		App:      opts.App,
-		Inputs:   inputs,
-		Logger:   e.opts.Logger,
-		Timeout:  timeout,
-		Flight:   &e.flight,
-		Observer: opts.Observer,
+		Store:     e.opts.Store,
+		App:       opts.App,
+		Inputs:    inputs,
+		Logger:    e.opts.Logger,
+		Timeout:   timeout,
+		Flight:    &e.flight,
+		Observer:  opts.Observer,
+		Transport: e.opts.Transport,
 	}), nil
 }
 

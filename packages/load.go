@@ -53,7 +53,9 @@ func ReadFS(fsys fs.FS, kinds ...engine.Kind) (map[string][]byte, error) {
 			return err
 		}
 		if d.IsDir() {
-			if p != "." && strings.HasPrefix(d.Name(), ".") {
+			// Hidden folders, and tests/ (runner test's cases and
+			// cassettes: not part of the package, nor of its bundle).
+			if p != "." && strings.HasPrefix(d.Name(), ".") || p == "tests" {
 				return fs.SkipDir
 			}
 			return nil

@@ -2,6 +2,7 @@ package js
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,6 +54,9 @@ type Options struct {
 	Redactor *redact.Redactor
 	// Observer is told of every query's outcome (metrics). Nil: none.
 	Observer engine.Observer
+	// Transport sends the OAuth2 token requests of oauth2: credentials.
+	// Nil means a keep-alive transport shared by every instance.
+	Transport http.RoundTripper
 }
 
 var _ engine.Instance = (*Instance)(nil)
@@ -813,7 +817,7 @@ const closeGrace = 200 * time.Millisecond
 func (in *Instance) tokens() *oauth2.Client {
 	in.tokensOnce.Do(func() {
 		in.oauth = &oauth2.Client{
-			HTTP:    &http.Client{Transport: oauthTransport},
+			HTTP:    &http.Client{Transport: cmp.Or[http.RoundTripper](in.opts.Transport, oauthTransport)},
 			Store:   in.session,
 			App:     in.opts.App,
 			Flights: in.flight,

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/modrun/modrun/examples/refresh-token/authserver"
+)
+
+// copyDir copies a package directory (and its tests) into a temp dir.
+func copyDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+const examplePkg = "../../examples/refresh-token/package"
+
+// TestRunnerTestReplaysOffline: the example's cases pass from their
+// cassettes with no server anywhere (DESIGN §21), and --json parses.
+func TestRunnerTestReplaysOffline(t *testing.T) {
+	out, errOut, code := runCLI(t, "", "test", examplePkg)
+	if code != 0 || !strings.Contains(out, "5 passed, 0 failed") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	out, _, code = runCLI(t, "", "test", examplePkg, "--json", "--run", "^(login|profile)")
+	var rs []struct {
+		Name string
+		OK   bool
+	}
+	if err := json.Unmarshal([]byte(out), &rs); err != nil || code != 0 || len(rs) != 2 || !rs[0].OK {
+		t.Fatalf("--json --run login: %d %v\n%s", code, err, out)
+	}
+}
+
+// TestRunnerTestRecordsIdentically: --record against the example's auth
+// service (on a port of its own) rewrites every cassette byte for byte:
+// the base URL, the password and the tokens are placeholders.
+func TestRunnerTestRecordsIdentically(t *testing.T) {
+	srv := authserver.New(authserver.Options{})
+	if err := srv.Start(0); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	dir := copyDir(t, examplePkg)
+	os.RemoveAll(filepath.Join(dir, "tests", "cassettes"))
+	out, errOut, code := runCLI(t, "", "test", dir, "--record", "--input", "baseUrl="+srv.URL())
+	if code != 0 || !strings.Contains(out, "5 passed") || !strings.Contains(out, "recorded 2 request(s)") {
+		t.Fatalf("record: exit %d\n%s\n%s", code, out, errOut)
+	}
+	want, _ := filepath.Glob(filepath.Join(examplePkg, "tests", "cassettes", "*.yaml"))
+	if len(want) != 5 {
+		t.Fatalf("%d committed cassettes", len(want))
+	}
+	// The auth service's profile answers with the token's expiry time,
+	// which no two recordings share: it is compared as a time.
+	stamp := regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
+	for _, w := range want {
+		a, _ := os.ReadFile(w)
+		b, err := os.ReadFile(filepath.Join(dir, "tests", "cassettes", filepath.Base(w)))
+		if err != nil || stamp.ReplaceAllString(string(a), "TIME") != stamp.ReplaceAllString(string(b), "TIME") {
+			t.Errorf("%s differs from the committed one:\n%s\n--- committed:\n%s", filepath.Base(w), b, a)
+		}
+		if strings.Contains(string(b), "demo-password") || strings.Contains(string(b), srv.URL()) {
+			t.Errorf("%s holds the password or the URL", filepath.Base(w))
+		}
+	}
+}
+
+// TestRunnerTestFails: a wrong expectation and an unrecorded request each
+// fail their case, naming why, and runner test exits 1.
+func TestRunnerTestFails(t *testing.T) {
+	dir := copyDir(t, examplePkg)
+	os.WriteFile(filepath.Join(dir, "tests", "more.test.yaml"), []byte(`cases:
+  - name: wrong plan
+    before: [auth.login]
+    run: auth.getProfile
+    inputs: {username: demo, password: demo-password}
+    expect: {result: {plan: gold}}
+  - name: never recorded
+    run: auth.login
+    inputs: {username: ada, password: other-password}
+`), 0o644)
+	// wrong plan makes the requests "profile after login" recorded.
+	rec, _ := os.ReadFile(filepath.Join(dir, "tests", "cassettes", "profile-after-login.yaml"))
+	os.WriteFile(filepath.Join(dir, "tests", "cassettes", "wrong-plan.yaml"), rec, 0o644)
+	out, _, code := runCLI(t, "", "test", dir)
+	if code != 1 || !strings.Contains(out, "FAIL wrong plan") || !strings.Contains(out, `at plan: want "gold"`) ||
+		!strings.Contains(out, "FAIL never recorded") || !strings.Contains(out, "no recorded response: POST __input_baseUrl__/api/user/login/") ||
+		!strings.Contains(out, "5 passed, 2 failed") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if strings.Contains(out, "other-password") {
+		t.Error("a secret input in the output")
+	}
+}
