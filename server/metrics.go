@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,17 +17,18 @@ import (
 // metrics are the server's Prometheus metrics (DESIGN §11), in a registry
 // of its own: two servers in one process do not share them.
 type metrics struct {
-	reg       *prometheus.Registry
-	runs      *prometheus.CounterVec
-	duration  *prometheus.HistogramVec
-	queries   *prometheus.CounterVec
-	tokens    *prometheus.CounterVec
-	inFlight  prometheus.Gauge
-	rejected  prometheus.Counter
-	skipped   *prometheus.CounterVec
-	schedules *prometheus.CounterVec
-	restarts  *prometheus.CounterVec
-	instances prometheus.Gauge
+	reg             *prometheus.Registry
+	runs            *prometheus.CounterVec
+	duration        *prometheus.HistogramVec
+	queries         *prometheus.CounterVec
+	tokens          *prometheus.CounterVec
+	refreshFailures *prometheus.CounterVec
+	inFlight        prometheus.Gauge
+	rejected        prometheus.Counter
+	skipped         *prometheus.CounterVec
+	schedules       *prometheus.CounterVec
+	restarts        *prometheus.CounterVec
+	instances       prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -45,6 +47,9 @@ func newMetrics() *metrics {
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "modrun_oauth2_token_requests_total", Help: "OAuth2 token requests, by package, credential, grant and outcome.",
 		}, []string{"package", "credential", "grant", "outcome"}),
+		refreshFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modrun_oauth2_refresh_failures_total", Help: "Failed OAuth2 token requests (after their retries), by package, credential, app and reason: an RFC 6749 error code (invalid_grant, invalid_client, …), http_429, http_5xx, http_4xx, network or other.",
+		}, []string{"package", "credential", "app", "reason"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "modrun_runs_in_flight", Help: "Runs executing now.",
 		}),
@@ -64,17 +69,20 @@ func newMetrics() *metrics {
 			Name: "modrun_instances", Help: "Instances (a package version bound to an app) held; idle ones are released after --idle-instance.",
 		}),
 	}
-	m.reg.MustRegister(m.runs, m.duration, m.queries, m.tokens, m.inFlight, m.rejected, m.skipped, m.schedules, m.restarts, m.instances,
+	m.reg.MustRegister(m.runs, m.duration, m.queries, m.tokens, m.refreshFailures, m.inFlight, m.rejected, m.skipped, m.schedules, m.restarts, m.instances,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-// observer counts one package's queries.
-func (m *metrics) observer(pkg string) engine.Observer { return &queryObserver{m: m, pkg: pkg} }
+// observer counts the queries and token requests of one package's
+// instances for app.
+func (m *metrics) observer(pkg, app string) engine.Observer {
+	return &queryObserver{m: m, pkg: pkg, app: app}
+}
 
 type queryObserver struct {
-	m   *metrics
-	pkg string
+	m        *metrics
+	pkg, app string
 }
 
 func (o *queryObserver) Query(module string, status int) {
@@ -82,7 +90,13 @@ func (o *queryObserver) Query(module string, status int) {
 }
 
 // TokenRequest counts one OAuth2 token request (engine.TokenObserver).
+// A failure's outcome is "error:REASON" (oauth2.FailureReason): it counts
+// as an error request and as a refresh failure of its app.
 func (o *queryObserver) TokenRequest(credential, grant, outcome string) {
+	if reason, failed := strings.CutPrefix(outcome, "error:"); failed {
+		outcome = "error"
+		o.m.refreshFailures.WithLabelValues(o.pkg, credential, o.app, reason).Inc()
+	}
 	o.m.tokens.WithLabelValues(o.pkg, credential, grant, outcome).Inc()
 }
 

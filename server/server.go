@@ -380,7 +380,7 @@ func (s *Server) instance(pkg *engine.Package, app string) (engine.Instance, fun
 	p, ok := s.pools[k]
 	if !ok {
 		p = &pool{}
-		obs := s.metrics.observer(pkg.Manifest.Name)
+		obs := s.metrics.observer(pkg.Manifest.Name, app)
 		for range s.opts.Instances {
 			in, err := s.opts.NewInstance(pkg, app, obs)
 			if err != nil {

@@ -145,6 +145,7 @@ oauth2:
 		`modrun_oauth2_credential_state{app="creds",credential="user",package="creds",state="needs_login"} 1`,
 		`modrun_oauth2_credential_state{app="creds",credential="svc",package="creds",state="fresh"} 1`,
 		`modrun_oauth2_token_expiry_timestamp_seconds{app="creds",credential="svc",package="creds"}`,
+		`modrun_oauth2_refresh_failures_total{app="creds",credential="user",package="creds",reason="invalid_grant"}`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -298,7 +298,7 @@ func (c *Client) refresh(ctx context.Context, spec engine.TokenSpec, stale strin
 		}
 		resp, err := c.requestRetrying(ctx, spec, form)
 		if err != nil {
-			c.observe(spec.Name, grant, "error")
+			c.observe(spec.Name, grant, "error:"+FailureReason(err))
 			var oe *oauthError
 			if errors.As(err, &oe) && oe.code == "invalid_grant" && grant == engine.GrantRefreshToken {
 				now, nowRaw, lerr := c.load(ctx, spec)
@@ -562,6 +562,36 @@ type Response struct {
 }
 
 // oauthError is an OAuth error answer (RFC 6749 §5.2).
+// FailureReason classifies a failed token request for
+// modrun_oauth2_refresh_failures_total: the OAuth2 error code the
+// server gave (invalid_grant, invalid_client, …), else http_429,
+// http_5xx, http_4xx, network or other.
+func FailureReason(err error) string {
+	var oe *oauthError
+	if errors.As(err, &oe) {
+		switch {
+		case rfc6749Errors[oe.code]:
+			return oe.code // a label value of a bounded set: never the server's free text
+		case oe.status == http.StatusTooManyRequests:
+			return "http_429"
+		case oe.status >= 500:
+			return "http_5xx"
+		case oe.status >= 400:
+			return "http_4xx"
+		}
+		return "other"
+	}
+	var te *transientError
+	if errors.As(err, &te) {
+		return "network"
+	}
+	return "other"
+}
+
+// rfc6749Errors are the token endpoint's error codes (RFC 6749 §5.2).
+var rfc6749Errors = map[string]bool{"invalid_request": true, "invalid_client": true, "invalid_grant": true,
+	"unauthorized_client": true, "unsupported_grant_type": true, "invalid_scope": true}
+
 type oauthError struct {
 	status int
 	code   string
