@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/modrun/modrun/schema"
 )
 
 var nonName = regexp.MustCompile(`[^a-z0-9-]+`)
@@ -17,13 +19,15 @@ var nonName = regexp.MustCompile(`[^a-z0-9-]+`)
 // scaffold is the package runner new writes: a query module and a JS
 // module that run against a URL given as an input.
 var scaffold = map[string]string{
-	"package.yaml": `name: {{NAME}}
+	"package.yaml": `# yaml-language-server: $schema=.modrun/package.schema.json
+name: {{NAME}}
 version: 0.1.0
 description: A new modrun package
 inputs:
   baseUrl: {required: true, description: "the API this package talks to, such as http://127.0.0.1:8080"}
 `,
-	"getJSON.query.yaml": `# A query module: one HTTP request template. Bindings: <<expr>> (or "{{expr}}").
+	"getJSON.query.yaml": `# yaml-language-server: $schema=.modrun/query.schema.json
+# A query module: one HTTP request template. Bindings: <<expr>> (or "{{expr}}").
 method: GET
 url: <<inputs.baseUrl>>/<<this.params.path>>
 headers: {Accept: application/json}
@@ -52,12 +56,55 @@ A modrun package. Try it:
 `,
 }
 
+// writeSchemas writes the JSON Schemas of package.yaml and query modules
+// into dir.
+func writeSchemas(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, f := range []string{schema.Package, schema.Query} {
+		if err := os.WriteFile(filepath.Join(dir, f), schema.File(f), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// schemaCmd is runner schema: the JSON Schemas, for editors and checks.
+func (c *cli) schemaCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema [DIR]",
+		Short: "Write the JSON Schemas of package.yaml and NAME.query.yaml",
+		Long: `Write package.schema.json and query.schema.json into DIR (default: the current
+directory; the same files are kept in the repository's schema/). Point an editor at
+them — with the YAML language server, a first line such as
+  # yaml-language-server: $schema=.modrun/package.schema.json
+— and it completes fields and flags mistakes as you type. runner new does this
+for the package it writes. runner validate stays the authority: it also checks
+bindings, names and references between files.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			if err := writeSchemas(dir); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "wrote %s and %s in %s\n", schema.Package, schema.Query, dir)
+			return nil
+		},
+	}
+}
+
 func (c *cli) newCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "new DIR",
 		Short: "Scaffold a package that validates and runs",
 		Long: `Write a new package into DIR (new or empty): package.yaml with a baseUrl input,
-a query module (getJSON.query.yaml), a JS module (main.js) and a README.`,
+a query module (getJSON.query.yaml), a JS module (main.js), a README, and the JSON
+Schemas of package.yaml and query modules in DIR/.modrun/ (the YAML files name
+them for editors: the YAML language server completes and checks them).`,
 		Example: `  runner new ./hello
   runner validate ./hello
   runner run ./hello main.fetchAndRemember --input baseUrl=http://127.0.0.1:8080 --args '["health"]'`,
@@ -86,6 +133,9 @@ a query module (getJSON.query.yaml), a JS module (main.js) and a README.`,
 				if err := os.WriteFile(filepath.Join(dir, file), []byte(text), 0o644); err != nil {
 					return err
 				}
+			}
+			if err := writeSchemas(filepath.Join(dir, ".modrun")); err != nil {
+				return err
 			}
 			fmt.Fprintf(c.stdout, "created package %s in %s\nnext: runner validate %s\n", name, dir, dir)
 			return nil

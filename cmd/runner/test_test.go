@@ -115,3 +115,33 @@ func TestRunnerTestFails(t *testing.T) {
 		t.Error("a secret input in the output")
 	}
 }
+
+// TestSchemaAndNew: runner schema writes the repository's schemas;
+// runner new wires them in, and its package still validates.
+func TestSchemaAndNew(t *testing.T) {
+	dir := t.TempDir()
+	if out, errOut, code := runCLI(t, "", "schema", dir); code != 0 || !strings.Contains(out, "package.schema.json") {
+		t.Fatalf("schema: %d %s %s", code, out, errOut)
+	}
+	for _, f := range []string{"package.schema.json", "query.schema.json"} {
+		got, _ := os.ReadFile(filepath.Join(dir, f))
+		want, _ := os.ReadFile(filepath.Join("../../schema", f))
+		if len(want) == 0 || string(got) != string(want) {
+			t.Errorf("%s differs from schema/%s", f, f)
+		}
+	}
+	pkg := filepath.Join(t.TempDir(), "hello")
+	if _, errOut, code := runCLI(t, "", "new", pkg); code != 0 {
+		t.Fatalf("new: %s", errOut)
+	}
+	y, _ := os.ReadFile(filepath.Join(pkg, "package.yaml"))
+	if !strings.HasPrefix(string(y), "# yaml-language-server: $schema=.modrun/package.schema.json") {
+		t.Errorf("package.yaml does not name its schema:\n%s", y)
+	}
+	if _, err := os.Stat(filepath.Join(pkg, ".modrun", "query.schema.json")); err != nil {
+		t.Error(err)
+	}
+	if _, errOut, code := runCLI(t, "", "validate", pkg); code != 0 {
+		t.Errorf("validate: %s", errOut)
+	}
+}
