@@ -132,7 +132,7 @@ Environment:
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{suggestFlag(cmd, err)} })
 	root.Version = version()
 	root.SetVersionTemplate("{{.Version}}\n")
-	root.AddCommand(c.runCmd(), c.storeCmd(), c.publishCmd(), c.listCmd(), c.validateCmd(), c.newCmd(), c.benchCmd(), c.versionCmd(), c.serveCmd(), c.importCmd(), c.loginCmd(), c.healthcheckCmd(), c.credentialsCmd(), c.tokenCmd(), c.testCmd(), c.schemaCmd())
+	root.AddCommand(c.runCmd(), c.storeCmd(), c.publishCmd(), c.listCmd(), c.validateCmd(), c.newCmd(), c.benchCmd(), c.versionCmd(), c.serveCmd(), c.importCmd(), c.loginCmd(), c.healthcheckCmd(), c.credentialsCmd(), c.tokenCmd(), c.testCmd(), c.schemaCmd(), c.typesCmd())
 	return root
 }
 

@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/modrun/modrun"
+	"github.com/modrun/modrun/dts"
 	"github.com/modrun/modrun/schema"
 )
 
@@ -70,6 +72,44 @@ func writeSchemas(dir string) error {
 	return nil
 }
 
+// writeTypes writes dir's modrun.d.ts, and a jsconfig.json that checks
+// its JS modules against it unless there is one.
+func writeTypes(dir string) error {
+	pkg, err := modrun.New(modrun.Options{}).Load(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, dts.File), dts.Write(pkg), 0o644); err != nil {
+		return err
+	}
+	cfg := filepath.Join(dir, "jsconfig.json")
+	if _, err := os.Stat(cfg); errors.Is(err, fs.ErrNotExist) {
+		return os.WriteFile(cfg, []byte(dts.JSConfig), 0o644)
+	}
+	return nil
+}
+
+// typesCmd is runner types: a package's modrun.d.ts.
+func (c *cli) typesCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "types PACKAGE",
+		Short: "Write PACKAGE/modrun.d.ts: TypeScript declarations for editors",
+		Long: `Write PACKAGE/modrun.d.ts — modrun's JS globals, the package's inputs (typed by
+their declared types), its oauth2: credentials and each module (query modules'
+run, request, data, responseMeta; JS modules' functions) — and, if there is none,
+a jsconfig.json that has an editor (or tsc -p PACKAGE/jsconfig.json) check the
+package's JS modules against it. Run it again after adding a module or an input.`,
+		Args: exactArgs(1, "PACKAGE (a directory)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := writeTypes(args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "wrote %s\n", filepath.Join(args[0], dts.File))
+			return nil
+		},
+	}
+}
+
 // schemaCmd is runner schema: the JSON Schemas, for editors and checks.
 func (c *cli) schemaCmd() *cobra.Command {
 	return &cobra.Command{
@@ -102,9 +142,11 @@ func (c *cli) newCmd() *cobra.Command {
 		Use:   "new DIR",
 		Short: "Scaffold a package that validates and runs",
 		Long: `Write a new package into DIR (new or empty): package.yaml with a baseUrl input,
-a query module (getJSON.query.yaml), a JS module (main.js), a README, and the JSON
+a query module (getJSON.query.yaml), a JS module (main.js), a README, the JSON
 Schemas of package.yaml and query modules in DIR/.modrun/ (the YAML files name
-them for editors: the YAML language server completes and checks them).`,
+them for editors: the YAML language server completes and checks them), and
+modrun.d.ts with a jsconfig.json, so that an editor completes and checks main.js
+(runner types DIR rewrites modrun.d.ts after changes).`,
 		Example: `  runner new ./hello
   runner validate ./hello
   runner run ./hello main.fetchAndRemember --input baseUrl=http://127.0.0.1:8080 --args '["health"]'`,
@@ -135,6 +177,10 @@ them for editors: the YAML language server completes and checks them).`,
 				}
 			}
 			if err := writeSchemas(filepath.Join(dir, ".modrun")); err != nil {
+				return err
+			}
+			// Declarations for editors: the package as written.
+			if err := writeTypes(dir); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.stdout, "created package %s in %s\nnext: runner validate %s\n", name, dir, dir)

@@ -3,12 +3,14 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/modrun/modrun/examples/refresh-token/authserver"
+	"github.com/modrun/modrun/internal/testbin"
 )
 
 // copyDir copies a package directory (and its tests) into a temp dir.
@@ -143,5 +145,38 @@ func TestSchemaAndNew(t *testing.T) {
 	}
 	if _, errOut, code := runCLI(t, "", "validate", pkg); code != 0 {
 		t.Errorf("validate: %s", errOut)
+	}
+}
+
+// TestTypesCheckWithTSC: runner types writes the example's committed
+// modrun.d.ts exactly (so it cannot drift), and a real TypeScript compiler
+// checks the example's and runner new's JS modules against theirs — and
+// flags a call of a member a query module does not have.
+func TestTypesCheckWithTSC(t *testing.T) {
+	tsc := testbin.Need(t, "node-typescript", "tsc")
+	dir := copyDir(t, examplePkg)
+	if out, errOut, code := runCLI(t, "", "types", dir); code != 0 || !strings.Contains(out, "modrun.d.ts") {
+		t.Fatalf("types: %d %s %s", code, out, errOut)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "modrun.d.ts"))
+	want, _ := os.ReadFile(filepath.Join(examplePkg, "modrun.d.ts"))
+	if string(got) != string(want) {
+		t.Errorf("runner types differs from the committed examples/refresh-token/package/modrun.d.ts (run runner types on it)")
+	}
+	scaffold := filepath.Join(t.TempDir(), "hello")
+	if _, errOut, code := runCLI(t, "", "new", scaffold); code != 0 {
+		t.Fatal(errOut)
+	}
+	for _, d := range []string{dir, scaffold} {
+		if out, err := exec.Command(tsc, "-p", filepath.Join(d, "jsconfig.json")).CombinedOutput(); err != nil {
+			t.Errorf("tsc -p %s: %v\n%s", d, err, out)
+		}
+	}
+	js := filepath.Join(scaffold, "main.js")
+	src, _ := os.ReadFile(js)
+	os.WriteFile(js, []byte(strings.Replace(string(src), "getJSON.run(", "getJSON.rnu(", 1)), 0o644)
+	out, err := exec.Command(tsc, "-p", filepath.Join(scaffold, "jsconfig.json")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Property 'rnu' does not exist on type 'ModrunQuery'") {
+		t.Errorf("tsc did not flag getJSON.rnu: %v\n%s", err, out)
 	}
 }
