@@ -53,8 +53,34 @@ timeout: 10s
 A modrun package. Try it:
 
     runner validate .
+    runner test .          # tests/*.test.yaml, offline from tests/cassettes
     runner run . main.fetchAndRemember --input baseUrl=http://127.0.0.1:8080 --args '["health"]'
     runner publish .
+
+Editors: package.yaml and the query modules name their JSON Schemas
+(.modrun/); modrun.d.ts and jsconfig.json describe the JS globals and the
+modules (runner types . rewrites them after changes).
+`,
+	"tests/main.test.yaml": `# runner test . replays these from tests/cassettes; runner test . --record
+# --input baseUrl=URL records them against a real API.
+cases:
+  - name: fetch remembers the call
+    run: main.fetchAndRemember
+    args: [health]
+    inputs: {baseUrl: "http://127.0.0.1:8080"}
+    expect:
+      result: {calls: 1, data: {status: ok}}
+`,
+	"tests/cassettes/fetch-remembers-the-call.yaml": `# Recorded by runner test --record; secrets and tokens are placeholders.
+interactions:
+  - request:
+      method: GET
+      url: __input_baseUrl__/health
+    response:
+      status: 200
+      contentType: application/json
+      body: |
+        {"status":"ok"}
 `,
 }
 
@@ -172,7 +198,11 @@ modrun.d.ts with a jsconfig.json, so that an editor completes and checks main.js
 			}
 			for file, text := range scaffold {
 				text = strings.ReplaceAll(text, "{{NAME}}", name)
-				if err := os.WriteFile(filepath.Join(dir, file), []byte(text), 0o644); err != nil {
+				p := filepath.Join(dir, filepath.FromSlash(file))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					return err
+				}
+				if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 					return err
 				}
 			}

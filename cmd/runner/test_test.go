@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,5 +179,43 @@ func TestTypesCheckWithTSC(t *testing.T) {
 	out, err := exec.Command(tsc, "-p", filepath.Join(scaffold, "jsconfig.json")).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "Property 'rnu' does not exist on type 'ModrunQuery'") {
 		t.Errorf("tsc did not flag getJSON.rnu: %v\n%s", err, out)
+	}
+}
+
+// TestNewUsersPath is docs/authoring.md "Your first hour", step by step
+// with the real binary: runner new, validate, test offline, types (tsc
+// aside: TestTypesCheckWithTSC), test --record against a real API (the
+// cassette comes out as shipped), and serve answering the same call.
+func TestNewUsersPath(t *testing.T) {
+	api := authserver.New(authserver.Options{})
+	if err := api.Start(0); err != nil {
+		t.Fatal(err)
+	}
+	defer api.Close()
+	dir := filepath.Join(t.TempDir(), "hello")
+	step := func(want string, args ...string) string {
+		t.Helper()
+		out, errOut, code := runBinary(t, nil, args...)
+		if code != 0 || !strings.Contains(out+errOut, want) {
+			t.Fatalf("runner %s: exit %d\n%s\n%s", strings.Join(args, " "), code, out, errOut)
+		}
+		return out
+	}
+	step("created package hello", "new", dir)
+	step("ok", "validate", dir)
+	step("1 passed, 0 failed", "test", dir)
+	step("modrun.d.ts", "types", dir)
+	shipped, _ := os.ReadFile(filepath.Join(dir, "tests", "cassettes", "fetch-remembers-the-call.yaml"))
+	step("1 passed, 0 failed", "test", dir, "--record", "--input", "baseUrl="+api.URL())
+	recorded, _ := os.ReadFile(filepath.Join(dir, "tests", "cassettes", "fetch-remembers-the-call.yaml"))
+	if string(shipped) != string(recorded) {
+		t.Errorf("the scaffold's cassette differs from a recording:\n%s\n--- shipped:\n%s", recorded, shipped)
+	}
+	step(`"status":"ok"`, "run", dir, "main.fetchAndRemember", "--input", "baseUrl="+api.URL(), "--args", `["health"]`, "--store", filepath.Join(t.TempDir(), "s.db"))
+	const token = "first-hour-token-0123456789"
+	srv := startServe(t, token, dir, "--input", "baseUrl="+api.URL(), "--store", filepath.Join(t.TempDir(), "serve.db"))
+	defer srv.stop()
+	if code, body, _ := srv.call("POST", "/v1/run/hello/main.fetchAndRemember", `{"args": ["health"]}`); code != 200 || !strings.Contains(fmt.Sprint(body["result"]), "status:ok") {
+		t.Fatalf("serve: %d %v", code, body)
 	}
 }

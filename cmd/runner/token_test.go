@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -44,6 +45,14 @@ func TestTokenCommands(t *testing.T) {
 	out, errOut, code = runBinary(t, as(admin), "token", "list")
 	if code != 0 || !strings.Contains(out, "ci") || !strings.Contains(out, "run:kv") || !strings.Contains(out, "early") || strings.Contains(out, "mrt_") {
 		t.Fatalf("token list: %d %q %q", code, out, errOut)
+	}
+	out, _, code = runBinary(t, as(admin), "token", "list", "--json")
+	var listed []struct {
+		Name   string
+		Scopes []string
+	}
+	if err := json.Unmarshal([]byte(out), &listed); err != nil || code != 0 || len(listed) != 2 || strings.Contains(out, "hash") {
+		t.Fatalf("token list --json: %d %v\n%s", code, err, out)
 	}
 	if _, errOut, code := runBinary(t, as(admin), "token", "revoke", "ci"); code != 0 {
 		t.Fatalf("revoke: %d %q", code, errOut)
