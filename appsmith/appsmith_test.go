@@ -386,3 +386,23 @@ func TestOtherPluginsAreStubs(t *testing.T) {
 		t.Fatalf("Logic.orders: %v", err)
 	}
 }
+
+// TestListedNotDropped: custom JS libraries (with their URLs) and
+// functions that ran when a page unloaded are listed, not dropped in
+// silence (issue 30).
+func TestListedNotDropped(t *testing.T) {
+	data := []byte(`{"exportedApplication": {"name": "Libs"},
+ "customJSLibList": [{"name": "jspdf", "url": "https://cdn.example.com/jspdf.umd.min.js", "accessor": ["jspdf"]}],
+ "actionList": [{"pluginType": "JS", "unpublishedAction": {"name": "bye", "pageId": "Page1", "collectionId": "Logic", "fullyQualifiedName": "Logic.bye", "runBehaviour": "ON_PAGE_UNLOAD"}}],
+ "actionCollectionList": [{"unpublishedCollection": {"name": "Logic", "pageId": "Page1", "pluginType": "JS", "body": "export default { bye() { return 1 } }"}}]}`)
+	res, err := appsmith.Import(data, appsmith.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(res.Notes, "\n")
+	for _, want := range []string{"custom JS library jspdf (https://cdn.example.com/jspdf.umd.min.js)", "Logic.bye: ran when the page unloaded"} {
+		if !strings.Contains(notes, want) || !strings.Contains(string(res.Files["README.md"]), want) {
+			t.Errorf("not listed: %s\n%s", want, notes)
+		}
+	}
+}

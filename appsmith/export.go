@@ -13,6 +13,15 @@ type export struct {
 	PageList             []page          `json:"pageList"`
 	ActionList           []action        `json:"actionList"`
 	ActionCollectionList []collection    `json:"actionCollectionList"`
+	CustomJSLibList      []customLib     `json:"customJSLibList"`
+}
+
+// customLib is a JS library an app installed from a URL.
+type customLib struct {
+	Name      string   `json:"name"`
+	URL       string   `json:"url"`
+	Accessor  []string `json:"accessor"`
+	UIDString string   `json:"uidString"`
 }
 
 type application struct {

@@ -277,6 +277,13 @@ func (im *importer) run() {
 	for _, c := range im.colls {
 		im.collection(c)
 	}
+	for _, lib := range ex.CustomJSLibList {
+		name := lib.Name
+		if name == "" && len(lib.Accessor) > 0 {
+			name = strings.Join(lib.Accessor, ", ")
+		}
+		im.note("custom JS library %s (%s): not loaded headless; modrun provides lodash (_) and moment only, so code using it fails where it does", orUnknown(name), orUnknown(lib.URL))
+	}
 	im.manifest()
 	// One note per thing: a name used twice in a body is noted once.
 	sort.Strings(im.res.Notes)
@@ -681,6 +688,9 @@ func (im *importer) collection(c *collection) {
 	fns := im.jsActions[d.Name]
 	sort.Slice(fns, func(i, j int) bool { return fns[i].Name < fns[j].Name })
 	for _, fn := range fns {
+		if fn.RunBehaviour == "ON_PAGE_UNLOAD" {
+			im.note("%s.%s: ran when the page unloaded in Appsmith; headless there is no page: call it yourself if it matters", d.Name, fn.Name)
+		}
 		if fn.onLoad() {
 			if !identRe.MatchString(fn.Name) {
 				im.note("%s.%s: runs on page load, but its name is no identifier; not in onLoad", d.Name, fn.Name)
