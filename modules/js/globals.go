@@ -679,8 +679,24 @@ func (v *vm) setTimer(call goja.FunctionCall, repeat bool) goja.Value {
 	if len(call.Arguments) > 2 {
 		args = call.Arguments[2:]
 	}
+	// Appsmith's setInterval(fn, ms, "id"): a string third argument names
+	// the interval (not an argument of fn); clearInterval("id") clears it,
+	// and a second setInterval with that id replaces the first.
+	name := ""
+	if repeat && len(call.Arguments) == 3 && isString(call.Arguments[2]) {
+		name, args = call.Arguments[2].String(), nil
+		if old, ok := v.named[name]; ok {
+			v.stopTimer(old)
+		}
+	}
 	v.nextTimer++
 	id := v.nextTimer
+	if name != "" {
+		if v.named == nil {
+			v.named = map[string]int64{}
+		}
+		v.named[name] = id
+	}
 	v.arm(id, fn, args, delay, repeat)
 	return v.rt.ToValue(id)
 }
@@ -749,14 +765,25 @@ func (v *vm) stopTimers() {
 }
 
 func (v *vm) clearTimer(call goja.FunctionCall) goja.Value {
-	id := call.Argument(0).ToInteger()
+	if a := call.Argument(0); isString(a) {
+		if id, ok := v.named[a.String()]; ok {
+			delete(v.named, a.String())
+			v.stopTimer(id)
+			return goja.Undefined()
+		}
+	}
+	v.stopTimer(call.Argument(0).ToInteger())
+	return goja.Undefined()
+}
+
+// stopTimer cancels timer id, if it is still armed.
+func (v *vm) stopTimer(id int64) {
 	if tm, ok := v.timers[id]; ok {
 		delete(v.timers, id)
 		if tm.t.Stop() {
 			v.in.loop.Release(nil)
 		}
 	}
-	return goja.Undefined()
 }
 
 // --- the store view ---

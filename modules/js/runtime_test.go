@@ -573,3 +573,29 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestAppsmithIntervalIDs: setInterval(fn, ms, "id") names the interval
+// (the id is not an argument of fn), clearInterval("id") stops it, and a
+// second setInterval with the id replaces the first (issue 30).
+func TestAppsmithIntervalIDs(t *testing.T) {
+	pkg := load(t, map[string]string{"m.js": `export default {
+		async f() {
+			let a = 0, b = 0, seen;
+			setInterval((x) => { a++; seen = x }, 1, "poll");
+			await new Promise(r => setTimeout(r, 20));
+			let third;
+			const three = new Promise(r => third = r);
+			setInterval(() => { b++; if (b === 3) { clearInterval("poll"); third() } }, 1, "poll"); // replaces the first
+			const frozen = a;
+			await three; // however slow the machine
+			await new Promise(r => setTimeout(r, 20));
+			return [seen === undefined, a === frozen, b === 3];
+		},
+	}`})
+	inst := js.NewInstance(pkg, js.Options{})
+	defer inst.Close()
+	out, err := inst.Call(context.Background(), "m.f")
+	if err != nil || string(out) != "[true,true,true]" {
+		t.Fatalf("%s %v; want [true,true,true]: the id is no argument, the first interval replaced, the second cleared", out, err)
+	}
+}

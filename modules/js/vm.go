@@ -43,6 +43,7 @@ type vm struct {
 	overflowed bool
 
 	timers    map[int64]*timer
+	named     map[string]int64 // Appsmith's interval ids: setInterval(fn, ms, "id")
 	nextTimer int64
 }
 
