@@ -34,6 +34,13 @@ func (v *vm) installQuery(q engine.Query) {
 	// module's data and responseMeta are its last response, shared by
 	// concurrent calls.
 	obj.Set("request", func(call goja.FunctionCall) goja.Value { return v.runQuery(qs, call, true) })
+	// clear() forgets the last response (Appsmith's Query.clear()): data
+	// and responseMeta are undefined again. It resolves at once.
+	obj.Set("clear", func(goja.FunctionCall) goja.Value {
+		obj.Set("data", goja.Undefined())
+		qs.last = nil
+		return v.resolved(goja.Undefined())
+	})
 	v.queries[q.Name()] = qs
 	v.modules[q.Name()] = obj
 	v.rt.Set(q.Name(), obj)

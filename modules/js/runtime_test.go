@@ -599,3 +599,22 @@ func TestAppsmithIntervalIDs(t *testing.T) {
 		t.Fatalf("%s %v; want [true,true,true]: the id is no argument, the first interval replaced, the second cleared", out, err)
 	}
 }
+
+// TestQueryClear: Appsmith's Query.clear() forgets the last response.
+func TestQueryClear(t *testing.T) {
+	srv := newTokenServer(t)
+	pkg := load(t, map[string]string{
+		"a.query.yaml": "url: <<inputs.baseUrl>>/a\n",
+		"m.js": `export default {
+	async f() {
+		await a.run();
+		const before = [a.data.path, a.responseMeta.statusCode];
+		await a.clear();
+		return [before, a.data === undefined, a.responseMeta === undefined];
+	},
+};`})
+	inst := newInstance(t, pkg, openStore(t), map[string]any{"baseUrl": srv.URL})
+	if got := call(t, inst, "m.f"); got != `[["/a",200],true,true]` {
+		t.Fatalf("clear: %s", got)
+	}
+}

@@ -20,6 +20,8 @@ interface ModrunQuery {
   /** The last response's data, shared by concurrent calls. */
   readonly data: any;
   readonly responseMeta: ModrunResponseMeta | undefined;
+  /** Forgets the last response (data and responseMeta). */
+  clear(): Promise<void>;
 }
 
 /** An oauth2: credential of package.yaml. */
@@ -58,7 +60,9 @@ declare function showAlert(message: any, type?: string): void;
 declare function setTimeout(fn: (...args: any[]) => void, ms?: number, ...args: any[]): number;
 declare function setInterval(fn: (...args: any[]) => void, ms?: number, ...args: any[]): number;
 declare function clearTimeout(id?: number): void;
-declare function clearInterval(id?: number): void;
+/** Appsmith's form: setInterval(fn, ms, "id") names the interval; clearInterval("id") clears it. */
+declare function setInterval(fn: () => void, ms: number, id: string): number;
+declare function clearInterval(id?: number | string): void;
 /** Appsmith's page action: headless, it logs and does nothing. */
 declare function navigateTo(...args: any[]): Promise<void>;
 /** Appsmith's page action: headless, it logs and does nothing. */
