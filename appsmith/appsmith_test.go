@@ -406,3 +406,38 @@ func TestListedNotDropped(t *testing.T) {
 		}
 	}
 }
+
+// TestAppsmithContextInputs: appsmith.user, appsmith.URL and
+// appsmith.mode become inputs with empty defaults, so code reading them
+// runs headless (and can be given them).
+func TestAppsmithContextInputs(t *testing.T) {
+	data := []byte(`{"exportedApplication": {"name": "Ctx"},
+ "actionCollectionList": [{"unpublishedCollection": {"name": "Logic", "pageId": "Page1", "pluginType": "JS",
+  "body": "export default { who() { return [appsmith.user.email ?? 'nobody', appsmith.URL.queryParams, appsmith.mode] } }"}}]}`)
+	res, err := appsmith.Import(data, appsmith.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkg, err := packages.Load(res.Files, modrun.New(modrun.Options{}).Kinds()...)
+	if err != nil {
+		t.Fatalf("does not load: %v\n%s", err, golden(res))
+	}
+	eng := modrun.New(modrun.Options{Store: store.NewMemory()})
+	for _, c := range []struct {
+		inputs map[string]any
+		want   string
+	}{
+		{nil, `["nobody",null,""]`},
+		{map[string]any{"appsmith_user": map[string]any{"email": "ada@example.com"}, "appsmith_mode": "PUBLISHED"}, `["ada@example.com",null,"PUBLISHED"]`},
+	} {
+		inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{Inputs: c.inputs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := inst.Call(context.Background(), "Logic.who")
+		inst.Close()
+		if err != nil || string(out) != c.want {
+			t.Errorf("%v: %s %v; want %s", c.inputs, out, err, c.want)
+		}
+	}
+}

@@ -188,6 +188,7 @@ export default {
 type input struct {
 	def, desc string
 	secret    bool
+	json      bool // type: json, default def as JSON ({} or "")
 }
 
 func (im *importer) note(format string, args ...any) {
@@ -726,9 +727,13 @@ func (im *importer) manifest() {
 			in := im.inputs[n]
 			m := newMap()
 			m.Style = yaml.FlowStyle
-			if in.secret {
+			switch {
+			case in.secret:
 				put(m, "secret", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
-			} else {
+			case in.json:
+				put(m, "type", scalar("json"))
+				put(m, "default", &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle})
+			default:
 				put(m, "default", quoted(in.def))
 			}
 			put(m, "description", quoted(in.desc))

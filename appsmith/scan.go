@@ -155,7 +155,19 @@ func (im *importer) rewriteParsed(where, src string, _ int, binding bool) string
 		handled[left] = true
 		switch {
 		case name == "appsmith":
-			if prop != "store" {
+			switch prop {
+			case "store":
+			case "user", "URL", "mode":
+				// What a page knew of its viewer and address becomes an
+				// input with an empty default (DESIGN §19).
+				in := "appsmith_" + prop
+				if _, ok := im.inputs[in]; !ok {
+					im.addInput(in, input{json: prop != "mode", desc: "was appsmith." + prop + " in Appsmith (a page's viewer and address): give it, or it is empty"})
+					im.note("%s: appsmith.%s is now the input %s (empty unless given)", where, prop, in)
+				}
+				end := int(m.Identifier.Idx) - 1 + len(prop)
+				edits = append(edits, edit{int(left.Idx) - 1, end, "inputs." + in})
+			default:
 				im.note("%s: appsmith.%s is not available to a headless package", where, prop)
 			}
 		case im.known(name):
