@@ -232,7 +232,9 @@ oauth2:
 		{"manual", fmt.Sprintf(`{"access_token": "at-0", "refresh_token": "rt-manual-0-0123456789", "expires_at": %d, "package": "fresh"}`, now.Add(time.Second).UnixMilli())},
 	} {
 		seed(t, db, "fresh", "oauth2."+c.name, c.set)
+		mu.Lock() // the provider reads it on its own goroutines
 		live[fmt.Sprintf("rt-%s-0-0123456789", c.name)] = true
+		mu.Unlock()
 	}
 	const token = "fresh-token-0123456789abcdef"
 	srv := startServe(t, token, pkg, "--store", db, "--input", "baseUrl="+provider.URL, "--watch-credentials", "300ms")
