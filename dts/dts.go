@@ -9,8 +9,9 @@ package dts
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 
 	"github.com/modrun/modrun/engine"
@@ -111,12 +112,7 @@ func Write(pkg *engine.Package) []byte {
 	}
 
 	b.WriteString("\n/** The package's inputs. */\ndeclare const inputs: {\n")
-	names := make([]string, 0, len(pkg.Manifest.Inputs))
-	for n := range pkg.Manifest.Inputs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(pkg.Manifest.Inputs)) {
 		in := pkg.Manifest.Inputs[n]
 		if in.Description != "" {
 			fmt.Fprintf(&b, "  /** %s */\n", comment(in.Description))
@@ -126,12 +122,7 @@ func Write(pkg *engine.Package) []byte {
 	b.WriteString("};\n")
 
 	b.WriteString("\n/** The package's oauth2: credentials. */\ndeclare const oauth2: {\n")
-	creds := make([]string, 0, len(pkg.Manifest.OAuth2))
-	for n := range pkg.Manifest.OAuth2 {
-		creds = append(creds, n)
-	}
-	sort.Strings(creds)
-	for _, n := range creds {
+	for _, n := range slices.Sorted(maps.Keys(pkg.Manifest.OAuth2)) {
 		fmt.Fprintf(&b, "  readonly %s: ModrunCredential;\n", n)
 	}
 	b.WriteString("};\n")

@@ -9,8 +9,19 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/server"
 )
+
+// onStore runs fn on the store --store names, closing it after.
+func (c *cli) onStore(sf *storeFlags, fn func(db engine.Store) error) error {
+	db, err := sf.open(c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(db)
+}
 
 // tokenCmd is runner token create|list|revoke: scoped API tokens of
 // runner serve (DESIGN §17), kept (as hashes) in the store.
@@ -64,12 +75,10 @@ they open the store (--store; a bbolt file must not be held by a server).`,
 				token, info, err = cl.CreateToken(cmd.Context(), args[0], scopes, expires)
 				err = remoteError(err)
 			} else {
-				db, oerr := sf.open(c)
-				if oerr != nil {
-					return oerr
-				}
-				defer db.Close()
-				token, info, err = server.CreateToken(cmd.Context(), db, args[0], scopes, ttl)
+				err = c.onStore(&sf, func(db engine.Store) (err error) {
+					token, info, err = server.CreateToken(cmd.Context(), db, args[0], scopes, ttl)
+					return err
+				})
 			}
 			if err != nil {
 				return err
@@ -101,12 +110,10 @@ they open the store (--store; a bbolt file must not be held by a server).`,
 				all, err = cl.ListTokens(cmd.Context())
 				err = remoteError(err)
 			} else {
-				db, oerr := sf.open(c)
-				if oerr != nil {
-					return oerr
-				}
-				defer db.Close()
-				all, err = server.ListTokens(cmd.Context(), db)
+				err = c.onStore(&sf, func(db engine.Store) (err error) {
+					all, err = server.ListTokens(cmd.Context(), db)
+					return err
+				})
 			}
 			if err != nil {
 				return err
@@ -145,12 +152,9 @@ they open the store (--store; a bbolt file must not be held by a server).`,
 			if cl != nil {
 				err = remoteError(cl.RevokeToken(cmd.Context(), args[0]))
 			} else {
-				db, oerr := sf.open(c)
-				if oerr != nil {
-					return oerr
-				}
-				defer db.Close()
-				err = server.RevokeToken(cmd.Context(), db, args[0])
+				err = c.onStore(&sf, func(db engine.Store) error {
+					return server.RevokeToken(cmd.Context(), db, args[0])
+				})
 			}
 			if err != nil {
 				return err
