@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"time"
 )
@@ -98,6 +99,13 @@ type Scope interface {
 // from then on — an error that echoes the request, say.
 type Learner interface {
 	Learn(secret string)
+}
+
+// Logging is an optional ability of a Scope: the logger of the instance
+// that binds a query, for what the query does on its own at info level
+// (a retry, say). Its handler redacts what the instance knows is secret.
+type Logging interface {
+	Logger() *slog.Logger
 }
 
 // Instance is a package bound to an app, inputs and a store, ready to

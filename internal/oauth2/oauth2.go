@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -52,6 +53,10 @@ type Client struct {
 	Locker  engine.Locker                     // a store\'s lock across processes; nil: none
 	Learn   func(secret string)               // the instance's redactor
 	Observe func(cred, grant, outcome string) // metrics; nil: none
+	// Log gets a line at info for each token request that succeeds and
+	// each one retried (a failure that ends the refresh is returned, not
+	// logged). Nil: none.
+	Log *slog.Logger
 
 	// The last set decoded, by its stored bytes: most calls find the same
 	// set and skip decoding it.
@@ -442,8 +447,14 @@ func (e *transientError) Unwrap() error { return e.err }
 // the old one twice.
 func (c *Client) requestRetrying(ctx context.Context, spec engine.TokenSpec, form url.Values) (*Response, error) {
 	wait := TokenRetryBackoff
+	grant := form.Get("grant_type")
 	for attempt := 1; ; attempt++ {
+		start := time.Now()
 		resp, err := c.request(ctx, spec, form)
+		if err == nil && c.Log != nil {
+			c.Log.Info("token request", "credential", spec.Name, "grant", grant, "attempt", attempt,
+				"took", time.Since(start).Round(time.Millisecond).String())
+		}
 		var te *transientError
 		if err == nil || attempt >= MaxTokenAttempts || !errors.As(err, &te) {
 			return resp, err
@@ -455,7 +466,11 @@ func (c *Client) requestRetrying(ctx context.Context, spec engine.TokenSpec, for
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 			return resp, err // no time for another try
 		}
-		c.observe(spec.Name, form.Get("grant_type"), "retry")
+		c.observe(spec.Name, grant, "retry")
+		if c.Log != nil {
+			c.Log.Info("token request failed; retrying", "credential", spec.Name, "grant", grant, "attempt", attempt,
+				"wait", d.String(), "reason", FailureReason(err), "error", err.Error())
+		}
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():

@@ -1,9 +1,11 @@
 package oauth2_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -699,7 +701,9 @@ func TestTransientTokenFailuresAreRetried(t *testing.T) {
 				set, _ := json.Marshal(oauth2.Set{AccessToken: "old", RefreshToken: "rt-0123456789", ExpiresAt: 1})
 				st.Set(ctx, "creds", "oauth2.api", set)
 			}
-			cl := &oauth2.Client{HTTP: http.DefaultClient, Store: engine.NewSession(st, "creds"), App: "creds", Flights: &engine.Flight{}, Package: "creds"}
+			var logged bytes.Buffer
+			cl := &oauth2.Client{HTTP: http.DefaultClient, Store: engine.NewSession(st, "creds"), App: "creds", Flights: &engine.Flight{}, Package: "creds",
+				Log: slog.New(slog.NewTextHandler(&logged, nil))}
 			spec := engine.TokenSpec{Name: "api", Grant: tc.grant, TokenURL: srv.URL + "/token", ClientID: "id", ClientSecret: "secret-0123456789", ClientAuth: "basic"}
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
@@ -712,6 +716,23 @@ func TestTransientTokenFailuresAreRetried(t *testing.T) {
 			}
 			if got := int(n.Load()); got != tc.want {
 				t.Fatalf("%d token requests, want %d", got, tc.want)
+			}
+			// At info, a line per retry and one for the request that
+			// succeeded (issue 32); never a secret.
+			retries, oks := tc.want-1, 1
+			if tc.wantErr != "" {
+				oks = 0
+			}
+			if got := strings.Count(logged.String(), `msg="token request failed; retrying" credential=api grant=`+tc.grant); got != retries {
+				t.Errorf("%d retry lines, want %d:\n%s", got, retries, logged.String())
+			}
+			if got := strings.Count(logged.String(), `msg="token request" credential=api grant=`+tc.grant); got != oks {
+				t.Errorf("%d success lines, want %d:\n%s", got, oks, logged.String())
+			}
+			for _, secret := range []string{"secret-0123456789", "at-fresh-0123456789", "rt-0123456789"} {
+				if strings.Contains(logged.String(), secret) {
+					t.Errorf("%s in the log:\n%s", secret, logged.String())
+				}
 			}
 		})
 	}

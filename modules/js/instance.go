@@ -823,6 +823,7 @@ func (in *Instance) tokens() *oauth2.Client {
 			Flights: in.flight,
 			Package: in.pkg.Manifest.Name,
 			Learn:   in.redact.Learn,
+			Log:     in.log,
 		}
 		// A store shared by several processes locks each refresh across
 		// them (etcd); a local store needs no lock.

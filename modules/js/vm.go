@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"reflect"
 	"sort"
@@ -444,6 +445,9 @@ func (v *vm) Token(ctx context.Context, spec engine.TokenSpec, stale string) (st
 
 // Learn implements engine.Learner.
 func (v *vm) Learn(secret string) { v.in.redact.Learn(secret) }
+
+// Logger implements engine.Logging.
+func (v *vm) Logger() *slog.Logger { return v.in.log }
 
 // Lookup implements engine.Scope: params, inputs, appsmith.store.KEY… and
 // QUERY.data… resolve without running JavaScript. A value read through a

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	mrand "math/rand/v2"
 	"mime"
 	"mime/multipart"
@@ -166,6 +167,7 @@ type request struct {
 	contentType string
 	tokens      engine.TokenSource // auth: {oauth2: …}
 	spec        engine.TokenSpec
+	log         *slog.Logger // the scope's (engine.Logging); nil: none
 }
 
 // Bind implements engine.Query.
@@ -175,6 +177,9 @@ type request struct {
 // scope if it is an engine.Learner, so that they never reach output.
 func (m *Module) Bind(scope engine.Scope, params any) (engine.Request, error) {
 	r := &request{m: m, header: http.Header{}}
+	if l, ok := scope.(engine.Logging); ok {
+		r.log = l.Logger()
+	}
 	learner, _ := scope.(engine.Learner)
 	learn := func(s string) {
 		if learner != nil && s != "" {
@@ -344,6 +349,11 @@ func (r *request) sendRetrying(ctx context.Context) (*engine.Response, error) {
 		}
 		if deadline, has := ctx.Deadline(); has && time.Until(deadline) < wait {
 			return resp, retried(err, attempt) // the wait would outlast the call
+		}
+		if r.log != nil {
+			// At info: an operator sees an API flapping before it fails.
+			r.log.Info("query failed; retrying", "module", r.m.name, "attempt", attempt, "of", rt.attempts,
+				"wait", wait.Round(time.Millisecond).String(), "cause", re.Cause)
 		}
 		t := time.NewTimer(wait)
 		select {

@@ -1,7 +1,10 @@
 package query_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -75,6 +78,50 @@ func TestRetry(t *testing.T) {
 		t.Fatalf("POST timeout: err %v after %d requests", err, hits.Load())
 	}
 	time.Sleep(300 * time.Millisecond) // let the slow handler finish
+}
+
+// loggingScope is a scope with an engine.Logging ability.
+type loggingScope struct {
+	scope
+	log *slog.Logger
+}
+
+func (s loggingScope) Logger() *slog.Logger { return s.log }
+
+// TestRetryIsLogged: each retry is a line at info naming the module, the
+// attempt and the cause, so that an API flapping shows before it fails
+// (issue 32).
+func TestRetryIsLogged(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) <= 2 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	var buf bytes.Buffer
+	sc := loggingScope{scope: scope{Inputs: map[string]any{"baseUrl": srv.URL}},
+		log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	req, err := compile(t, "api", "url: <<inputs.baseUrl>>/x\nretry: {attempts: 3, backoff: 10ms}\n").Bind(sc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := req.Send(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want one per retry (2):\n%s", len(lines), buf.String())
+	}
+	for i, l := range lines {
+		for _, want := range []string{"level=INFO", `msg="query failed; retrying"`, "module=api", fmt.Sprintf("attempt=%d of=3", i+1), "HTTP 503"} {
+			if !strings.Contains(l, want) {
+				t.Errorf("line %d lacks %s: %s", i+1, want, l)
+			}
+		}
+	}
 }
 
 func TestRetryWhenNeverSent(t *testing.T) {
