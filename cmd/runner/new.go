@@ -39,7 +39,7 @@ timeout: 10s
   calls: 0, // a module variable: lives as long as the instance
 
   // runner run DIR main.fetchAndRemember --input baseUrl=URL --args '["health"]'
-  // (a path argument is one URL segment: a "/" in it is sent as %2F)
+  // (a "/" in path stays a separator; "." and ".." segments are escaped)
   async fetchAndRemember(path) {
     const data = await getJSON.run({ path: path ?? "" });
     this.calls++;
