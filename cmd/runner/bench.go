@@ -82,6 +82,7 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 				pool = max(1, runtime.GOMAXPROCS(0)/2)
 			}
 			var insts []engine.Instance
+			opts.Progress = c.stderr
 			res, err := benchrun.Run(cmd.Context(), opts, func(i int) (func(context.Context) error, error) {
 				if i < pool {
 					inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{App: sf.app, Inputs: in})

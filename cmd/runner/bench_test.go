@@ -132,3 +132,23 @@ func TestBenchTimeout(t *testing.T) {
 		t.Fatalf("bench --timeout 100ms of a 5 s run: %+v", r)
 	}
 }
+
+// TestBenchShowsProgress: a bench that runs past progress.Delay says how
+// far it has got on stderr, and its JSON on stdout stays clean (issue 32).
+func TestBenchShowsProgress(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "package.yaml"), []byte("name: b\nversion: 1.0.0\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "m.js"), []byte(`export default { async nap() { await new Promise(r => setTimeout(r, 100)); return 1 } }`), 0o644)
+	// 30 naps one after another take at least 3 s, past the 2 s delay.
+	out, errOut, code := runCLI(t, "", "bench", dir, "m.nap", "-n", "30", "-c", "1", "--warmup", "0", "--memory-store", "--json")
+	var r struct {
+		Runs   int `json:"runs"`
+		Errors int `json:"errors"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || code != 0 || r.Runs != 30 || r.Errors != 0 {
+		t.Fatalf("bench: %d %q %s", code, out, errOut)
+	}
+	if !regexp.MustCompile(`(?m)^bench: \d+ of 30 runs, \d+ runs/s so far$`).MatchString(errOut) {
+		t.Fatalf("stderr %q: want a progress line", errOut)
+	}
+}

@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
 	"github.com/modrun/modrun"
 	"github.com/modrun/modrun/appsmith"
+	"github.com/modrun/modrun/internal/progress"
 	"github.com/modrun/modrun/internal/termsafe"
 	"github.com/modrun/modrun/packages"
 )
@@ -50,13 +52,19 @@ editor are skipped and listed.`,
 			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
+			var phase atomic.Pointer[string]
+			phase.Store(new(fmt.Sprintf("import: converting %s (%.1f MB)", src, float64(len(data))/1e6)))
+			line := progress.Start(c.stderr, func() string { return *phase.Load() })
+			defer line.Stop()
+			stdout, stderr := line.Wrap(c.stdout), line.Wrap(c.stderr)
 			results, err := appsmith.ImportPages(data, appsmith.Options{Name: name, Page: page})
 			if err != nil {
 				return fmt.Errorf("%s: %w", src, err)
 			}
 			failed := 0
-			for _, res := range results {
+			for i, res := range results {
 				pdir := filepath.Join(dir, res.Dir)
+				phase.Store(new(fmt.Sprintf("import: package %d of %d: writing and validating %s", i+1, len(results), pdir)))
 				if err := writeImport(pdir, res); err != nil {
 					return err
 				}
@@ -66,20 +74,21 @@ editor are skipped and listed.`,
 					if res.Page != "" {
 						n = "page " + res.Page + ": " + n
 					}
-					fmt.Fprintln(c.stderr, termsafe.String(n))
+					fmt.Fprintln(stderr, termsafe.String(n))
 				}
 				problems := 0
 				if _, err := packages.LoadDir(pdir, modrun.New(modrun.Options{}).Kinds()...); err != nil {
-					problems = c.printProblems(pdir, err)
+					problems = printProblems(stderr, pdir, err)
 				}
-				fmt.Fprintf(c.stdout, "%s: imported %d queries, %d JS modules; %d need attention\n", pdir, res.Queries, res.JSModules, len(res.Notes))
+				fmt.Fprintf(stdout, "%s: imported %d queries, %d JS modules; %d need attention\n", pdir, res.Queries, res.JSModules, len(res.Notes))
 				if problems > 0 {
 					failed++
-					fmt.Fprintf(c.stdout, "%s: %d problem(s): fix them, then runner validate %s\n", pdir, problems, pdir)
+					fmt.Fprintf(stdout, "%s: %d problem(s): fix them, then runner validate %s\n", pdir, problems, pdir)
 				} else {
-					fmt.Fprintf(c.stdout, "%s: ok: %s validates\n", pdir, res.Name)
+					fmt.Fprintf(stdout, "%s: ok: %s validates\n", pdir, res.Name)
 				}
 			}
+			line.Stop()
 			if len(results) > 1 {
 				fmt.Fprintf(c.stdout, "%d pages, one package each (pages are namespaces: the same name on two pages never collides)\n", len(results))
 			}

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
 	"github.com/modrun/modrun"
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/progress"
 	"github.com/modrun/modrun/packages"
 )
 
@@ -101,13 +103,24 @@ and sha256 digest to the registry. A published version is immutable: publishing 
 again with the same content is a no-op; with different content it is refused.`,
 		Args: exactArgs(1, "DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var phase atomic.Pointer[string]
+			phase.Store(new("publish: validating " + args[0]))
+			line := progress.Start(c.stderr, func() string { return *phase.Load() })
+			defer line.Stop()
 			pkg, err := packages.LoadDir(args[0], modrun.New(modrun.Options{}).Kinds()...)
 			if err != nil {
+				line.Stop()
 				c.printProblems(args[0], err)
 				return fmt.Errorf("%s: not published: fix the problems above", args[0])
 			}
+			size := 0
+			for _, f := range pkg.Files {
+				size += len(f)
+			}
+			phase.Store(new(fmt.Sprintf("publish: packing %s (%d files, %.1f MB) and writing its digest", pkg.Ref(), len(pkg.Files), float64(size)/1e6)))
 			reg := &packages.Registry{Dir: rf.registryDir()}
 			p, err := reg.Publish(pkg.Manifest.Name, pkg.Manifest.Version, pkg.Files)
+			line.Stop()
 			if err != nil {
 				return err
 			}
@@ -159,10 +172,12 @@ func (c *cli) listCmd() *cobra.Command {
 	return cmd
 }
 
-// printProblems prints each load problem on its own line, with file paths
-// relative to the current directory (dir/file:line:col), as editors and
-// terminals expect.
-func (c *cli) printProblems(dir string, err error) int {
+// printProblems prints each load problem on its own line to stderr, with
+// file paths relative to the current directory (dir/file:line:col), as
+// editors and terminals expect.
+func (c *cli) printProblems(dir string, err error) int { return printProblems(c.stderr, dir, err) }
+
+func printProblems(w io.Writer, dir string, err error) int {
 	problems := packages.Problems(err)
 	for _, p := range problems {
 		var se *engine.SourceError
@@ -171,7 +186,7 @@ func (c *cli) printProblems(dir string, err error) int {
 			cp.File = filepath.Join(dir, se.File)
 			p = &cp
 		}
-		fmt.Fprintln(c.stderr, p)
+		fmt.Fprintln(w, p)
 	}
 	return len(problems)
 }

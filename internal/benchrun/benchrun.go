@@ -3,13 +3,14 @@ package benchrun
 import (
 	"context"
 	"encoding/json"
-
 	"fmt"
 	"io"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/modrun/modrun/internal/progress"
 )
 
 // Options configure Run.
@@ -17,6 +18,9 @@ type Options struct {
 	Runs        int // measured runs in total; zero means 1000
 	Concurrency int // workers; zero means 1
 	Warmup      int // unmeasured runs per worker first
+	// Progress, if set, shows the runs done so far while they go on
+	// (internal/progress: nothing for quick benchmarks).
+	Progress io.Writer
 }
 
 // Result is what Run measured. Its JSON is runner bench --json's output.
@@ -51,6 +55,19 @@ func Run(ctx context.Context, opts Options, newWorker func(i int) (func(context.
 		}
 		workers[i] = w
 	}
+	var next atomic.Int64
+	var began atomic.Int64 // when the measured runs began (UnixNano); 0: warming up
+	if opts.Progress != nil {
+		line := progress.Start(opts.Progress, func() string {
+			t0 := began.Load()
+			if t0 == 0 {
+				return "bench: warming up"
+			}
+			done := min(next.Load(), int64(opts.Runs))
+			return fmt.Sprintf("bench: %d of %d runs, %.0f runs/s so far", done, opts.Runs, float64(done)/time.Since(time.Unix(0, t0)).Seconds())
+		})
+		defer line.Stop()
+	}
 	for _, w := range workers {
 		for range opts.Warmup {
 			if err := w(ctx); err != nil {
@@ -59,11 +76,11 @@ func Run(ctx context.Context, opts Options, newWorker func(i int) (func(context.
 		}
 	}
 	lat := make([]time.Duration, opts.Runs)
-	var next atomic.Int64
 	var errCount atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	start := time.Now()
+	began.Store(start.UnixNano())
 	for _, w := range workers {
 		wg.Add(1)
 		go func() {
