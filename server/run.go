@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/runlog"
 	"github.com/modrun/modrun/internal/tracing"
 )
 
@@ -49,7 +50,29 @@ type Run struct {
 	StartedAt       *time.Time `json:"startedAt,omitempty"`
 	FinishedAt      *time.Time `json:"finishedAt,omitempty"`
 	DurationMs      *int64     `json:"durationMs,omitempty"`
+	// Args are what the caller passed (the function's arguments, or a
+	// query's params first), redacted; kept up to MaxHistoryArgs bytes.
+	Args json.RawMessage `json:"args,omitempty"`
+	// Log is the run's own log lines (console.*, token requests,
+	// retries), redacted, at info and above whatever the server's log
+	// level, with Options.RunLogs.
+	Log []RunLogLine `json:"log,omitempty"`
 }
+
+// RunLogLine is one line of a run's log.
+type RunLogLine = runlog.Line
+
+// RunLogs keeps each run's own log lines for its history entry: its
+// Handler wraps the logger the instances log to (modrun.Options.Logger),
+// and Options.RunLogs names it to the server. Records at info and above
+// are built for it whatever the level of the handler it wraps.
+type RunLogs = runlog.Collector
+
+// NewRunLogs returns a RunLogs for Options.RunLogs.
+func NewRunLogs() *RunLogs { return runlog.NewCollector() }
+
+// MaxHistoryArgs is the most bytes of a run's arguments the history keeps.
+const MaxHistoryArgs = 4 << 10
 
 // ErrorInfo is the error of a failed run or request.
 type ErrorInfo struct {
@@ -173,6 +196,11 @@ func (s *Server) execute(ctx context.Context, j *job, wait func(context.Context)
 		}
 		return run
 	}
+	// The run's log lines: the instance logs with ctx, which names the run.
+	if s.opts.RunLogs != nil {
+		ctx = runlog.WithID(ctx, r.ID)
+		s.opts.RunLogs.Watch(r.ID)
+	}
 	if err := wait(ctx); err != nil {
 		return traced(s.finish(r, nil, err, nil))
 	}
@@ -180,6 +208,7 @@ func (s *Server) execute(ctx context.Context, j *job, wait func(context.Context)
 	if err != nil {
 		return traced(s.finish(r, nil, err, nil))
 	}
+	s.history.update(r, func(r *Run) { r.Args = callArgs(j.args, inst.Redact) })
 	defer done()
 	now := time.Now()
 	s.history.update(r, func(r *Run) {
@@ -207,6 +236,13 @@ func (s *Server) finish(r *Run, out json.RawMessage, err error, inst engine.Inst
 	if err != nil {
 		info = errorInfo(err, redact)
 	}
+	var lines []RunLogLine
+	if s.opts.RunLogs != nil {
+		lines = s.opts.RunLogs.End(r.ID)
+		for i := range lines {
+			lines[i].Message, lines[i].Attrs = redact(lines[i].Message), redact(lines[i].Attrs)
+		}
+	}
 	var final Run
 	s.history.update(r, func(r *Run) {
 		// The caller gets the run whole; the history keeps its result
@@ -216,6 +252,7 @@ func (s *Server) finish(r *Run, out json.RawMessage, err error, inst engine.Inst
 			truncateResult(r)
 		}()
 		r.FinishedAt = &now
+		r.Log = lines
 		if r.StartedAt != nil {
 			d := now.Sub(*r.StartedAt).Milliseconds()
 			r.DurationMs = &d
@@ -241,6 +278,19 @@ func (s *Server) finish(r *Run, out json.RawMessage, err error, inst engine.Inst
 		s.metrics.duration.WithLabelValues(r.Package, r.Target).Observe(now.Sub(*r.StartedAt).Seconds())
 	}
 	return final
+}
+
+// callArgs is a run's arguments as one JSON array, redacted, or nil past
+// MaxHistoryArgs bytes.
+func callArgs(args []json.RawMessage, redact func(string) string) json.RawMessage {
+	if args == nil {
+		args = []json.RawMessage{}
+	}
+	b, err := json.Marshal(args)
+	if err != nil || len(b) > MaxHistoryArgs {
+		return nil
+	}
+	return json.RawMessage(redact(string(b)))
 }
 
 // errorInfo turns a run's error into what the API answers: the status

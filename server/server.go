@@ -61,6 +61,9 @@ type Options struct {
 	Token string
 	// Logger receives access logs and the server's own; nil discards.
 	Logger *slog.Logger
+	// RunLogs, if set, keeps each run's own log lines in its history
+	// entry (Run.Log); its Handler must wrap the instances' logger.
+	RunLogs *RunLogs
 	// MaxConcurrent runs execute at once; zero means DefaultMaxConcurrent.
 	MaxConcurrent int
 	// Queue runs wait for a slot; zero means DefaultQueue, negative none.

@@ -18,6 +18,7 @@ import (
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/heapfloor"
 	"github.com/modrun/modrun/internal/memlimit"
+	"github.com/modrun/modrun/internal/runlog"
 	"github.com/modrun/modrun/internal/tracing"
 )
 
@@ -695,7 +696,7 @@ func (in *instance) try(ctx context.Context, target string, args []json.RawMessa
 	// instance is busy; the others hand it on.
 	last := attempt >= len(in.p.slots)-1
 	if err := w.c.send(&message{ID: id, Op: opCall, Inst: in.id, Target: target, Args: args, Timeout: max(time.Until(deadline).Milliseconds(), 1), Deadline: deadline.UnixMilli(), Queue: last,
-		Trace: tracing.TraceParent(ctx)}); err != nil {
+		Trace: tracing.TraceParent(ctx), Run: runlog.ID(ctx)}); err != nil {
 		forget()
 		w.broken(ctx, err)
 		return nil, nil, true

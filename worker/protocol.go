@@ -53,6 +53,9 @@ type message struct {
 	// Trace is a call's W3C traceparent: the worker's spans (queries,
 	// token requests) join the run's trace.
 	Trace string `json:"trace,omitempty"`
+	// Run is a call's run id (runlog): the worker's log records of the
+	// call carry it back, so that a server keeps each run's own lines.
+	Run string `json:"run,omitempty"`
 
 	Store  string                     `json:"store,omitempty"` // get, set, delete, list, clear, cas
 	Key    string                     `json:"key,omitempty"`

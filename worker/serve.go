@@ -15,6 +15,7 @@ import (
 
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/memlimit"
+	"github.com/modrun/modrun/internal/runlog"
 	"github.com/modrun/modrun/internal/tracing"
 )
 
@@ -232,7 +233,7 @@ func (s *workerSide) call(m *message) {
 		s.c.send(&message{Op: opCall, Re: m.ID, Err: toWire(fmt.Errorf("%s: %w (it reached its worker too late)", m.Target, engine.ErrDeadline), func(s string) string { return s })})
 		return
 	}
-	ctx := tracing.WithTraceParent(context.Background(), m.Trace)
+	ctx := runlog.WithID(tracing.WithTraceParent(context.Background(), m.Trace), m.Run)
 	if m.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, time.Duration(m.Timeout)*time.Millisecond, engine.ErrDeadline)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -121,7 +122,9 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 				fmt.Fprintln(c.stderr, "tracing: OTLP/HTTP export on")
 			}
 			var srv *server.Server
-			eng := modrun.New(modrun.Options{Store: db, Registry: reg.registryDir(), Logger: c.log, Timeout: timeout,
+			// Each run's own log lines go to its history entry too.
+			runLogs := server.NewRunLogs()
+			eng := modrun.New(modrun.Options{Store: db, Registry: reg.registryDir(), Logger: slog.New(runLogs.Handler(c.log.Handler())), Timeout: timeout,
 				Isolate: isolate, Workers: workers, MaxMemory: limit,
 				OnWorkerRestart: func(reason string) { srv.WorkerRestarted(reason) }})
 			defer eng.Close()
@@ -142,6 +145,7 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 				Store:           db,
 				Token:           token,
 				Logger:          c.log,
+				RunLogs:         runLogs,
 				MaxConcurrent:   maxConcurrent,
 				Queue:           queue,
 				History:         history,

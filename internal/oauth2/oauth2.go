@@ -452,7 +452,7 @@ func (c *Client) requestRetrying(ctx context.Context, spec engine.TokenSpec, for
 		start := time.Now()
 		resp, err := c.request(ctx, spec, form)
 		if err == nil && c.Log != nil {
-			c.Log.Info("token request", "credential", spec.Name, "grant", grant, "attempt", attempt,
+			c.Log.InfoContext(ctx, "token request", "credential", spec.Name, "grant", grant, "attempt", attempt,
 				"took", time.Since(start).Round(time.Millisecond).String())
 		}
 		var te *transientError
@@ -468,7 +468,7 @@ func (c *Client) requestRetrying(ctx context.Context, spec engine.TokenSpec, for
 		}
 		c.observe(spec.Name, grant, "retry")
 		if c.Log != nil {
-			c.Log.Info("token request failed; retrying", "credential", spec.Name, "grant", grant, "attempt", attempt,
+			c.Log.InfoContext(ctx, "token request failed; retrying", "credential", spec.Name, "grant", grant, "attempt", attempt,
 				"wait", d.String(), "reason", FailureReason(err), "error", err.Error())
 		}
 		t := time.NewTimer(d)

@@ -30,7 +30,7 @@ func (v *vm) installGlobals() {
 	rt.Set("compareAndSwapValue", v.compareAndSwapValue)
 	rt.Set("singleFlight", v.singleFlight)
 	rt.Set("showAlert", func(call goja.FunctionCall) goja.Value {
-		v.in.log.Info(v.format(call.Arguments[:min(1, len(call.Arguments))]), "source", "showAlert", "type", call.Argument(1).String())
+		v.in.log.InfoContext(v.in.cur.context(), v.format(call.Arguments[:min(1, len(call.Arguments))]), "source", "showAlert", "type", call.Argument(1).String())
 		return goja.Undefined()
 	})
 	console := rt.NewObject()
@@ -43,14 +43,14 @@ func (v *vm) installGlobals() {
 			if !v.in.cur.logQuota(len(msg), v.in.log) {
 				return goja.Undefined()
 			}
-			v.in.log.Log(context.Background(), level, msg, "source", "console")
+			v.in.log.Log(v.in.cur.context(), level, msg, "source", "console")
 			return goja.Undefined()
 		})
 	}
 	rt.Set("console", console)
 	for _, name := range engine.HeadlessActions {
 		rt.Set(name, func(goja.FunctionCall) goja.Value {
-			v.in.log.Info("headless: "+name+" ignored", "source", name)
+			v.in.log.InfoContext(v.in.cur.context(), "headless: "+name+" ignored", "source", name)
 			return v.resolved(goja.Undefined())
 		})
 	}

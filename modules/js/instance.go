@@ -20,6 +20,7 @@ import (
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/oauth2"
 	"github.com/modrun/modrun/internal/redact"
+	"github.com/modrun/modrun/internal/runlog"
 )
 
 // Defaults of an instance's limits.
@@ -178,7 +179,9 @@ func NewInstance(pkg *engine.Package, opts Options) *Instance {
 	if in.log == nil {
 		in.log = slog.New(slog.DiscardHandler)
 	}
-	in.log = slog.New(redact.Handler(in.log.Handler(), in.redact)).With("package", pkg.Ref(), "app", opts.App)
+	// Records logged with a run's context name it (runlog): a server
+	// shows each run's own lines.
+	in.log = slog.New(runlog.Handler(redact.Handler(in.log.Handler(), in.redact))).With("package", pkg.Ref(), "app", opts.App)
 	in.debug = in.log.Enabled(context.Background(), slog.LevelDebug)
 	in.loop = engine.NewLoop(in.onPanic)
 	in.watchdog = time.AfterFunc(time.Hour, in.interruptOverrun)
@@ -241,10 +244,19 @@ func (r *run) logQuota(n int, log *slog.Logger) bool {
 	}
 	r.logged += n
 	if r.logged > MaxRunLog {
-		log.Warn("this run wrote more than its log quota; its further console lines are dropped", "target", r.target, "quota bytes", MaxRunLog)
+		log.WarnContext(r.context(), "this run wrote more than its log quota; its further console lines are dropped", "target", r.target, "quota bytes", MaxRunLog)
 		return false
 	}
 	return true
+}
+
+// context is r's context for its log lines: they name the run. r nil
+// (the instance's own work) or an internal run has none.
+func (r *run) context() context.Context {
+	if r == nil || r.ctx == nil {
+		return context.Background()
+	}
+	return r.ctx
 }
 
 // storeQuota counts n bytes written to the store by r, and fails past

@@ -352,7 +352,7 @@ func (r *request) sendRetrying(ctx context.Context) (*engine.Response, error) {
 		}
 		if r.log != nil {
 			// At info: an operator sees an API flapping before it fails.
-			r.log.Info("query failed; retrying", "module", r.m.name, "attempt", attempt, "of", rt.attempts,
+			r.log.InfoContext(ctx, "query failed; retrying", "module", r.m.name, "attempt", attempt, "of", rt.attempts,
 				"wait", wait.Round(time.Millisecond).String(), "cause", re.Cause)
 		}
 		t := time.NewTimer(wait)
