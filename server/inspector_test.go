@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -22,11 +23,13 @@ func chromium(t *testing.T) string {
 // one, and shows the run among the recent runs.
 func TestInspectorInChromium(t *testing.T) {
 	bin := chromium(t)
-	srv, _ := newServer(t, map[string]string{
+	srv, db := newServer(t, map[string]string{
 		"package.yaml": "name: greeter\nversion: 1.0.0\n",
-		"main.js":      `export default { greet(name) { return "hello " + name }, async later() { return 1 } }`,
+		"main.js":      `export default { greet(name) { console.log("greeting " + name); return "hello " + name }, async later() { return 1 } }`,
 	})
 	ts := newHTTPServer(t, srv)
+	// A login the provider revoked: keep-fresh left this record.
+	db.Set(context.Background(), "greeter", "oauth2.api", json.RawMessage(`{"access_token": "", "package": "greeter", "needs_login": true, "failures": 1, "last_error": "api: the refresh token was rejected (invalid_grant)"}`))
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),
@@ -71,6 +74,30 @@ func TestInspectorInChromium(t *testing.T) {
 	step("wait for recent runs", err)
 	runs, err := chromedp.Run(ctx, chromedp.Text("#runs"))
 	step("read recent runs", err)
+	// The run's detail: its facts, timing, arguments, result and log.
+	step("open the run's detail", chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#runs tbody tr`)), chromedp.WaitVisible("#detail-card")))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#detail-log tbody").textContent.includes("greeting Ada")`))
+	step("wait for the run's log", err)
+	args, err := chromedp.Run(ctx, chromedp.Text("#detail-args"))
+	step("read the arguments", err)
+	timing, err := chromedp.Run(ctx, chromedp.Text("#detail-timing"))
+	step("read the timing", err)
+	logLines, err := chromedp.Run(ctx, chromedp.Text("#detail-log"))
+	step("read the log", err)
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("credentials").textContent.includes("needs login")`))
+	step("wait for the logins panel", err)
+	creds, err := chromedp.Run(ctx, chromedp.Text("#credentials"))
+	step("read the logins", err)
+	// Narrow screens: nothing sticks out sideways (it did below 850 px).
+	for _, width := range []int64{1280, 820, 600, 380} {
+		step("resize", chromedp.Do(ctx, chromedp.EmulateViewport(width, 900)))
+		over, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
+		step("measure the page", err)
+		if over {
+			wide, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 5).map(e => e.tagName + "#" + e.id + "." + e.className).join(", ")`))
+			t.Errorf("at %d px the page is wider than the window: %s", width, wide)
+		}
+	}
 	// MODRUN_SCREENSHOT=FILE keeps a picture of the page, to look at.
 	if f := os.Getenv("MODRUN_SCREENSHOT"); f != "" {
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -85,5 +112,17 @@ func TestInspectorInChromium(t *testing.T) {
 	}
 	if !strings.Contains(runs, "greeter main.greet") || !strings.Contains(runs, "succeeded") {
 		t.Errorf("recent runs: %q", runs)
+	}
+	if !strings.Contains(args, `"Ada"`) {
+		t.Errorf("detail arguments: %q", args)
+	}
+	if !strings.Contains(timing, "queued") || !strings.Contains(timing, "ran") {
+		t.Errorf("detail timing: %q", timing)
+	}
+	if !strings.Contains(logLines, "INFO") || !strings.Contains(logLines, "greeting Ada") {
+		t.Errorf("detail log: %q", logLines)
+	}
+	if !strings.Contains(creds, "greeter api") || !strings.Contains(creds, "runner login greeter api --app greeter") || !strings.Contains(creds, "invalid_grant") {
+		t.Errorf("logins panel: %q", creds)
 	}
 }

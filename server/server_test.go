@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -50,10 +51,12 @@ func serverOn(t testing.TB, st engine.Store, dir string) *server.Server {
 // serverOnAll serves the packages in dirs on st, loaded, not listening.
 func serverOnAll(t testing.TB, st engine.Store, dirs ...string) *server.Server {
 	t.Helper()
-	eng := modrun.New(modrun.Options{Store: st})
+	logs := server.NewRunLogs()
+	eng := modrun.New(modrun.Options{Store: st, Logger: slog.New(logs.Handler(slog.DiscardHandler))})
 	t.Cleanup(func() { eng.Close() })
 	srv := server.New(server.Options{
 		Loader:   eng,
+		RunLogs:  logs,
 		Packages: dirs,
 		NewInstance: func(pkg *engine.Package, app string, obs engine.Observer) (engine.Instance, error) {
 			return eng.NewInstance(pkg, modrun.InstanceOptions{App: app, Observer: obs})
@@ -201,6 +204,58 @@ func ExampleServer() {
 	out, err := cl.Run(context.Background(), "greeter", "main.greet", "", []json.RawMessage{json.RawMessage(`"Ada"`)}, 5*time.Second)
 	fmt.Println(string(out), err)
 	// Output: "hello Ada" <nil>
+}
+
+// ExampleNewRunLogs keeps each run's own log lines in its history entry:
+// the RunLogs' handler wraps the instances' logger.
+func ExampleNewRunLogs() {
+	dir, _ := os.MkdirTemp("", "example-pkg")
+	defer os.RemoveAll(dir)
+	os.WriteFile(filepath.Join(dir, "package.yaml"), []byte("name: greeter\nversion: 1.0.0\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "main.js"), []byte(`export default { greet(name) { console.log("greeting " + name); return "hello " + name } }`), 0o644)
+	db := store.NewMemory()
+	logs := server.NewRunLogs()
+	// The process's own log stays at warn; the runs' lines at info are kept.
+	own := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})
+	eng := modrun.New(modrun.Options{Store: db, Logger: slog.New(logs.Handler(own))})
+	srv := server.New(server.Options{
+		Loader:   eng,
+		Packages: []string{dir},
+		NewInstance: func(pkg *engine.Package, app string, obs engine.Observer) (engine.Instance, error) {
+			return eng.NewInstance(pkg, modrun.InstanceOptions{App: app, Observer: obs})
+		},
+		Store:   db,
+		Token:   "s3cret-token",
+		RunLogs: logs,
+	})
+	if err := srv.Load(context.Background()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	call := func(method, path, body string, out any) {
+		req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer s3cret-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		defer resp.Body.Close()
+		json.NewDecoder(resp.Body).Decode(out)
+	}
+	var answer struct{ ID string }
+	call("POST", "/v1/run/greeter/main.greet", `{"args": ["Ada"]}`, &answer)
+	var run server.Run
+	call("GET", "/v1/runs/"+answer.ID, "", &run)
+	fmt.Println(run.Status, string(run.Args))
+	for _, l := range run.Log {
+		fmt.Println(l.Level, l.Message)
+	}
+	// Output:
+	// succeeded ["Ada"]
+	// INFO greeting Ada
 }
 
 // newHTTPServer serves srv on a loopback port for the test's life.

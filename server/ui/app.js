@@ -112,17 +112,67 @@ async function refreshRuns() {
   const { body } = await api("/v1/runs?limit=30");
   const tb = $("runs").tBodies[0];
   tb.replaceChildren(...body.map((r) => el("tr", { "data-id": r.id, onclick: () => detail(r.id) },
-    el("td", {}, el("code", {}, r.id)), el("td", {}, r.package + " " + r.target), el("td", {}, r.app), el("td", {}, r.trigger),
+    el("td", {}, el("code", {}, r.id)), el("td", {}, r.package + " " + r.target), el("td", { class: "opt" }, r.app), el("td", { class: "opt" }, r.trigger),
     el("td", { class: "status-" + r.status }, r.status), el("td", {}, r.durationMs ?? ""),
-    el("td", {}, r.startedAt ? new Date(r.startedAt).toLocaleTimeString() : ""))));
+    el("td", { class: "opt" }, r.startedAt ? new Date(r.startedAt).toLocaleTimeString() : ""))));
   $("runs-updated").textContent = "updated " + new Date().toLocaleTimeString();
 }
 
+const ms = (a, b) => (a && b ? Math.max(0, new Date(b) - new Date(a)) : null);
+
 async function detail(id) {
-  const { body } = await api("/v1/runs/" + encodeURIComponent(id));
+  const { body: r } = await api("/v1/runs/" + encodeURIComponent(id));
   $("detail-card").hidden = false;
   $("detail-id").textContent = id;
-  $("detail").textContent = JSON.stringify(body, null, 2);
+  const facts = [["package", r.package + "@" + r.version], ["target", r.target], ["app", r.app], ["trigger", r.trigger],
+    ["status", r.status], ["server", r.server || ""], ["created", new Date(r.createdAt).toLocaleString()]];
+  $("detail-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", { class: k === "status" ? "status-" + v : "" }, v)]));
+  // Timing: waiting for a slot or a worker, then running.
+  const queued = ms(r.createdAt, r.startedAt ?? r.finishedAt), ran = ms(r.startedAt, r.finishedAt);
+  const total = (queued ?? 0) + (ran ?? 0);
+  const bar = [];
+  if (queued !== null) bar.push(el("span", { class: "queued", style: "flex:" + Math.max(queued, total / 50) }, "queued " + queued + " ms"));
+  if (ran !== null) bar.push(el("span", { class: "ran", style: "flex:" + Math.max(ran, total / 50) }, "ran " + ran + " ms"));
+  $("detail-timing").replaceChildren(...bar);
+  $("detail-timing").title = "total " + total + " ms";
+  $("detail-args").textContent = r.args ? JSON.stringify(r.args, null, 2) : "(not kept: over 4 KiB)";
+  if (r.error) {
+    $("detail-outcome-title").textContent = "Error";
+    $("detail-outcome").textContent = r.error.message + (r.error.module ? "\nmodule: " + r.error.module : "") + (r.error.statusCode ? "\nupstream status: " + r.error.statusCode : "");
+  } else {
+    $("detail-outcome-title").textContent = "Result";
+    $("detail-outcome").textContent = r.resultTruncated ? "(not kept: " + r.resultTruncated + ")" : JSON.stringify(r.result ?? null, null, 2);
+  }
+  const start = r.startedAt ? new Date(r.startedAt) : null;
+  const lines = r.log || [];
+  $("detail-log").tBodies[0].replaceChildren(...(lines.length ? lines.map((l) => el("tr", { class: "level-" + l.level },
+    el("td", {}, start ? "+" + Math.max(0, new Date(l.at) - start) + " ms" : ""), el("td", {}, l.level),
+    el("td", { class: "msg" }, l.message + (l.attrs ? "  " + l.attrs : "")))) : [el("tr", {}, el("td", { class: "sub" }, "no lines"))]));
+  $("detail").textContent = JSON.stringify(r, null, 2);
+}
+
+async function loadCredentials() {
+  const { status, body } = await api("/v1/credentials");
+  const box = $("credentials");
+  if (status !== 200 || !Array.isArray(body) || body.length === 0) {
+    box.replaceChildren(el("p", { class: "sub" }, status === 200 ? "no OAuth2 credentials" : "HTTP " + status));
+    return;
+  }
+  box.replaceChildren(...body.map((c) => {
+    const row = el("div", { class: "cred", "data-credential": c.package + " " + c.credential + " " + c.app },
+      el("strong", {}, c.package + " " + c.credential), el("span", { class: "sub" }, "app " + c.app),
+      el("span", { class: "state state-" + c.state }, c.state.replace("_", " ")));
+    if (c.expiresAt) row.append(el("span", { class: "sub" }, "expires " + new Date(c.expiresAt).toLocaleString()));
+    if (c.refreshedAt) row.append(el("span", { class: "sub" }, "refreshed " + new Date(c.refreshedAt).toLocaleString()));
+    if (c.failures) row.append(el("span", { class: "error" }, c.failures + " failed refresh(es)"));
+    if (c.state === "needs_login") {
+      row.append(el("span", { class: "hint" }, "Log in again: ", el("code", {}, "runner login " + c.package + " " + c.credential + " --app " + c.app)));
+    } else if (c.state === "none") {
+      row.append(el("span", { class: "hint" }, "No token yet: ", el("code", {}, "runner login " + c.package + " " + c.credential + " --app " + c.app)));
+    }
+    if (c.lastError) row.append(el("span", { class: "hint error" }, c.lastError));
+    return row;
+  }));
 }
 
 async function showStore(ev) {
@@ -142,6 +192,7 @@ async function open() {
   $("app").hidden = false;
   $("logout").hidden = false;
   refreshRuns();
+  loadCredentials().catch(() => {});
 }
 
 $("login-form").addEventListener("submit", (ev) => {
@@ -159,4 +210,5 @@ $("detail-close").addEventListener("click", () => { $("detail-card").hidden = tr
 health();
 setInterval(health, 5000);
 setInterval(() => { if (!$("app").hidden) refreshRuns().catch(() => {}); }, 2000);
+setInterval(() => { if (!$("app").hidden) loadCredentials().catch(() => {}); }, 10000);
 if (token) open(); else showLogin();
