@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/modrun/modrun"
@@ -34,7 +35,7 @@ import (
 var packageFS embed.FS
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -44,6 +45,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	flags.SetOutput(stderr)
 	serve := flags.Bool("serve", false, "only run the auth service (for the runner CLI walk-through)")
 	port := flags.Int("port", 0, "port of the auth service on 127.0.0.1 (0: any free port; -serve defaults to 8080)")
+	listen := flags.String("listen", "", "with -serve: listen on this HOST:PORT instead (0.0.0.0:8080 in a container)")
 	ttl := flags.Duration("ttl", 2*time.Second, "access token lifetime")
 	if err := flags.Parse(args); err != nil {
 		return 2
@@ -52,7 +54,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if *port == 0 {
 			*port = 8080
 		}
-		return serveOnly(ctx, *port, *ttl, stdout, stderr)
+		addr := *listen
+		if addr == "" {
+			addr = fmt.Sprintf("127.0.0.1:%d", *port)
+		}
+		return serveOnly(ctx, addr, *ttl, stdout, stderr)
 	}
 	if err := walkThrough(ctx, *port, *ttl, stdout); err != nil {
 		fmt.Fprintln(stderr, "refresh-token:", err)
@@ -61,9 +67,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func serveOnly(ctx context.Context, port int, ttl time.Duration, stdout, stderr io.Writer) int {
+func serveOnly(ctx context.Context, addr string, ttl time.Duration, stdout, stderr io.Writer) int {
 	srv := authserver.New(authserver.Options{AccessTTL: ttl})
-	if err := srv.Start(port); err != nil {
+	if err := srv.StartOn(addr); err != nil {
 		fmt.Fprintln(stderr, "refresh-token:", err)
 		return 1
 	}

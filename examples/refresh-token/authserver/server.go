@@ -40,6 +40,7 @@ type Server struct {
 	refresh  map[string]*refreshToken
 	families map[string]bool // family id → revoked
 	issued   []string        // every token handed out, for leak tests
+	rotated  []time.Time     // when each refresh succeeded, for /stats
 
 	// Counters, for tests and the example's output.
 	Logins, Refreshes, Reuses, Profiles, Unauthorized atomic.Int64
@@ -76,7 +77,13 @@ func New(opts Options) *Server {
 // Start listens on 127.0.0.1 (port 0 picks a free one) and serves in the
 // background.
 func (s *Server) Start(port int) error {
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	return s.StartOn(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+}
+
+// StartOn listens on addr (HOST:PORT; 0.0.0.0:8080 in a container) and
+// serves in the background.
+func (s *Server) StartOn(addr string) error {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
@@ -97,11 +104,13 @@ func (s *Server) Close() error { return s.srv.Close() }
 //	POST /api/user/login/          {"username","password"} → tokens
 //	POST /api/user/token-refresh/  {"refresh_token"}      → new tokens
 //	GET  /api/user/profile/        Authorization: Bearer  → the profile
+//	GET  /stats                    the counters (Stats), for tests
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/user/login/", s.login)
 	mux.HandleFunc("POST /api/user/token-refresh/", s.tokenRefresh)
 	mux.HandleFunc("GET /api/user/profile/", s.profile)
+	mux.HandleFunc("GET /stats", s.stats)
 	// What the README's first commands and runner new's scaffold call.
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -175,7 +184,32 @@ func (s *Server) tokenRefresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.spent = true
+	s.rotated = append(s.rotated, time.Now())
 	s.issue(w, rt.user, rt.family)
+}
+
+// Stats are the server's counters, as GET /stats answers them.
+type Stats struct {
+	Logins       int64 `json:"logins"`
+	Refreshes    int64 `json:"refreshes"` // refresh requests, failed ones too
+	Reuses       int64 `json:"reuses"`    // spent refresh tokens presented again
+	Profiles     int64 `json:"profiles"`
+	Unauthorized int64 `json:"unauthorized"`
+	// Rotations are when each successful refresh happened, in Unix
+	// milliseconds, oldest first.
+	Rotations []int64 `json:"rotations"`
+}
+
+func (s *Server) stats(w http.ResponseWriter, _ *http.Request) {
+	st := Stats{Logins: s.Logins.Load(), Refreshes: s.Refreshes.Load(), Reuses: s.Reuses.Load(),
+		Profiles: s.Profiles.Load(), Unauthorized: s.Unauthorized.Load(), Rotations: []int64{}}
+	s.mu.Lock()
+	for _, t := range s.rotated {
+		st.Rotations = append(st.Rotations, t.UnixMilli())
+	}
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(st)
 }
 
 // issueAccess writes a new access token only; s.mu is held.
