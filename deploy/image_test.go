@@ -21,13 +21,7 @@ import (
 // example package, answering over the published port as a non-root user,
 // with runner healthcheck saying ready inside the container.
 func TestImage(t *testing.T) {
-	docker := testbin.Need(t, "docker.io", "docker")
-	if err := exec.Command(docker, "info").Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("docker is installed but its daemon does not answer: %v", err)
-		}
-		t.Skipf("docker's daemon does not answer (%v): start it to run this test", err)
-	}
+	docker := needDocker(t)
 	const tag = "modrun:test"
 	out, err := exec.Command("bash", "image.sh", tag).CombinedOutput()
 	if err != nil {
@@ -79,6 +73,20 @@ func TestImage(t *testing.T) {
 	if user := run("inspect", "--format", "{{.Config.User}}", name); user != "65532:65532" {
 		t.Fatalf("the container runs as %q, want the non-root 65532:65532", user)
 	}
+}
+
+// needDocker returns docker's path, once its daemon answers. Without
+// either, the test fails when $CI is true and skips otherwise.
+func needDocker(t *testing.T) string {
+	t.Helper()
+	docker := testbin.Need(t, "docker.io", "docker")
+	if err := exec.Command(docker, "info").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("docker is installed but its daemon does not answer: %v", err)
+		}
+		t.Skipf("docker's daemon does not answer (%v): start it to run this test", err)
+	}
+	return docker
 }
 
 func freePort(t *testing.T) string {
