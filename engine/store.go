@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // MaxKeyLen is the longest store key, in bytes.
@@ -75,6 +76,15 @@ type AsyncSetter interface {
 // none: one process holds its file.
 type Locker interface {
 	Lock(ctx context.Context, app, key string) (unlock func(), err error)
+}
+
+// Leased is an optional ability of a Locker whose locks live on a lease
+// that lapses when their holder stops (killed, paused, cut off: etcd).
+// LockTTL is that lease (zero: not known). Work that must end while the
+// lock is held — an OAuth2 token request — is bounded by it, so that it
+// never finishes after a peer may have taken the lock over.
+type Leased interface {
+	LockTTL() time.Duration
 }
 
 // Rekeyer is an optional ability of a Store that seals its values at rest

@@ -24,6 +24,20 @@ import (
 // network), and another process may then take the lock.
 const LockTTL = 10 * time.Second
 
+// MinLockTTL is the shortest lease a store URL may ask for (?lock-ttl=):
+// etcd raises shorter ones to about 1.5 s anyway.
+const MinLockTTL = 2 * time.Second
+
+// LockTTL is the lease of this store's locks (Config.LockTTL, else the
+// package's LockTTL). A holder bounds work that must end under its lock
+// by it (an OAuth2 token request).
+func (s *Store) LockTTL() time.Duration {
+	if s.cfg.LockTTL > 0 {
+		return s.cfg.LockTTL
+	}
+	return LockTTL
+}
+
 // opTimeout bounds one etcd request whose context has no deadline, so
 // that an unreachable cluster fails a command instead of hanging it.
 const opTimeout = 10 * time.Second
@@ -440,7 +454,7 @@ func (s *Store) sessionFor(ctx context.Context) (*concurrency.Session, error) {
 	defer cancel()
 	// The grant is bounded by the caller's deadline; the keep-alive lives
 	// until Close.
-	lease, err := s.cli.Grant(sctx, int64(LockTTL/time.Second))
+	lease, err := s.cli.Grant(sctx, int64(s.LockTTL()/time.Second))
 	if err != nil {
 		return nil, s.fail(err)
 	}

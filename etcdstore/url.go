@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/modrun/modrun/engine"
 )
@@ -22,6 +23,11 @@ type Config struct {
 
 	// TLS files, from $MODRUN_ETCD_CA, $MODRUN_ETCD_CERT and $MODRUN_ETCD_KEY.
 	CAFile, CertFile, KeyFile string
+
+	// LockTTL is the lease of the store's locks (?lock-ttl=5s): how long a
+	// holder that stopped (killed, paused, cut off) keeps a lock from its
+	// peers. Zero means the package's LockTTL.
+	LockTTL time.Duration
 }
 
 // IsURL reports whether s names an etcd store rather than a bbolt file.
@@ -30,7 +36,8 @@ func IsURL(s string) bool {
 }
 
 // ParseURL parses etcd://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT…]/PREFIX
-// (etcds:// for TLS). Errors never quote the password.
+// [?lock-ttl=DURATION] (etcds:// for TLS). Errors never quote the
+// password.
 func ParseURL(s string) (Config, error) {
 	var c Config
 	rest, ok := strings.CutPrefix(s, "etcd://")
@@ -46,6 +53,23 @@ func ParseURL(s string) (Config, error) {
 	userinfo := ""
 	if at := strings.LastIndex(rest, "@"); at >= 0 {
 		userinfo, rest = rest[:at], rest[at+1:]
+	}
+	rest, query, _ := strings.Cut(rest, "?")
+	if query != "" {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return c, fmt.Errorf("etcd store: the URL's query %q: %v", query, err)
+		}
+		for k, v := range q {
+			if k != "lock-ttl" {
+				return c, fmt.Errorf("etcd store: unknown URL parameter %q (known: lock-ttl)", k)
+			}
+			d, err := time.ParseDuration(v[0])
+			if err != nil || d < MinLockTTL || d%time.Second != 0 {
+				return c, fmt.Errorf("etcd store: lock-ttl %q: want whole seconds, at least %v", v[0], MinLockTTL)
+			}
+			c.LockTTL = d
+		}
 	}
 	authority, prefix, _ := strings.Cut(rest, "/")
 	if userinfo != "" {
@@ -104,7 +128,11 @@ func (c Config) String() string {
 	if c.Username != "" {
 		user = url.PathEscape(c.Username) + "@"
 	}
-	return scheme + "://" + user + strings.Join(c.Endpoints, ",") + c.Prefix
+	q := ""
+	if c.LockTTL != 0 {
+		q = "?lock-ttl=" + c.LockTTL.String()
+	}
+	return scheme + "://" + user + strings.Join(c.Endpoints, ",") + c.Prefix + q
 }
 
 func init() {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/modrun/modrun/engine"
 )
@@ -40,6 +41,14 @@ type Store struct {
 type lockingStore struct {
 	*Store
 	engine.Locker
+}
+
+// LockTTL implements engine.Leased: the inner store's, or zero.
+func (s *lockingStore) LockTTL() time.Duration {
+	if l, ok := s.Locker.(engine.Leased); ok {
+		return l.LockTTL()
+	}
+	return 0
 }
 
 // Wrap returns a store that seals every value under ring's first key

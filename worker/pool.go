@@ -591,7 +591,11 @@ func (w *proc) load(id uint64, in *instance) error {
 	w.loading[mid] = ch
 	w.mu.Unlock()
 	_, locks := w.p.opts.Store.(engine.Locker)
-	if err := w.c.send(&message{ID: mid, Op: opLoad, Inst: id, Files: in.pkg.Files, App: in.app, Inputs: in.inputs, Locks: locks}); err != nil {
+	var ttl time.Duration
+	if l, ok := w.p.opts.Store.(engine.Leased); ok {
+		ttl = l.LockTTL()
+	}
+	if err := w.c.send(&message{ID: mid, Op: opLoad, Inst: id, Files: in.pkg.Files, App: in.app, Inputs: in.inputs, Locks: locks, LockTTL: ttl.Milliseconds()}); err != nil {
 		return err
 	}
 	w.mu.Lock()

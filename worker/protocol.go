@@ -50,6 +50,9 @@ type message struct {
 	// last worker it can go to).
 	Queue bool `json:"queue,omitempty"`
 	Locks bool `json:"locks,omitempty"` // a load's: the parent's store locks across processes
+	// LockTTL is a load's: the lease of the parent's locks in ms
+	// (engine.Leased); 0: not known.
+	LockTTL int64 `json:"lockTTL,omitempty"`
 	// Trace is a call's W3C traceparent: the worker's spans (queries,
 	// token requests) join the run's trace.
 	Trace string `json:"trace,omitempty"`

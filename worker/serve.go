@@ -98,7 +98,7 @@ func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Lev
 			// one: a local store needs no lock, nor its round trips.
 			var st engine.Store = &remoteStore{s: s}
 			if m.Locks {
-				st = &remoteLocker{remoteStore{s: s}}
+				st = &remoteLocker{remoteStore{s: s}, time.Duration(m.LockTTL) * time.Millisecond}
 			}
 			inst, err := host.NewInstance(m.Files, m.App, m.Inputs, st, &remoteFlights{s: s}, &observer{s: s, inst: m.Inst}, s.log)
 			if err == nil {
@@ -303,7 +303,13 @@ var (
 )
 
 // remoteLocker is the parent's store when it locks across processes.
-type remoteLocker struct{ remoteStore }
+type remoteLocker struct {
+	remoteStore
+	ttl time.Duration // the lease of the parent's locks; 0: not known
+}
+
+// LockTTL implements engine.Leased.
+func (r *remoteLocker) LockTTL() time.Duration { return r.ttl }
 
 func (r *remoteStore) do(ctx context.Context, m *message) (*message, error) {
 	m.Op = opStore
