@@ -17,18 +17,19 @@ import (
 // metrics are the server's Prometheus metrics (DESIGN §11), in a registry
 // of its own: two servers in one process do not share them.
 type metrics struct {
-	reg             *prometheus.Registry
-	runs            *prometheus.CounterVec
-	duration        *prometheus.HistogramVec
-	queries         *prometheus.CounterVec
-	tokens          *prometheus.CounterVec
-	refreshFailures *prometheus.CounterVec
-	inFlight        prometheus.Gauge
-	rejected        prometheus.Counter
-	skipped         *prometheus.CounterVec
-	schedules       *prometheus.CounterVec
-	restarts        *prometheus.CounterVec
-	instances       prometheus.Gauge
+	onRefreshFailure func() // nil: none
+	reg              *prometheus.Registry
+	runs             *prometheus.CounterVec
+	duration         *prometheus.HistogramVec
+	queries          *prometheus.CounterVec
+	tokens           *prometheus.CounterVec
+	refreshFailures  *prometheus.CounterVec
+	inFlight         prometheus.Gauge
+	rejected         prometheus.Counter
+	skipped          *prometheus.CounterVec
+	schedules        *prometheus.CounterVec
+	restarts         *prometheus.CounterVec
+	instances        prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -96,6 +97,9 @@ func (o *queryObserver) TokenRequest(credential, grant, outcome string) {
 	if reason, failed := strings.CutPrefix(outcome, "error:"); failed {
 		outcome = "error"
 		o.m.refreshFailures.WithLabelValues(o.pkg, credential, o.app, reason).Inc()
+		if o.m.onRefreshFailure != nil {
+			o.m.onRefreshFailure()
+		}
 	}
 	o.m.tokens.WithLabelValues(o.pkg, credential, grant, outcome).Inc()
 }

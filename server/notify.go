@@ -47,6 +47,7 @@ func (s *Server) watchCredentials(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			case <-s.credKick: // a token request failed just now
 			}
 		}
 		all, ok := s.health(ctx)
@@ -66,7 +67,7 @@ func (s *Server) watchCredentials(ctx context.Context) {
 
 // credWatch is what the watch remembers between readings.
 type credWatch struct {
-	last   map[credKey]string // state last seen
+	last   map[credKey]string // state last seen, with when it failed last
 	warned map[credKey]int64  // refresh-token expiry last warned of
 }
 
@@ -82,8 +83,15 @@ func (s *Server) announceChanges(ctx context.Context, w *credWatch, all []oauth2
 	for _, h := range all {
 		k := credKey{h.Package, h.Credential, h.App}
 		prev, seen := w.last[k]
-		w.last[k] = h.State
-		if h.State != prev && (h.State == oauth2.StateRefreshFailing || h.State == oauth2.StateNeedsLogin) && (seen || h.State == oauth2.StateNeedsLogin) {
+		// needs_login and the failure that made it: a login revoked
+		// again after a new one (between two readings) is news again; a
+		// refresh failing once more is not.
+		cur := h.State
+		if h.State == oauth2.StateNeedsLogin && h.FailedAt != nil {
+			cur += fmt.Sprint(" ", *h.FailedAt)
+		}
+		w.last[k] = cur
+		if cur != prev && (h.State == oauth2.StateRefreshFailing || h.State == oauth2.StateNeedsLogin) && (seen || h.State == oauth2.StateNeedsLogin) {
 			s.announce(ctx, Event{Event: h.State, Package: h.Package, Credential: h.Credential, App: h.App, State: h.State, Message: h.LastError, At: now.UTC()})
 		}
 		if rt := h.RefreshTokenExpiresAt; rt != nil && time.UnixMilli(*rt).Sub(now) < s.opts.WarnBefore && w.warned[k] != *rt {

@@ -112,13 +112,14 @@ var ErrShuttingDown = errors.New("server shutting down")
 
 // Server is runner serve. See the package doc.
 type Server struct {
-	opts    Options
-	log     *slog.Logger
-	metrics *metrics
-	history *history
-	guesses guesses          // wrong tokens by client address
-	tokens  tokens           // scoped API tokens, checked against the store
-	secrets *redact.Redactor // the served packages' secret inputs
+	credKick chan struct{} // wakes watchCredentials
+	opts     Options
+	log      *slog.Logger
+	metrics  *metrics
+	history  *history
+	guesses  guesses          // wrong tokens by client address
+	tokens   tokens           // scoped API tokens, checked against the store
+	secrets  *redact.Redactor // the served packages' secret inputs
 
 	// base is the context of every run; cancelled with ErrShuttingDown
 	// past the shutdown timeout.
@@ -185,6 +186,15 @@ func New(opts Options) *Server {
 		pools:    map[poolKey]*pool{},
 		secrets:  redact.New(),
 		tokens:   tokens{st: opts.Store},
+		credKick: make(chan struct{}, 1),
+	}
+	// A failed token request makes the credential watch read the health
+	// now: a revoked login is announced at once, not a tick later.
+	s.metrics.onRefreshFailure = func() {
+		select {
+		case s.credKick <- struct{}{}:
+		default:
+		}
 	}
 	if opts.Name == "" {
 		opts.Name, _ = os.Hostname()

@@ -77,7 +77,7 @@ refresh token was rejected: run runner login PACKAGE CREDENTIAL).`,
 	}
 	sf.add(cmd.Flags(), "only this app (default: every app)")
 	srv.add(cmd)
-	cmd.Flags().BoolVar(&asJSON, "json", false, `print a JSON array of {"package", "credential", "app", "state", "expiresAt", "refreshedAt", "refreshTokenExpiresAt", "failures", "lastError"}`)
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print a JSON array of {"package", "credential", "app", "state", "expiresAt", "refreshedAt", "refreshTokenExpiresAt", "failures", "lastError", "failedAt"}`)
 	return cmd
 }
 

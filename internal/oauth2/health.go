@@ -59,6 +59,7 @@ type Health struct {
 	RefreshTokenExpiresAt *int64 `json:"refreshTokenExpiresAt,omitempty"`
 	Failures              int    `json:"failures"`
 	LastError             string `json:"lastError,omitempty"`
+	FailedAt              *int64 `json:"failedAt,omitempty"` // when the last failure happened
 }
 
 func ms(v int64) *int64 {
@@ -79,6 +80,7 @@ func HealthOf(app, name string, raw json.RawMessage, now time.Time) Health {
 	if sp != nil {
 		h.Package, h.Failures, h.LastError = s.Package, s.Failures, s.LastError
 		h.ExpiresAt, h.RefreshedAt, h.RefreshTokenExpiresAt = ms(s.ExpiresAt), ms(s.IssuedAt), ms(s.RefreshExpiresAt)
+		h.FailedAt = ms(s.FailedAt)
 	}
 	return h
 }

@@ -14,6 +14,7 @@ package oauth2
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -26,6 +27,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,11 +93,32 @@ type Set struct {
 	// credential and the OAuth error, never a token).
 	Failures  int    `json:"failures,omitempty"`
 	LastError string `json:"last_error,omitempty"`
+	// FailedAt is when the last failure happened (ms since the epoch):
+	// with the state, what tells one failure from the next.
+	FailedAt int64 `json:"failed_at,omitempty"`
 	// NeedsLogin is set when the refresh token was rejected
 	// (invalid_grant): the set holds no tokens, only that news, until
 	// runner login (or a new refresh token) replaces it.
 	NeedsLogin bool `json:"needs_login,omitempty"`
+	// Refreshing records a refresh in progress (DESIGN §18): written
+	// under the store's lock before the token request is sent, replaced
+	// by the new set. A holder that finds it under the lock knows the
+	// refresh it names was interrupted (its process killed, paused or cut
+	// off mid-request): the refresh token may already be spent.
+	Refreshing *Refreshing `json:"refreshing,omitempty"`
 }
+
+// Refreshing is a refresh in progress: who sent it and when.
+type Refreshing struct {
+	By string `json:"by"` // the process: host and pid
+	At int64  `json:"at"` // ms since the epoch
+}
+
+// holder names this process in Refreshing records.
+var holder = sync.OnceValue(func() string {
+	h, _ := os.Hostname()
+	return fmt.Sprintf("%s pid %d", cmp.Or(h, "localhost"), os.Getpid())
+})
 
 // Owner is the binding of a token set to package pkg's credential spec.
 func Owner(pkg string, spec engine.TokenSpec) string {
@@ -301,32 +324,80 @@ func (c *Client) refresh(ctx context.Context, spec engine.TokenSpec, stale strin
 		if err != nil {
 			return "", err
 		}
-		resp, err := c.requestRetrying(ctx, spec, form)
+		// Under a lock across processes: record the refresh before it is
+		// sent, and take over one a peer left unfinished.
+		interrupted := ""
+		rctx := ctx
+		if c.Locker != nil && grant == engine.GrantRefreshToken {
+			// Only a refresh token can be spent by a request whose
+			// answer is lost: other grants have nothing to take over.
+			if set.Refreshing != nil {
+				interrupted = set.Refreshing.By
+				c.observe(spec.Name, grant, "takeover")
+				if c.Log != nil {
+					c.Log.WarnContext(ctx, "refresh interrupted on another process; taking it over: the refresh token may be spent", "credential", spec.Name, "on", interrupted)
+				}
+			}
+			marked, ok, err := c.markRefreshing(ctx, spec, set, raw)
+			if err != nil {
+				return "", err
+			}
+			if !ok {
+				continue // a peer changed the set meanwhile: read it again
+			}
+			raw = marked
+			// The request ends while the lease surely holds: its answer
+			// is never stored after a peer may have taken the lock.
+			if l, ok := c.Locker.(engine.Leased); ok && l.LockTTL() > 0 {
+				var cancel context.CancelFunc
+				rctx, cancel = context.WithTimeout(ctx, l.LockTTL()/2)
+				defer cancel()
+			}
+		}
+		resp, err := c.requestRetrying(rctx, spec, form)
 		if err != nil {
-			c.observe(spec.Name, grant, "error:"+FailureReason(err))
+			if interrupted != "" {
+				err = fmt.Errorf("%w (after a refresh interrupted on %s)", err, interrupted)
+			}
+			// Observed once what the failure left is stored: a server
+			// reads the health again when told of a failure.
+			outcome := "error:" + FailureReason(err)
 			var oe *oauthError
 			if errors.As(err, &oe) && oe.code == "invalid_grant" && grant == engine.GrantRefreshToken {
 				now, nowRaw, lerr := c.load(ctx, spec)
 				if lerr == nil && now != nil && now.RefreshToken != set.RefreshToken {
+					c.observe(spec.Name, grant, outcome)
 					continue // a peer rotated it first: use theirs
 				}
 				// Dead for good: its tokens go, and what is left says the
 				// login needs a person (DESIGN §18), unless a peer
 				// replaced the set meanwhile.
 				dead := fmt.Errorf("%s: the refresh token was rejected (invalid_grant): run runner login %s %s", spec.Name, c.Package, spec.Name)
+				if interrupted != "" {
+					dead = fmt.Errorf("%s: the refresh token was rejected (invalid_grant) after a refresh interrupted on %s spent it (a provider's reuse grace period would have saved it): run runner login %s %s",
+						spec.Name, interrupted, c.Package, spec.Name)
+				}
 				if nowRaw != nil {
 					tomb, _ := json.Marshal(&Set{Owner: Owner(c.Package, spec), Package: c.Package, NeedsLogin: true,
-						Failures: set.Failures + 1, LastError: dead.Error(), IssuedAt: set.IssuedAt})
+						Failures: set.Failures + 1, LastError: dead.Error(), FailedAt: time.Now().UnixMilli(), IssuedAt: set.IssuedAt})
 					c.Store.CompareAndSwap(ctx, Key(spec.Name), nowRaw, tomb)
 				}
+				c.observe(spec.Name, grant, outcome)
 				return "", dead
 			}
 			c.recordFailure(ctx, spec, raw, set, err)
+			c.observe(spec.Name, grant, outcome)
 			return "", err
 		}
 		c.observe(spec.Name, grant, "ok")
 		next := &Set{AccessToken: resp.AccessToken, RefreshToken: resp.RefreshToken, TokenType: resp.TokenType, Scope: resp.Scope,
 			Owner: Owner(c.Package, spec), Package: c.Package}
+		if interrupted != "" {
+			// Taken over: the login survived (the provider's reuse
+			// grace, or the request never reached it), but it was at
+			// risk; /v1/credentials says so until the next refresh.
+			next.LastError = fmt.Sprintf("%s: refresh interrupted on %s; taken over by %s", spec.Name, interrupted, holder())
+		}
 		if next.RefreshToken == "" && set != nil {
 			next.RefreshToken = set.RefreshToken // none came back: keep the old
 		}
@@ -374,12 +445,30 @@ func (c *Client) recordFailure(ctx context.Context, spec engine.TokenSpec, raw j
 	}
 	next := *set
 	next.Failures++
-	next.LastError = err.Error()
+	next.LastError, next.FailedAt = err.Error(), time.Now().UnixMilli()
+	next.Refreshing = nil // it ended: failed, but not interrupted
 	val, merr := json.Marshal(&next)
 	if merr != nil {
 		return
 	}
 	c.Store.CompareAndSwap(ctx, Key(spec.Name), raw, val)
+}
+
+// markRefreshing stores set (raw as read) with a Refreshing record of
+// this process, under the lock; ok is false when a peer changed it since
+// it was read.
+func (c *Client) markRefreshing(ctx context.Context, spec engine.TokenSpec, set *Set, raw json.RawMessage) (json.RawMessage, bool, error) {
+	next := *set
+	next.Refreshing = &Refreshing{By: holder(), At: time.Now().UnixMilli()}
+	val, err := json.Marshal(&next)
+	if err != nil {
+		return nil, false, err
+	}
+	ok, err := c.Store.CompareAndSwap(ctx, Key(spec.Name), raw, val)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: recording the refresh in progress: %w", spec.Name, err)
+	}
+	return val, ok, nil
 }
 
 func (c *Client) observe(cred, grant, outcome string) {
