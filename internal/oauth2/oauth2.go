@@ -157,42 +157,53 @@ func (s *Set) usableAt(now time.Time, margin time.Duration) bool {
 
 // expiresAt is when an access token got now expires, in ms since the
 // epoch (0: unknown): from the answer's expires_in, else the token's JWT
-// exp, else the credential's expiresIn.
+// exp, else the credential's expiresIn. A JWT with iat too is read as a
+// lifetime (exp - iat) from now: the provider's clock may be minutes off
+// ours, and its exp, read on our clock, would come too late (the API
+// then sees expired tokens) or too early (every call refreshes).
 func expiresAt(now time.Time, resp *Response, spec engine.TokenSpec) int64 {
+	exp, iat := jwtTimes(resp.AccessToken)
 	switch {
 	case resp.ExpiresIn > 0:
 		return now.Add(time.Duration(resp.ExpiresIn * float64(time.Second))).UnixMilli()
-	case jwtExp(resp.AccessToken) > 0:
-		return jwtExp(resp.AccessToken) * 1000
+	case exp > 0 && iat > 0 && exp > iat:
+		return now.Add(time.Duration(exp-iat) * time.Second).UnixMilli()
+	case exp > 0:
+		return exp * 1000
 	case spec.ExpiresIn > 0:
 		return now.Add(spec.ExpiresIn).UnixMilli()
 	}
 	return 0
 }
 
-// jwtExp is the exp claim (seconds since the epoch) of a JWT access token;
-// 0 if the token is no JWT or has none. The signature is not checked: the
-// token is the server's to judge; exp only says when to refresh.
-func jwtExp(tok string) int64 {
+// jwtTimes are the exp and iat claims (seconds since the epoch) of a JWT
+// access token; 0 for a token that is no JWT or a claim it lacks. The
+// signature is not checked: the token is the server's to judge; they only
+// say when to refresh.
+func jwtTimes(tok string) (exp, iat int64) {
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
-		return 0
+		return 0, 0
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	var claims struct {
 		Exp json.Number `json:"exp"`
+		Iat json.Number `json:"iat"`
 	}
 	if json.Unmarshal(payload, &claims) != nil {
-		return 0
+		return 0, 0
 	}
-	f, err := claims.Exp.Float64()
-	if err != nil || f <= 0 {
-		return 0
+	seconds := func(n json.Number) int64 {
+		f, err := n.Float64()
+		if err != nil || f <= 0 {
+			return 0
+		}
+		return int64(f)
 	}
-	return int64(f)
+	return seconds(claims.Exp), seconds(claims.Iat)
 }
 
 // Current returns the stored access token of credential spec, or "".

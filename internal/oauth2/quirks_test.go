@@ -29,8 +29,9 @@ type provider struct {
 	ttl      time.Duration
 	quirk    string // "401", "403" or "200"
 	jwt      bool
-	requests atomic.Int64 // token requests
-	expired  atomic.Int64 // API calls with an expired token
+	skew     time.Duration // the provider's clock minus ours
+	requests atomic.Int64  // token requests
+	expired  atomic.Int64  // API calls with an expired token
 
 	mu     sync.Mutex
 	expiry map[string]time.Time
@@ -47,9 +48,12 @@ func newProvider(t *testing.T, ttl time.Duration, quirk string, jwt bool) *provi
 		exp := time.Now().Add(p.ttl)
 		tok := fmt.Sprintf("opaque-%d-0123456789", p.n)
 		if p.jwt {
-			claims, _ := json.Marshal(map[string]any{"sub": "svc", "exp": exp.Unix()})
+			// On the provider's clock, in whole seconds, as JWT
+			// libraries do: iat now, exp a lifetime later.
+			iat := time.Now().Add(p.skew).Unix()
+			claims, _ := json.Marshal(map[string]any{"sub": "svc", "iat": iat, "exp": iat + int64(p.ttl/time.Second)})
 			tok = "eyJhbGciOiJub25lIn0." + base64.RawURLEncoding.EncodeToString(claims) + fmt.Sprintf(".sig%d", p.n)
-			exp = time.Unix(exp.Unix(), 0) // exp has whole seconds
+			exp = time.Unix(iat+int64(p.ttl/time.Second), 0).Add(-p.skew) // when it expires, on our clock
 		}
 		p.expiry[tok] = exp
 		p.mu.Unlock()
@@ -92,16 +96,20 @@ func TestQuirkyProvidersCostNoCall(t *testing.T) {
 		name, quirk string
 		jwt         bool
 		cred        string
-		ahead       bool // the expiry is known: refreshed before it
+		ahead       bool          // the expiry is known: refreshed before it
+		skew        time.Duration // the provider's clock minus ours
 	}{
-		{"jwt exp", "401", true, "", true},
-		{"expiresIn of the credential", "401", false, "expiresIn: 2s", true},
-		{"403 on expiry", "403", false, "expiryStatus: [401, 403]", false},
-		{"200 with an error", "200", false, "expiryMatch: {path: error.code, equals: TOKEN_EXPIRED}", false},
+		{"jwt exp", "401", true, "", true, 0},
+		{"jwt exp, the provider's clock 2 minutes ahead", "401", true, "", true, 2 * time.Minute},
+		{"jwt exp, the provider's clock 2 minutes behind", "401", true, "", true, -2 * time.Minute},
+		{"expiresIn of the credential", "401", false, "expiresIn: 2s", true, 0},
+		{"403 on expiry", "403", false, "expiryStatus: [401, 403]", false, 0},
+		{"200 with an error", "200", false, "expiryMatch: {path: error.code, equals: TOKEN_EXPIRED}", false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			p := newProvider(t, ttl, tc.quirk, tc.jwt)
+			p.skew = tc.skew
 			dir := t.TempDir()
 			extra := ""
 			if tc.cred != "" {
@@ -144,8 +152,8 @@ oauth2:
 			if failed > 0 {
 				t.Fatalf("%d of %d calls failed", failed, calls)
 			}
-			if n := p.requests.Load(); n < 10 {
-				t.Fatalf("%d token requests over 10 lifetimes: the tokens were not refreshed", n)
+			if n := p.requests.Load(); n < 10 || n > 40 {
+				t.Fatalf("%d token requests over 10 lifetimes: want one or two per lifetime", n)
 			}
 			// A JWT's exp or the credential's expiresIn says when a token
 			// expires: it is refreshed ahead of it, so the API never sees
