@@ -20,7 +20,7 @@ type Credential struct {
 	params                                               []param
 	margin                                               time.Duration
 	hosts                                                []string
-	expiresIn                                            time.Duration
+	expiresIn, refreshLifetime                           time.Duration
 	expiryStatus                                         []int
 	expiryMatch                                          *engine.ExpiryMatch
 }
@@ -46,7 +46,7 @@ func CompileCredential(name string, cred engine.Credential, names Names) (*Crede
 		return t
 	}
 	c := &Credential{Name: name, grant: cred.Grant, clientAuth: cred.ClientAuth, margin: cred.RefreshMargin, hosts: cred.Hosts,
-		expiresIn: cred.ExpiresIn, expiryStatus: cred.ExpiryStatus, expiryMatch: cred.ExpiryMatch,
+		expiresIn: cred.ExpiresIn, refreshLifetime: cred.RefreshTokenLifetime, expiryStatus: cred.ExpiryStatus, expiryMatch: cred.ExpiryMatch,
 		tokenURL: tmpl("tokenUrl", cred.TokenURL), clientID: tmpl("clientId", cred.ClientID), clientSecret: tmpl("clientSecret", cred.ClientSecret),
 		username: tmpl("username", cred.Username), password: tmpl("password", cred.Password),
 		authorizeURL: tmpl("authorizeUrl", cred.AuthorizeURL), redirectURL: tmpl("redirectUrl", cred.RedirectURL)}
@@ -97,7 +97,7 @@ func (c *Credential) Templates() []*Template {
 // request.
 func (c *Credential) Bind(scope engine.Scope, params any) (engine.TokenSpec, error) {
 	spec := engine.TokenSpec{Name: c.Name, Grant: c.grant, ClientAuth: c.clientAuth, Margin: c.margin, Params: map[string]string{}, Hosts: c.hosts,
-		ExpiresIn: c.expiresIn, ExpiryStatus: c.expiryStatus, ExpiryMatch: c.expiryMatch}
+		ExpiresIn: c.expiresIn, ExpiryStatus: c.expiryStatus, ExpiryMatch: c.expiryMatch, RefreshTokenLifetime: c.refreshLifetime}
 	var err error
 	text := func(t *Template) string {
 		if t == nil || err != nil {

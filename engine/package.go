@@ -68,6 +68,11 @@ type Credential struct {
 	// says none (no expires_in) and the token is no JWT with exp; zero
 	// means unknown: refreshed on a 401 (or ExpiryStatus/ExpiryMatch).
 	ExpiresIn time.Duration
+	// RefreshTokenLifetime is how long a refresh token lives unused (a
+	// provider's idle lifetime) when the token endpoint says none
+	// (refresh_expires_in); zero: unknown. Using it renews it: runner
+	// serve's keep-fresh refreshes within half of it.
+	RefreshTokenLifetime time.Duration
 	// ExpiryStatus are the statuses that mean "the token expired": the
 	// query refreshes once and retries. Empty means [401].
 	ExpiryStatus []int
@@ -119,6 +124,8 @@ type TokenSpec struct {
 	ExpiresIn    time.Duration
 	ExpiryStatus []int
 	ExpiryMatch  *ExpiryMatch
+	// RefreshTokenLifetime is the credential's refreshTokenLifetime.
+	RefreshTokenLifetime time.Duration
 }
 
 // ExpiryMatch is a credential's expiryMatch: a response whose JSON body

@@ -39,23 +39,24 @@ type manifestFile struct {
 }
 
 type oauth2File struct {
-	Grant         string            `yaml:"grant"`
-	TokenURL      string            `yaml:"tokenUrl"`
-	AuthorizeURL  string            `yaml:"authorizeUrl"`
-	RedirectURL   string            `yaml:"redirectUrl"`
-	ClientID      string            `yaml:"clientId"`
-	ClientSecret  string            `yaml:"clientSecret"`
-	ClientAuth    string            `yaml:"clientAuth"`
-	Username      string            `yaml:"username"`
-	Password      string            `yaml:"password"`
-	Scopes        []string          `yaml:"scopes"`
-	Params        map[string]string `yaml:"params"`
-	RefreshMargin string            `yaml:"refreshMargin"`
-	Hosts         []string          `yaml:"hosts"`
-	ExpiresIn     string            `yaml:"expiresIn"`
-	ExpiryStatus  []int             `yaml:"expiryStatus"`
-	KeepFresh     *bool             `yaml:"keepFresh"`
-	ExpiryMatch   *struct {
+	Grant                string            `yaml:"grant"`
+	TokenURL             string            `yaml:"tokenUrl"`
+	AuthorizeURL         string            `yaml:"authorizeUrl"`
+	RedirectURL          string            `yaml:"redirectUrl"`
+	ClientID             string            `yaml:"clientId"`
+	ClientSecret         string            `yaml:"clientSecret"`
+	ClientAuth           string            `yaml:"clientAuth"`
+	Username             string            `yaml:"username"`
+	Password             string            `yaml:"password"`
+	Scopes               []string          `yaml:"scopes"`
+	Params               map[string]string `yaml:"params"`
+	RefreshMargin        string            `yaml:"refreshMargin"`
+	Hosts                []string          `yaml:"hosts"`
+	ExpiresIn            string            `yaml:"expiresIn"`
+	RefreshTokenLifetime string            `yaml:"refreshTokenLifetime"`
+	ExpiryStatus         []int             `yaml:"expiryStatus"`
+	KeepFresh            *bool             `yaml:"keepFresh"`
+	ExpiryMatch          *struct {
 		Path   string `yaml:"path"`
 		Equals string `yaml:"equals"`
 	} `yaml:"expiryMatch"`
@@ -306,6 +307,13 @@ func parseCredential(f oauth2File) (engine.Credential, error) {
 			return c, fmt.Errorf("expiresIn %q: want a duration such as 1h", f.ExpiresIn)
 		}
 		c.ExpiresIn = d
+	}
+	if f.RefreshTokenLifetime != "" {
+		d, err := time.ParseDuration(f.RefreshTokenLifetime)
+		if err != nil || d < time.Second {
+			return c, fmt.Errorf("refreshTokenLifetime %q: want a duration of at least 1s, such as 720h", f.RefreshTokenLifetime)
+		}
+		c.RefreshTokenLifetime = d
 	}
 	for _, st := range f.ExpiryStatus {
 		if st < 400 || st > 599 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"time"
 
@@ -94,7 +95,10 @@ func (s *Server) announceChanges(ctx context.Context, w *credWatch, all []oauth2
 		if cur != prev && (h.State == oauth2.StateRefreshFailing || h.State == oauth2.StateNeedsLogin) && (seen || h.State == oauth2.StateNeedsLogin) {
 			s.announce(ctx, Event{Event: h.State, Package: h.Package, Credential: h.Credential, App: h.App, State: h.State, Message: h.LastError, At: now.UTC()})
 		}
-		if rt := h.RefreshTokenExpiresAt; rt != nil && time.UnixMilli(*rt).Sub(now) < s.opts.WarnBefore && w.warned[k] != *rt {
+		// A refresh token nearing its end, unless keep-fresh is about to
+		// renew it: within WarnBefore, and past half its lifetime (an
+		// idle lifetime shorter than WarnBefore is renewed at half).
+		if rt := h.RefreshTokenExpiresAt; rt != nil && time.UnixMilli(*rt).Sub(now) < min(s.opts.WarnBefore, halfLife(h)) && w.warned[k] != *rt {
 			w.warned[k] = *rt
 			s.announce(ctx, Event{Event: "refresh_token_expiring", Package: h.Package, Credential: h.Credential, App: h.App, State: h.State,
 				Message: fmt.Sprintf("the refresh token expires at %s: log in again before then", time.UnixMilli(*rt).UTC().Format(time.RFC3339)), At: now.UTC()})
@@ -229,4 +233,13 @@ func (s *Server) post(ctx context.Context, body []byte) error {
 		return fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// halfLife is half the refresh token's lifetime as last stored (from the
+// last refresh to its expiry), or forever when not known.
+func halfLife(h oauth2.Health) time.Duration {
+	if h.RefreshTokenExpiresAt == nil || h.RefreshedAt == nil || *h.RefreshTokenExpiresAt <= *h.RefreshedAt {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(*h.RefreshTokenExpiresAt-*h.RefreshedAt) * time.Millisecond / 2
 }

@@ -176,12 +176,16 @@ func (s *served) metricsText(t *testing.T) string {
 // TestKeepFresh: with no call at all, runner serve keeps a login alive:
 // a short-lived access token is refreshed ahead of its expiry, a long-lived
 // one whose refresh token has a short idle lifetime is refreshed within
-// half of it, rotating refresh tokens are never spent twice, and a
-// credential with keepFresh: false is left alone.
+// half of it — whether the provider says the lifetime (refresh_expires_in)
+// or the credential does (refreshTokenLifetime) — rotating refresh tokens
+// are never spent twice, and a credential with keepFresh: false is left
+// alone.
 func TestKeepFresh(t *testing.T) {
+	const idleLifetime = 4 * time.Second
 	var (
 		mu       sync.Mutex
-		live     = map[string]bool{} // refresh tokens not yet spent
+		live     = map[string]time.Time{} // refresh tokens not yet spent, and when each was issued
+		idled    atomic.Int64             // refresh tokens presented after their idle lifetime
 		n        = map[string]int{}  // refreshes by credential (its client id)
 		reused   atomic.Int64
 		sequence atomic.Int64
@@ -193,19 +197,28 @@ func TestKeepFresh(t *testing.T) {
 		rt := r.PostForm.Get("refresh_token")
 		mu.Lock()
 		defer mu.Unlock()
-		if !live[rt] {
+		issued, ok := live[rt]
+		if !ok {
 			reused.Add(1)
 			w.WriteHeader(400)
 			w.Write([]byte(`{"error": "invalid_grant"}`))
 			return
 		}
+		if (id == "idle" || id == "idlecfg") && time.Since(issued) > idleLifetime {
+			idled.Add(1) // it died unused
+			w.WriteHeader(400)
+			w.Write([]byte(`{"error": "invalid_grant", "error_description": "the refresh token expired"}`))
+			return
+		}
 		delete(live, rt)
 		n[id]++
 		next := fmt.Sprintf("rt-%s-%d-0123456789", id, sequence.Add(1))
-		live[next] = true
+		live[next] = time.Now()
 		switch id {
 		case "idle": // a long access token, a refresh token that dies unused in 4 s
 			fmt.Fprintf(w, `{"access_token": "at-%s", "refresh_token": %q, "expires_in": 3600, "refresh_expires_in": 4}`, next, next)
+		case "idlecfg": // the same, but the provider does not say: the credential does
+			fmt.Fprintf(w, `{"access_token": "at-%s", "refresh_token": %q, "expires_in": 3600}`, next, next)
 		default: // 2-second access tokens
 			fmt.Fprintf(w, `{"access_token": "at-%s", "refresh_token": %q, "expires_in": 2}`, next, next)
 		}
@@ -219,6 +232,7 @@ inputs:
 oauth2:
   short: {grant: refresh_token, tokenUrl: "<<inputs.baseUrl>>/token", clientId: short, clientSecret: secret-0123456789, refreshMargin: 1s}
   idle: {grant: refresh_token, tokenUrl: "<<inputs.baseUrl>>/token", clientId: idle, clientSecret: secret-0123456789}
+  idlecfg: {grant: refresh_token, tokenUrl: "<<inputs.baseUrl>>/token", clientId: idlecfg, clientSecret: secret-0123456789, refreshTokenLifetime: 4s}
   manual: {grant: refresh_token, tokenUrl: "<<inputs.baseUrl>>/token", clientId: manual, clientSecret: secret-0123456789, keepFresh: false}
 `,
 		"m.js": `export default { async token() { return (await oauth2.short.accessToken()).length > 0 } }`,
@@ -229,11 +243,13 @@ oauth2:
 		{"short", fmt.Sprintf(`{"access_token": "at-0", "refresh_token": "rt-short-0-0123456789", "expires_at": %d, "package": "fresh"}`, now.Add(2*time.Second).UnixMilli())},
 		{"idle", fmt.Sprintf(`{"access_token": "at-0", "refresh_token": "rt-idle-0-0123456789", "expires_at": %d, "issued_at": %d, "refresh_expires_at": %d, "package": "fresh"}`,
 			now.Add(time.Hour).UnixMilli(), now.UnixMilli(), now.Add(4*time.Second).UnixMilli())},
+		{"idlecfg", fmt.Sprintf(`{"access_token": "at-0", "refresh_token": "rt-idlecfg-0-0123456789", "expires_at": %d, "issued_at": %d, "refresh_expires_at": %d, "package": "fresh"}`,
+			now.Add(time.Hour).UnixMilli(), now.UnixMilli(), now.Add(4*time.Second).UnixMilli())},
 		{"manual", fmt.Sprintf(`{"access_token": "at-0", "refresh_token": "rt-manual-0-0123456789", "expires_at": %d, "package": "fresh"}`, now.Add(time.Second).UnixMilli())},
 	} {
 		seed(t, db, "fresh", "oauth2."+c.name, c.set)
 		mu.Lock() // the provider reads it on its own goroutines
-		live[fmt.Sprintf("rt-%s-0-0123456789", c.name)] = true
+		live[fmt.Sprintf("rt-%s-0-0123456789", c.name)] = now
 		mu.Unlock()
 	}
 	const token = "fresh-token-0123456789abcdef"
@@ -243,11 +259,11 @@ oauth2:
 	// 10 s without a call: ~5 lifetimes of short, 2.5 idle lifetimes.
 	time.Sleep(10 * time.Second)
 	mu.Lock()
-	short, idle, manual := n["short"], n["idle"], n["manual"]
+	short, idle, idlecfg, manual := n["short"], n["idle"], n["idlecfg"], n["manual"]
 	mu.Unlock()
-	if short < 4 || idle < 2 || manual != 0 || reused.Load() != 0 {
-		t.Fatalf("refreshes: short %d (want ≥4), idle %d (want ≥2), manual %d (want 0), reused refresh tokens %d (want 0)\n%s",
-			short, idle, manual, reused.Load(), srv.logText())
+	if short < 4 || idle < 2 || idlecfg < 2 || manual != 0 || reused.Load() != 0 || idled.Load() != 0 {
+		t.Fatalf("refreshes: short %d (want ≥4), idle %d (want ≥2), idlecfg %d (want ≥2), manual %d (want 0), reused refresh tokens %d (want 0), refresh tokens that idled out %d (want 0)\n%s",
+			short, idle, idlecfg, manual, reused.Load(), idled.Load(), srv.logText())
 	}
 	// The login is alive: a call gets a token without a refresh of its own.
 	if code, body, _ := srv.call("POST", "/v1/run/fresh/m.token", `{}`); code != 200 || body["result"] != true {

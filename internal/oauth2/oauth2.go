@@ -419,6 +419,9 @@ func (c *Client) refresh(ctx context.Context, spec engine.TokenSpec, stale strin
 			// No refresh token (client credentials): nothing expires.
 		case resp.RefreshExpiresIn > 0:
 			next.RefreshExpiresAt = now.Add(time.Duration(resp.RefreshExpiresIn * float64(time.Second))).UnixMilli()
+		case spec.RefreshTokenLifetime > 0:
+			// An idle lifetime: using the refresh token renewed it.
+			next.RefreshExpiresAt = now.Add(spec.RefreshTokenLifetime).UnixMilli()
 		case resp.RefreshToken == "" && set != nil:
 			next.RefreshExpiresAt = set.RefreshExpiresAt // the same refresh token
 		}
