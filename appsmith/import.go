@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -14,6 +13,8 @@ import (
 	"unicode"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/modrun/modrun/engine"
 )
 
 // MaxExport is the largest export Import reads.
@@ -307,8 +308,6 @@ func orUnknown(s string) string {
 	}
 	return s
 }
-
-var identRe = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)
 
 // reserved are names a module may not take: modrun's roots and globals,
 // and JS words.
@@ -693,7 +692,7 @@ func (im *importer) collection(c *collection) {
 			im.note("%s.%s: ran when the page unloaded in Appsmith; headless there is no page: call it yourself if it matters", d.Name, fn.Name)
 		}
 		if fn.onLoad() {
-			if !identRe.MatchString(fn.Name) {
+			if !engine.IsIdentifier(fn.Name) {
 				im.note("%s.%s: runs on page load, but its name is no identifier; not in onLoad", d.Name, fn.Name)
 				continue
 			}

@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strconv"
 
@@ -135,7 +134,7 @@ func Write(pkg *engine.Package) []byte {
 		fmt.Fprintf(&b, "\n/** The JS module %s. */\ndeclare const %s: {\n", m.File(), m.Name())
 		if fl, ok := m.(engine.FunctionLister); ok {
 			for _, f := range fl.Functions() {
-				if !identRe.MatchString(f) {
+				if !engine.IsIdentifier(f) {
 					f = strconv.Quote(f)
 				}
 				fmt.Fprintf(&b, "  %s(...args: any[]): any;\n", f)
@@ -145,8 +144,6 @@ func Write(pkg *engine.Package) []byte {
 	}
 	return b.Bytes()
 }
-
-var identRe = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)
 
 func tsType(t string) string {
 	switch t {

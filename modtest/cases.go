@@ -69,8 +69,7 @@ type caseFile struct {
 }
 
 var (
-	nameRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 _.,:;'()/-]{0,99}$`)
-	targetRe = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)?$`)
+	nameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 _.,:;'()/-]{0,99}$`)
 )
 
 // Parse reads the cases of one test file, named name (its path in the
@@ -117,7 +116,7 @@ func parseCase(file string, line int, cf *caseFile) (Case, error) {
 	switch {
 	case !nameRe.MatchString(cf.Name):
 		return c, bad("case name %q: want 1 to 100 letters, digits, spaces and . , : ; ' ( ) / _ -", cf.Name)
-	case !targetRe.MatchString(cf.Run):
+	case !isTarget(cf.Run):
 		return c, bad("case %q: run %q: want MODULE.FUNCTION or a query module's name", cf.Name, cf.Run)
 	case cf.Args != nil && cf.Params != nil:
 		return c, bad("case %q: args (a function's) or params (a query's), not both", cf.Name)
@@ -125,7 +124,7 @@ func parseCase(file string, line int, cf *caseFile) (Case, error) {
 		return c, bad("case %q: expect a result or an error, not both", cf.Name)
 	}
 	for _, b := range cf.Before {
-		if !targetRe.MatchString(b) {
+		if !isTarget(b) {
 			return c, bad("case %q: before %q: want MODULE.FUNCTION or a query module's name", cf.Name, b)
 		}
 	}
@@ -231,4 +230,10 @@ func joinErrors(errs []error) error {
 		msgs[i] = e.Error()
 	}
 	return fmt.Errorf("%s", strings.Join(msgs, "\n"))
+}
+
+// isTarget reports whether s is a target's syntax (engine.ParseTarget).
+func isTarget(s string) bool {
+	_, err := engine.ParseTarget(s)
+	return err == nil
 }

@@ -135,7 +135,7 @@ func Load(files map[string][]byte, kinds ...engine.Kind) (*engine.Package, error
 				continue
 			}
 			switch {
-			case !identRe.MatchString(name):
+			case !engine.IsIdentifier(name):
 				errs = append(errs, engine.Errorf(p, 0, 0, "module name %q is not a JS identifier: rename the file (letters, digits, _ and $)", name))
 			case byName[name].path != "":
 				errs = append(errs, engine.Errorf(p, 0, 0, "module %q is defined twice: %s and %s", name, byName[name].path, p))
@@ -167,58 +167,35 @@ func Load(files map[string][]byte, kinds ...engine.Kind) (*engine.Package, error
 		}
 		pkg.Modules = append(pkg.Modules, mod)
 	}
-	for _, t := range m.OnLoad {
-		mod, fn, _ := strings.Cut(t, ".")
-		p, ok := info.Modules[mod]
-		switch {
-		case !ok:
-			errs = append(errs, engine.Errorf(ManifestFile, 0, 0, "onLoad %q: no module %q", t, mod))
-		case !strings.HasSuffix(p, ".js"):
-			errs = append(errs, engine.Errorf(ManifestFile, 0, 0, "onLoad %q: %s is not a JS module", t, mod))
-		case fn == "":
-			errs = append(errs, engine.Errorf(ManifestFile, 0, 0, "onLoad %q: name a function", t))
-		default:
-			if err := checkFunction(pkg, mod, fn); err != nil {
-				errs = append(errs, engine.Errorf(ManifestFile, 0, 0, "onLoad %q: %v", t, err))
+	// onLoad and schedules run JS functions: each must resolve to one
+	// (their syntax was checked with the manifest).
+	jsFunction := func(t string) error {
+		tg, err := engine.ParseTarget(t)
+		if err != nil {
+			return err
+		}
+		if m := pkg.Module(tg.Module); m != nil {
+			if _, isQuery := m.(engine.Query); isQuery {
+				return fmt.Errorf("%s is not a JS module", tg.Module)
 			}
+		} else if _, listed := info.Modules[tg.Module]; listed {
+			return nil // its compile error is reported already
+		}
+		_, err = pkg.Resolve(tg)
+		return err
+	}
+	for _, t := range m.OnLoad {
+		if err := jsFunction(t); err != nil {
+			errs = append(errs, engine.Errorf(ManifestFile, 0, 0, "onLoad %q: %v", t, err))
 		}
 	}
 	for i, sc := range m.Schedules {
-		mod, fn, _ := strings.Cut(sc.Run, ".")
-		p, ok := info.Modules[mod]
-		switch {
-		case !ok:
-			errs = append(errs, engine.Errorf(ManifestFile, 0, 0, "schedules[%d] %s: no module %q", i, sc, mod))
-		case !strings.HasSuffix(p, ".js"):
-			errs = append(errs, engine.Errorf(ManifestFile, 0, 0, "schedules[%d] %s: %s is not a JS module", i, sc, mod))
-		default:
-			if err := checkFunction(pkg, mod, fn); err != nil {
-				errs = append(errs, engine.Errorf(ManifestFile, 0, 0, "schedules[%d] %s: %v", i, sc, err))
-			}
+		if err := jsFunction(sc.Run); err != nil {
+			errs = append(errs, engine.Errorf(ManifestFile, 0, 0, "schedules[%d] %s: %v", i, sc, err))
 		}
 	}
 	if len(errs) > 0 {
 		return nil, joinErrors(errs)
 	}
 	return pkg, nil
-}
-
-// checkFunction reports whether module mod of pkg (compiled, or absent
-// because it failed to) exports function fn, when its kind can tell.
-func checkFunction(pkg *engine.Package, mod, fn string) error {
-	m := pkg.Module(mod)
-	if m == nil {
-		return nil // its compile error is reported already
-	}
-	fl, ok := m.(engine.FunctionLister)
-	if !ok {
-		return nil
-	}
-	fns := fl.Functions()
-	for _, f := range fns {
-		if f == fn {
-			return nil
-		}
-	}
-	return fmt.Errorf("module %s has no function %q (functions: %s)", mod, fn, strings.Join(fns, ", "))
 }

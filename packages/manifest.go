@@ -24,8 +24,7 @@ import (
 const ManifestFile = "package.yaml"
 
 var (
-	nameRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
-	identRe = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)
+	nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 )
 
 type manifestFile struct {
@@ -115,7 +114,7 @@ func ParseManifest(data []byte) (*engine.Manifest, error) {
 	sort.Strings(names)
 	for _, n := range names {
 		in := f.Inputs[n]
-		if !identRe.MatchString(n) {
+		if !engine.IsIdentifier(n) {
 			bad("input %q: the name must be a JS identifier", n)
 		}
 		ei := engine.Input{Type: in.Type, Required: in.Required, Secret: in.Secret, Description: in.Description}
@@ -145,8 +144,7 @@ func ParseManifest(data []byte) (*engine.Manifest, error) {
 	}
 	m.OnLoad = nil
 	for _, t := range f.OnLoad {
-		mod, fn, ok := strings.Cut(t, ".")
-		if !ok || !identRe.MatchString(mod) || !identRe.MatchString(fn) {
+		if tg, err := engine.ParseTarget(t); err != nil || tg.Function == "" {
 			bad("onLoad %q: want MODULE.FUNCTION", t)
 			continue
 		}
@@ -160,7 +158,7 @@ func ParseManifest(data []byte) (*engine.Manifest, error) {
 			continue
 		}
 		cred, err := parseCredential(cf)
-		if !identRe.MatchString(name) {
+		if !engine.IsIdentifier(name) {
 			errs = append(errs, yamlfile.NodeError(ManifestFile, &node, "oauth2 %q: a credential's name is a JS identifier", name))
 		}
 		if err != nil {
@@ -392,8 +390,7 @@ func parseSchedule(sf scheduleFile) (engine.Schedule, error) {
 	default:
 		return sc, fmt.Errorf("give every (a duration) or cron (an expression)")
 	}
-	mod, fn, ok := strings.Cut(sf.Run, ".")
-	if !ok || !identRe.MatchString(mod) || !identRe.MatchString(fn) {
+	if tg, err := engine.ParseTarget(sf.Run); err != nil || tg.Function == "" {
 		return sc, fmt.Errorf("run %q: want MODULE.FUNCTION", sf.Run)
 	}
 	for i := range sf.Args {

@@ -601,27 +601,12 @@ func errBadRequest(format string, args ...any) error {
 // target checks that pkg has target: a query module, or a function of a
 // JS module.
 func target(pkg *engine.Package, t string) error {
-	mod, fn, hasFn := strings.Cut(t, ".")
-	m := pkg.Module(mod)
-	if m == nil {
-		return errNotFound("package %s has no module %q", pkg.Ref(), mod)
+	tg, err := engine.ParseTarget(t)
+	if err == nil {
+		_, err = pkg.Resolve(tg)
 	}
-	_, isQuery := m.(engine.Query)
-	switch {
-	case isQuery && hasFn:
-		return errNotFound("%s is a query module: run it as %s", mod, mod)
-	case isQuery:
-		return nil
-	case !hasFn:
-		return errNotFound("%s is a JS module: name a function, %s.FUNCTION", mod, mod)
-	}
-	if fl, ok := m.(engine.FunctionLister); ok {
-		for _, f := range fl.Functions() {
-			if f == fn {
-				return nil
-			}
-		}
-		return errNotFound("module %s has no function %q (functions: %s)", mod, fn, strings.Join(fl.Functions(), ", "))
+	if err != nil {
+		return errNotFound("package %s: %v", pkg.Ref(), err)
 	}
 	return nil
 }

@@ -186,7 +186,7 @@ func TestKeepFresh(t *testing.T) {
 		mu       sync.Mutex
 		live     = map[string]time.Time{} // refresh tokens not yet spent, and when each was issued
 		idled    atomic.Int64             // refresh tokens presented after their idle lifetime
-		n        = map[string]int{}  // refreshes by credential (its client id)
+		n        = map[string]int{}       // refreshes by credential (its client id)
 		reused   atomic.Int64
 		sequence atomic.Int64
 	)

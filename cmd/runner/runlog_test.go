@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -38,7 +39,7 @@ func TestServeRunDetailHasArgsAndLog(t *testing.T) {
 	})
 	for _, isolate := range []string{"true", "false"} {
 		t.Run("isolate="+isolate, func(t *testing.T) {
-			srv := startServe(t, "tok-runlog-0123456789", dir, "--input", "baseUrl="+api.URL, "--input", "apiKey=k-0123456789abcdef", "--isolate="+isolate, "--log-level", "warn")
+			srv := startServe(t, "tok-runlog-0123456789", dir, "--store", filepath.Join(t.TempDir(), "s.db"), "--input", "baseUrl="+api.URL, "--input", "apiKey=k-0123456789abcdef", "--isolate="+isolate, "--log-level", "warn")
 			var runs []map[string]any
 			for _, name := range []string{"ada", "grace"} {
 				code, body, _ := srv.call("POST", "/v1/run/lg/m.greet", `{"args": ["`+name+`"]}`)

@@ -2,6 +2,7 @@ package js
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -138,25 +139,27 @@ func newVM(in *Instance) (*vm, error) {
 	return v, nil
 }
 
-// target resolves "module.function", or a query module's name (its run).
+// target resolves "module.function", or a query module's name (its run),
+// checked by engine's one parser and resolver.
 func (v *vm) target(t string) (goja.Callable, goja.Value, error) {
 	if name, ok := engine.KeepFreshCredential(t); ok {
 		return v.keepFresh(name)
 	}
-	mod, fn, hasFn := strings.Cut(t, ".")
-	obj, ok := v.modules[mod]
-	if !ok {
-		return nil, nil, fmt.Errorf("%s: package %s has no module %q (modules: %s)", t, v.in.pkg.Ref(), mod, strings.Join(v.names(), ", "))
+	tg, err := engine.ParseTarget(t)
+	if err == nil {
+		_, err = v.in.pkg.Resolve(tg)
 	}
-	if !hasFn {
-		if _, isQuery := v.queries[mod]; !isQuery {
-			return nil, nil, fmt.Errorf("%s: %s is a JS module; name a function: %s.FUNCTION (functions: %s)", t, mod, mod, strings.Join(v.functions(obj), ", "))
-		}
-		fn = "run"
+	switch {
+	case errors.Is(err, engine.ErrNoModule):
+		return nil, nil, fmt.Errorf("%s: package %s has no module %q (modules: %s)", t, v.in.pkg.Ref(), tg.Module, strings.Join(v.names(), ", "))
+	case err != nil:
+		return nil, nil, fmt.Errorf("%s: %w", t, err)
 	}
+	obj := v.modules[tg.Module]
+	fn := cmp.Or(tg.Function, "run")
 	f, ok := goja.AssertFunction(obj.Get(fn))
 	if !ok {
-		return nil, nil, fmt.Errorf("%s: module %s has no function %q (functions: %s)", t, mod, fn, strings.Join(v.functions(obj), ", "))
+		return nil, nil, fmt.Errorf("%s: module %s has no function %q (functions: %s)", t, tg.Module, fn, strings.Join(v.functions(obj), ", "))
 	}
 	return f, obj, nil
 }
