@@ -79,7 +79,7 @@ func New(opts Options) *Engine {
 	}
 	e := &Engine{
 		opts:  opts,
-		kinds: []engine.Kind{qk, js.Kind{}},
+		kinds: append([]engine.Kind{qk, js.Kind{}}, engine.RegisteredKinds()...),
 		cache: map[string]*engine.Package{},
 	}
 	if opts.Isolate {
@@ -98,7 +98,8 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-// Kinds returns the module kinds the engine compiles.
+// Kinds returns the module kinds the engine compiles: query modules, JS
+// modules, then those engine.RegisterKind added.
 func (e *Engine) Kinds() []engine.Kind { return e.kinds }
 
 // Registry returns the engine's registry.
