@@ -34,20 +34,9 @@ func TestUnknownFlagSuggests(t *testing.T) {
 func TestHelpListsEveryVariable(t *testing.T) {
 	help, _, _ := runCLI(t, "", "--help")
 	re := regexp.MustCompile(`MODRUN_[A-Z_]+`)
-	files, _ := filepath.Glob("../../*.go")
-	more, _ := filepath.Glob("../../*/*.go")
-	deeper, _ := filepath.Glob("../../*/*/*.go")
-	files = append(append(append(files, more...), deeper...), "cli.go")
 	seen := map[string]bool{}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range re.FindAllString(string(data), -1) {
+	for _, data := range repoFiles(t, "../../*.go", "../../*/*.go", "../../*/*/*.go", "cli.go") {
+		for _, v := range re.FindAllString(data, -1) {
 			if v == "MODRUN_INPUT_" || v == "MODRUN_INPUT_NAME" || strings.HasPrefix(v, "MODRUN_INPUT_") {
 				v = "MODRUN_INPUT_<NAME>"
 			}

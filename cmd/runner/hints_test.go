@@ -18,25 +18,14 @@ import (
 func TestHintsNameRealCommands(t *testing.T) {
 	root := (&cli{redact: redact.New()}).root()
 	root.InitDefaultCompletionCmd() // cobra adds it when it runs
-	var files []string
-	for _, glob := range []string{"*.go", "../../*.go", "../../*/*.go", "../../*/*/*.go", "../../*.md", "../../docs/*.md", "../../deploy/*.md", "../../examples/*/*.md", "../../examples/*/*/*.md"} {
-		m, _ := filepath.Glob(glob)
-		files = append(files, m...)
-	}
+	files := repoFiles(t, "*.go", "../../*.go", "../../*/*.go", "../../*/*/*.go", "../../*.md", "../../docs/*.md", "../../deploy/*.md", "../../examples/*/*.md", "../../examples/*/*/*.md")
 	// A command line: "runner" and what follows up to the end of the
 	// code span, string or line.
 	line := regexp.MustCompile("runner((?: +[^ `\"'\n|;&)]+)+)")
 	flag := regexp.MustCompile(`^--([a-z][a-z0-9-]*)`)
 	checked := 0
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, text := range strings.Split(string(data), "\n") {
+	for f, data := range files {
+		for i, text := range strings.Split(data, "\n") {
 			for _, loc := range line.FindAllStringSubmatchIndex(text, -1) {
 				m := []string{text[loc[0]:loc[1]], text[loc[2]:loc[3]]}
 				// Shown as a command (a code span, a line of its own):
@@ -99,3 +88,23 @@ func findSub(c *cobra.Command, name string) *cobra.Command {
 // prose are words that end a command line quoted in a sentence.
 var prose = map[string]bool{"that": true, "when": true, "which": true, "commands": true, "and": true, "or": true,
 	"is": true, "are": true, "uses": true, "with": true, "the": true, "to": true, "as": true}
+
+// repoFiles reads the files the globs match, tests left out: path → text.
+func repoFiles(t *testing.T, globs ...string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, glob := range globs {
+		m, _ := filepath.Glob(glob)
+		for _, f := range m {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[f] = string(data)
+		}
+	}
+	return out
+}

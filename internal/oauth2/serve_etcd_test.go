@@ -1,16 +1,13 @@
 package oauth2_test
 
 import (
-	"bufio"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/modrun/modrun/etcdstore"
 	"github.com/modrun/modrun/internal/etcdtest"
@@ -79,30 +76,5 @@ func TestTwoServesOnEtcd(t *testing.T) {
 // startServe starts runner serve on a free port and returns its URL.
 func startServe(t *testing.T, bin, token string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append(os.Environ(), "MODRUN_TOKEN="+token, "XDG_STATE_HOME="+t.TempDir())
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "serving on "); ok {
-				addr <- u
-			}
-		}
-	}()
-	select {
-	case u := <-addr:
-		return u
-	case <-time.After(30 * time.Second):
-		t.Fatal("runner serve did not start in 30s")
-		return ""
-	}
+	return startServeProc(t, bin, token, args...).url
 }
