@@ -308,14 +308,12 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) error {
 	if err := need(r, ScopeRunPrefix+j.run.Package); err != nil {
 		return err
 	}
-	wait, release, err := s.admit()
+	// The run is the request's: a client that goes away cancels it.
+	run, err := s.submit(r.Context(), j, true, nil)
 	if err != nil {
 		return tooMany(w, err)
 	}
-	s.history.add(j.run, false)
-	w.Header().Set("X-Run-Id", j.run.ID)
-	// The run is the request's: a client that goes away cancels it.
-	run := s.execute(r.Context(), j, wait, release)
+	w.Header().Set("X-Run-Id", run.ID)
 	if run.Status != StatusSucceeded {
 		writeError(w, run.ID, run.Error)
 		return nil
@@ -336,15 +334,12 @@ func (s *Server) handleQueue(w http.ResponseWriter, r *http.Request) error {
 	if err := need(r, ScopeRunPrefix+j.run.Package); err != nil {
 		return err
 	}
-	wait, release, err := s.admit()
-	if err != nil {
-		return tooMany(w, err)
-	}
-	s.history.add(j.run, true)
 	// Queued runs outlive the request; the server's shutdown ends them.
 	// (It stays in the request's trace: its span is a child of the
 	// request's, which ends first.)
-	go s.execute(trace.ContextWithSpan(context.Background(), trace.SpanFromContext(r.Context())), j, wait, release)
+	if _, err := s.submit(trace.ContextWithSpan(context.Background(), trace.SpanFromContext(r.Context())), j, false, nil); err != nil {
+		return tooMany(w, err)
+	}
 	w.Header().Set("X-Run-Id", j.run.ID)
 	w.Header().Set("Location", "/v1/runs/"+j.run.ID)
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": j.run.ID, "status": StatusQueued})

@@ -120,6 +120,32 @@ type job struct {
 	timeout time.Duration
 }
 
+// submit is the one way a run starts, whatever its trigger (the API,
+// the queue, a schedule): a place among the slots or in the queue (429,
+// or 503 while shutting down, otherwise), an entry in the history, then
+// the run. With sync it runs on ctx and returns the finished run; else it
+// runs in the background on ctx, then calls done (if not nil), and
+// submit returns at once (the run's ID is set: j.run.ID).
+func (s *Server) submit(ctx context.Context, j *job, sync bool, done func()) (Run, error) {
+	wait, release, err := s.admit()
+	if err != nil {
+		return Run{}, err
+	}
+	// A queued run's entry is written at once: its caller gets only
+	// its id, and may ask after it from another server.
+	s.history.add(j.run, !sync)
+	if sync {
+		return s.execute(ctx, j, wait, release), nil
+	}
+	go func() {
+		if done != nil {
+			defer done()
+		}
+		s.execute(ctx, j, wait, release)
+	}()
+	return Run{}, nil
+}
+
 // admit reserves a place for a run: a slot if one is free, else a place
 // in the queue. It fails with 429 when the queue is full and 503 while
 // shutting down. release must be called once the run is over.

@@ -127,18 +127,12 @@ func (sc *scheduler) loop(pkg *engine.Package, sched engine.Schedule, next func(
 		}
 		r := &Run{Package: pkg.Manifest.Name, Version: pkg.Manifest.Version, Target: sched.Run,
 			App: pkg.Manifest.Name, Trigger: TriggerSchedule, Status: StatusQueued}
-		wait, release, err := sc.s.admit()
-		if err != nil {
+		j := &job{run: r, pkg: pkg, args: sched.Args}
+		if _, err := sc.s.submit(context.Background(), j, false, func() { running.Store(false) }); err != nil {
 			running.Store(false)
 			sc.s.log.Warn("schedule: not started", "package", pkg.Ref(), "schedule", name, "error", err)
 			continue
 		}
-		j := &job{run: r, pkg: pkg, args: sched.Args}
-		sc.s.history.add(r, true)
 		sc.s.metrics.schedules.WithLabelValues(pkg.Manifest.Name, name).Inc()
-		go func() {
-			defer running.Store(false)
-			sc.s.execute(context.Background(), j, wait, release)
-		}()
 	}
 }
