@@ -46,6 +46,12 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 			if opts.Runs <= 0 || opts.Concurrency <= 0 || opts.Warmup < 0 {
 				return usagef("-n and -c must be positive, --warmup zero or more")
 			}
+			// The package first: a mistaken PACKAGE must not make a store
+			// and a keyring on its way to the error.
+			pkg, err := modrun.New(modrun.Options{Registry: cf.registryDir(), Logger: c.log}).Load(ref)
+			if err != nil {
+				return err
+			}
 			eopts := modrun.Options{Registry: cf.registryDir(), Logger: c.log, Timeout: time.Minute}
 			if memStore {
 				eopts.Store = store.NewMemory()
@@ -59,10 +65,6 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 			defer eopts.Store.Close()
 			eopts.Timeout = timeout
 			eng := modrun.New(eopts)
-			pkg, err := eng.Load(ref)
-			if err != nil {
-				return err
-			}
 			in = envInputs(pkg, in)
 			var closers []func() error
 			defer func() {

@@ -162,6 +162,12 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 			if err != nil {
 				return usagef("--max-memory: %v", err)
 			}
+			// The package first: a mistaken PACKAGE must not make a store
+			// and a keyring on its way to the error.
+			pkg, err := modrun.New(modrun.Options{Registry: cf.registryDir(), Logger: c.log}).Load(ref)
+			if err != nil {
+				return err
+			}
 			db, err := sf.open(c)
 			if err != nil {
 				return err
@@ -170,10 +176,6 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 			eng := modrun.New(modrun.Options{Store: db, Registry: cf.registryDir(), Logger: c.log, Timeout: timeout,
 				Isolate: isolate, Workers: 1, MaxMemory: limit})
 			defer eng.Close()
-			pkg, err := eng.Load(ref)
-			if err != nil {
-				return err
-			}
 			inst, err := eng.NewInstance(pkg, modrun.InstanceOptions{App: sf.app, Inputs: envInputs(pkg, in)})
 			if err != nil {
 				return err
