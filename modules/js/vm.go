@@ -36,6 +36,7 @@ type vm struct {
 	rt      *goja.Runtime
 	modules map[string]*goja.Object // JS modules and query modules by name
 	queries map[string]*queryState
+	targets map[string]engine.Target       // resolved against the package: checked once
 	creds   map[string]*binding.Credential // the package's oauth2: credentials, compiled
 	evals   map[*goja.Program]goja.Callable
 
@@ -145,15 +146,23 @@ func (v *vm) target(t string) (goja.Callable, goja.Value, error) {
 	if name, ok := engine.KeepFreshCredential(t); ok {
 		return v.keepFresh(name)
 	}
-	tg, err := engine.ParseTarget(t)
-	if err == nil {
-		_, err = v.in.pkg.Resolve(tg)
-	}
-	switch {
-	case errors.Is(err, engine.ErrNoModule):
-		return nil, nil, fmt.Errorf("%s: package %s has no module %q (modules: %s)", t, v.in.pkg.Ref(), tg.Module, strings.Join(v.names(), ", "))
-	case err != nil:
-		return nil, nil, fmt.Errorf("%s: %w", t, err)
+	tg, ok := v.targets[t]
+	if !ok {
+		var err error
+		tg, err = engine.ParseTarget(t)
+		if err == nil {
+			_, err = v.in.pkg.Resolve(tg)
+		}
+		switch {
+		case errors.Is(err, engine.ErrNoModule):
+			return nil, nil, fmt.Errorf("%s: package %s has no module %q (modules: %s)", t, v.in.pkg.Ref(), tg.Module, strings.Join(v.names(), ", "))
+		case err != nil:
+			return nil, nil, fmt.Errorf("%s: %w", t, err)
+		}
+		if v.targets == nil {
+			v.targets = map[string]engine.Target{}
+		}
+		v.targets[t] = tg
 	}
 	obj := v.modules[tg.Module]
 	fn := cmp.Or(tg.Function, "run")
