@@ -25,9 +25,14 @@ export default {
     return true;
   },
 
-  // One refresh in flight per app: concurrent callers share it.
-  refreshAccessToken() {
+  // One refresh in flight per app: concurrent callers share it. used is
+  // the access token the caller found expiring (or refused): if the store
+  // holds another by the time the flight runs, a peer — another call, or
+  // another server — refreshed meanwhile, and its token is the one to use.
+  refreshAccessToken(used) {
     return singleFlight("refresh", async () => {
+      const current = appsmith.store.accesstoken;
+      if (used !== undefined && current && current !== used) return { refreshed: false, by: "peer" };
       const rt = appsmith.store.refreshtoken;
       if (!rt) throw new Error("not logged in: run auth.login first");
       let tok;
@@ -53,8 +58,9 @@ export default {
   async ensureFresh() {
     const expiresAt = appsmith.store.expiresAt;
     const margin = Number(inputs.marginSeconds) * 1000;
-    if (!appsmith.store.accesstoken || !expiresAt || Date.now() >= expiresAt - margin) {
-      await this.refreshAccessToken();
+    const used = appsmith.store.accesstoken;
+    if (!used || !expiresAt || Date.now() >= expiresAt - margin) {
+      await this.refreshAccessToken(used);
     }
   },
 
@@ -67,7 +73,7 @@ export default {
     } catch (e) {
       if (e.statusCode !== 401) throw e;
       // Refresh unless a concurrent call already replaced the token we used.
-      if (appsmith.store.accesstoken === used) await this.refreshAccessToken();
+      if (appsmith.store.accesstoken === used) await this.refreshAccessToken(used);
       return await profile.run();
     }
   },
