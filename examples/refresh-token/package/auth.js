@@ -9,9 +9,12 @@ export default {
     return { loggedIn: true, expiresIn: tok.expires_in };
   },
 
+  // The expiry before the token: a peer that reads the new token reads
+  // its expiry too, and never refreshes a token just got (ensureFresh
+  // reads them the other way round).
   async useAccessToken(tok) {
-    await storeValue("accesstoken", tok.access_token);
     await storeValue("expiresAt", Date.now() + tok.expires_in * 1000);
+    await storeValue("accesstoken", tok.access_token);
   },
 
   // After a refresh: persist the new refresh token before using the new
@@ -56,9 +59,9 @@ export default {
 
   // Refresh ahead of expiry, with a margin.
   async ensureFresh() {
+    const used = appsmith.store.accesstoken; // first: see useAccessToken
     const expiresAt = appsmith.store.expiresAt;
     const margin = Number(inputs.marginSeconds) * 1000;
-    const used = appsmith.store.accesstoken;
     if (!used || !expiresAt || Date.now() >= expiresAt - margin) {
       await this.refreshAccessToken(used);
     }
