@@ -82,7 +82,7 @@ func TestIsolation(t *testing.T) {
 	// One bad run at a time, each beside 64 good ones: two bad runs of one
 	// package on one worker would share its instance and its loop.
 	results := map[string]string{}
-	for i, c := range []struct{ target, body string }{{"bomb", `{"timeout": "20s"}`}, {"regex", `{"timeout": "1s"}`}} {
+	for i, c := range []struct{ target, body string }{{"bomb", `{"timeout": "60s"}`}, {"regex", `{"timeout": "1s"}`}} {
 		done := make(chan string, 1)
 		go func() {
 			code, b, _ := srv.call("POST", "/v1/run/bad/m."+c.target, c.body)
