@@ -41,14 +41,15 @@ func TestMemoryBombExitsCleanly(t *testing.T) {
 	}`})
 	for _, target := range []string{"m.grow", "m.fill"} {
 		start := time.Now()
-		_, stderr, code := runBinary(t, nil, "run", pkg, target, "--store", filepath.Join(t.TempDir(), "s.db"), "--max-memory", "128MiB")
+		_, stderr, code := runBinary(t, nil, "run", pkg, target, "--store", filepath.Join(t.TempDir(), "s.db"), "--max-memory", "128MiB", "--timeout", "5m")
 		if code != 1 || !strings.Contains(stderr, target+": run exceeded its memory limit (128 MiB)") || strings.Contains(stderr, "fatal error") {
 			t.Fatalf("%s: exit %d, stderr:\n%s", target, code, stderr)
 		}
-		// The limit, not the run's 60 s deadline, ends it (the message
-		// says so too); filling 1e8 elements under the race detector on a
-		// loaded machine has taken 22 s, so the bound is loose.
-		if d := time.Since(start); d > 50*time.Second {
+		// The limit, not the run's deadline, ends it: the message says
+		// so. Filling 1e8 elements under the race detector has taken 22 s
+		// on a machine kept busy and over 60 s with two more test runs
+		// beside it, so the deadline is 5 minutes and this bound loose.
+		if d := time.Since(start); d > 4*time.Minute {
 			t.Errorf("%s took %v", target, d)
 		}
 	}
