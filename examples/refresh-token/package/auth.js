@@ -9,12 +9,16 @@ export default {
     return { loggedIn: true, expiresIn: tok.expires_in };
   },
 
-  // The expiry before the token: a peer that reads the new token reads
-  // its expiry too, and never refreshes a token just got (ensureFresh
-  // reads them the other way round).
   async useAccessToken(tok) {
-    await storeValue("expiresAt", Date.now() + tok.expires_in * 1000);
     await storeValue("accesstoken", tok.access_token);
+    await storeValue("expiresAt", Date.now() + tok.expires_in * 1000);
+  },
+
+  // The stored access token does not expire within the margin.
+  isFresh() {
+    const expiresAt = appsmith.store.expiresAt;
+    const margin = Number(inputs.marginSeconds) * 1000;
+    return Boolean(appsmith.store.accesstoken && expiresAt && Date.now() < expiresAt - margin);
   },
 
   // After a refresh: persist the new refresh token before using the new
@@ -29,13 +33,18 @@ export default {
   },
 
   // One refresh in flight per app: concurrent callers share it. used is
-  // the access token the caller found expiring (or refused): if the store
-  // holds another by the time the flight runs, a peer — another call, or
-  // another server — refreshed meanwhile, and its token is the one to use.
-  refreshAccessToken(used) {
+  // the access token the caller found expiring, or that the API refused:
+  // by the time the flight runs, a peer — another call, or another server
+  // — may have refreshed, and then its token is the one to use: the store
+  // holds another token, or (a peer's new token read with its old expiry)
+  // the token is fresh after all, unless the API refused it.
+  refreshAccessToken(used, refused) {
     return singleFlight("refresh", async () => {
-      const current = appsmith.store.accesstoken;
-      if (used !== undefined && current && current !== used) return { refreshed: false, by: "peer" };
+      if (used !== undefined) {
+        const current = appsmith.store.accesstoken;
+        if (current && current !== used) return { refreshed: false, by: "peer" };
+        if (!refused && this.isFresh()) return { refreshed: false, by: "peer" };
+      }
       const rt = appsmith.store.refreshtoken;
       if (!rt) throw new Error("not logged in: run auth.login first");
       let tok;
@@ -59,12 +68,7 @@ export default {
 
   // Refresh ahead of expiry, with a margin.
   async ensureFresh() {
-    const used = appsmith.store.accesstoken; // first: see useAccessToken
-    const expiresAt = appsmith.store.expiresAt;
-    const margin = Number(inputs.marginSeconds) * 1000;
-    if (!used || !expiresAt || Date.now() >= expiresAt - margin) {
-      await this.refreshAccessToken(used);
-    }
+    if (!this.isFresh()) await this.refreshAccessToken(appsmith.store.accesstoken);
   },
 
   // An authenticated call: fresh token first; on a 401, refresh once and retry.
@@ -76,7 +80,7 @@ export default {
     } catch (e) {
       if (e.statusCode !== 401) throw e;
       // Refresh unless a concurrent call already replaced the token we used.
-      if (appsmith.store.accesstoken === used) await this.refreshAccessToken(used);
+      if (appsmith.store.accesstoken === used) await this.refreshAccessToken(used, true);
       return await profile.run();
     }
   },

@@ -96,6 +96,7 @@ declare const oauth2: {
 declare const auth: {
   ensureFresh(...args: any[]): any;
   getProfile(...args: any[]): any;
+  isFresh(...args: any[]): any;
   keepFresh(...args: any[]): any;
   login(...args: any[]): any;
   refreshAccessToken(...args: any[]): any;
