@@ -204,7 +204,10 @@ func TestWritesSurviveKilledWorkers(t *testing.T) {
 func TestSingleFlightAcrossWorkers(t *testing.T) {
 	pkg := writePackage(t, map[string]string{
 		"package.yaml": "name: sf\nversion: 1.0.0\n",
-		"m.js":         `export default { async once() { return singleFlight("refresh", async () => { await new Promise(r => setTimeout(r, 500)); return Math.random() }) } }`,
+		// The leader's work lasts 5 s, so that all 16 calls join it even
+		// on a loaded machine (at 500 ms, a CI run beside a stressed race
+		// run started some after it ended).
+		"m.js": `export default { async once() { return singleFlight("refresh", async () => { await new Promise(r => setTimeout(r, 5000)); return Math.random() }) } }`,
 	})
 	srv := startServe(t, "tok-flight-0123456789", pkg, "--store", filepath.Join(t.TempDir(), "s.db"), "--workers", "2", "--instances", "2")
 	var wg sync.WaitGroup
