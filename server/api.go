@@ -365,19 +365,34 @@ func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) error {
 		// id tells nothing.
 		return errNotFound("no run %q (the history keeps the last %d)", id, s.opts.History)
 	}
-	if ws := r.URL.Query().Get("wait"); ws != "" && done != nil {
+	if ws := r.URL.Query().Get("wait"); ws != "" && !run.finished() {
 		d, err := time.ParseDuration(ws)
 		if err != nil || d < 0 {
 			return errBadRequest("wait %q: want a duration such as 10s", ws)
 		}
+		// This server's run says when it ends; another server's is read
+		// from the store again every historySync.
 		t := time.NewTimer(min(d, MaxWait))
-		select {
-		case <-done:
-		case <-t.C:
-		case <-r.Context().Done():
+		tick := time.NewTicker(historySync)
+	waiting:
+		for done != nil || !run.finished() {
+			select {
+			case <-done:
+				done = nil
+			case <-tick.C:
+			case <-t.C:
+				break waiting
+			case <-r.Context().Done():
+				break waiting
+			}
+			again, d, ok := s.history.get(r.Context(), id)
+			if !ok {
+				break // pushed out of the history meanwhile
+			}
+			run, done = again, d
 		}
 		t.Stop()
-		run, _, _ = s.history.get(r.Context(), id)
+		tick.Stop()
 	}
 	writeJSON(w, http.StatusOK, run)
 	return nil

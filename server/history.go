@@ -22,9 +22,12 @@ import (
 //
 // One writer goroutine takes the store writes in the background, the
 // newest state of each run only, so that a run's states reach the store
-// in order; flush waits for it to catch up. Runs of other servers are
-// read from the store at start and, at most once per historySync, when
-// the history is listed.
+// in order; flush waits for it to catch up. A write the store refuses
+// (etcd out of reach) is tried again, with backoff, until it lands or a
+// newer state of the run replaces it: a run answered while the store was
+// away is in the history once it is back. Runs of other servers are read
+// from the store at start and, at most once per historySync, when the
+// history is listed or an unfinished one is asked for.
 type history struct {
 	st     engine.Store
 	max    int
@@ -37,17 +40,15 @@ type history struct {
 	order   []string                 // IDs, oldest first
 	done    map[string]chan struct{} // closed when a run finishes
 	pending map[string][]byte        // store key → run JSON to write; nil: delete
-	writing bool                     // the writer is running
-	idle    *sync.Cond               // signalled when the writer stops
+	early   map[string]bool          // unfinished runs whose queued state is in the store
+	idle    chan struct{}            // non-nil while the writer runs; closed when it stops
 	synced  time.Time                // when the store was last read for other servers' runs
 	syncing bool
 }
 
 func newHistory(st engine.Store, max int, server string, log *slog.Logger) *history {
-	h := &history{st: st, max: max, server: server, log: log, runs: map[string]*Run{}, done: map[string]chan struct{}{},
-		pending: map[string][]byte{}, ids: newRunIDs()}
-	h.idle = sync.NewCond(&h.mu)
-	return h
+	return &history{st: st, max: max, server: server, log: log, runs: map[string]*Run{}, done: map[string]chan struct{}{},
+		pending: map[string][]byte{}, early: map[string]bool{}, ids: newRunIDs()}
 }
 
 // MaxHistoryResult is the most bytes of a run's result the history keeps:
@@ -64,8 +65,13 @@ func runKey(id string) string { return "run-" + id }
 // queue schedules a store write of key (raw nil: a delete). h.mu is held.
 func (h *history) queue(key string, raw []byte) {
 	h.pending[key] = raw
-	if !h.writing {
-		h.writing = true
+	h.startWriter()
+}
+
+// startWriter starts the writer unless it runs. h.mu is held.
+func (h *history) startWriter() {
+	if h.idle == nil && len(h.pending) > 0 {
+		h.idle = make(chan struct{})
 		go h.writer()
 	}
 }
@@ -77,44 +83,92 @@ func (h *history) queue(key string, raw []byte) {
 // the runs it cut short anyway; flush, at shutdown, waits for it.
 const historyLinger = 10 * time.Millisecond
 
+// historyFlushTimeout bounds the wait at shutdown for the last run
+// states to reach the store.
+const historyFlushTimeout = 5 * time.Second
+
+// historyRetry bounds the wait between tries of writes the store
+// refused; the first waits historyLinger, each next twice the last.
+const historyRetry = 5 * time.Second
+
+// maxPendingDeletes bounds the deletes of trimmed runs kept for another
+// try while the store refuses writes: past it they are dropped, and the
+// next start trims the store (load).
+const maxPendingDeletes = 100_000
+
 // writer writes what is pending until nothing is.
 func (h *history) writer() {
+	wait, failing := historyLinger, 0
 	h.mu.Lock()
 	for len(h.pending) > 0 {
 		h.mu.Unlock()
-		time.Sleep(historyLinger)
+		time.Sleep(wait)
 		h.mu.Lock()
 		batch := h.pending
 		h.pending = map[string][]byte{}
 		h.mu.Unlock()
-		// With a store that queues writes (bbolt's group commit), the
-		// batch goes in one commit instead of one fsync a run.
-		async, _ := h.st.(engine.AsyncSetter)
-		var waits []func() error
-		for key, raw := range batch {
-			var err error
-			switch {
-			case raw == nil:
-				err = h.st.Delete(context.Background(), HistoryApp, key)
-			case async != nil:
-				waits = append(waits, async.SetAsync(context.Background(), HistoryApp, key, raw))
-			default:
-				err = h.st.Set(context.Background(), HistoryApp, key, raw)
-			}
-			if err != nil {
-				h.log.Warn("history: writing a run to the store", "key", key, "error", err)
-			}
-		}
-		for _, wait := range waits {
-			if err := wait(); err != nil {
-				h.log.Warn("history: writing a run to the store", "error", err)
-			}
-		}
+		failed, err := h.write(batch)
 		h.mu.Lock()
+		switch {
+		case len(failed) > 0:
+			// A newer state queued meanwhile replaces a failed one.
+			for key, raw := range failed {
+				if _, newer := h.pending[key]; !newer && (raw != nil || len(h.pending) < maxPendingDeletes) {
+					h.pending[key] = raw
+				}
+			}
+			if failing == 0 {
+				h.log.Warn("history: the store refuses run writes; trying again until it takes them", "runs", len(failed), "error", err)
+			}
+			failing = len(h.pending)
+			wait = min(2*wait, historyRetry)
+		case failing > 0:
+			h.log.Info("history: the store takes run writes again", "runs", failing)
+			failing, wait = 0, historyLinger
+		}
 	}
-	h.writing = false
-	h.idle.Broadcast()
+	close(h.idle)
+	h.idle = nil
 	h.mu.Unlock()
+}
+
+// write writes batch and returns what the store refused, with one of its
+// errors.
+func (h *history) write(batch map[string][]byte) (failed map[string][]byte, err error) {
+	fail := func(key string, e error) {
+		if failed == nil {
+			failed = map[string][]byte{}
+		}
+		failed[key], err = batch[key], e
+	}
+	// With a store that queues writes (bbolt's group commit), the batch
+	// goes in one commit instead of one fsync a run.
+	async, _ := h.st.(engine.AsyncSetter)
+	type waiting struct {
+		key  string
+		wait func() error
+	}
+	var waits []waiting
+	for key, raw := range batch {
+		var e error
+		switch {
+		case raw == nil:
+			e = h.st.Delete(context.Background(), HistoryApp, key)
+		case async != nil:
+			waits = append(waits, waiting{key, async.SetAsync(context.Background(), HistoryApp, key, raw)})
+		default:
+			e = h.st.Set(context.Background(), HistoryApp, key, raw)
+		}
+		if e != nil {
+			fail(key, e)
+		}
+	}
+	for _, w := range waits {
+		if e := w.wait(); e != nil {
+			fail(w.key, e)
+		}
+	}
+	return failed, err
 }
 
 // load reads the history the store keeps. Runs this server (by its name)
@@ -147,10 +201,7 @@ func (h *history) load(ctx context.Context) error {
 	}
 	h.trim()
 	h.synced = time.Now()
-	if len(h.pending) > 0 && !h.writing {
-		h.writing = true
-		go h.writer()
-	}
+	h.startWriter()
 	return nil
 }
 
@@ -243,6 +294,7 @@ func (h *history) add(r *Run, async bool) chan struct{} {
 	h.done[r.ID] = done
 	if r.Trigger != TriggerAPI || async {
 		h.saveLocked(r) // a queued run the client will ask for later
+		h.early[r.ID] = true
 	}
 	h.mu.Unlock()
 	return done
@@ -254,23 +306,29 @@ func (h *history) add(r *Run, async bool) chan struct{} {
 func (h *history) update(r *Run, change func(*Run)) {
 	h.mu.Lock()
 	change(r)
-	finished := r.Status == StatusSucceeded || r.Status == StatusFailed
+	finished := r.finished()
 	var done chan struct{}
 	if finished {
 		done = h.done[r.ID]
 		delete(h.done, r.ID)
 	}
-	// A run's start is kept in memory only: the store gets its queued
-	// state (a queued run must survive a restart as failed) and its end,
-	// one write less per run.
-	if kept, ok := h.runs[r.ID]; ok && kept == r && r.Status != StatusRunning {
+	// A run's start is kept in memory only: the store gets its end, and
+	// the queued state of a run that a caller will ask for later (it
+	// must survive a restart, as failed), one write less per run.
+	if kept, ok := h.runs[r.ID]; ok && kept == r && r.Status != StatusRunning && (finished || h.early[r.ID]) {
 		h.saveLocked(r)
+	}
+	if finished {
+		delete(h.early, r.ID)
 	}
 	h.mu.Unlock()
 	if done != nil {
 		close(done)
 	}
 }
+
+// finished says whether r has ended.
+func (r *Run) finished() bool { return r.Status == StatusSucceeded || r.Status == StatusFailed }
 
 // saveLocked queues r's store write. h.mu is held.
 func (h *history) saveLocked(r *Run) {
@@ -282,21 +340,33 @@ func (h *history) saveLocked(r *Run) {
 	h.queue(runKey(r.ID), raw)
 }
 
-// flush waits until every state recorded so far is in the store.
-func (h *history) flush() {
+// flush waits until every state recorded so far is in the store, or ctx
+// ends: then it says how many are not, and the writer goes on trying.
+func (h *history) flush(ctx context.Context) {
 	h.mu.Lock()
-	for h.writing {
-		h.idle.Wait()
-	}
+	idle := h.idle
 	h.mu.Unlock()
+	if idle == nil {
+		return
+	}
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		h.mu.Lock()
+		n := len(h.pending)
+		h.mu.Unlock()
+		h.log.Warn("history: the store did not take the last run states in time", "runs", n)
+	}
 }
 
 // get returns a copy of run id, and the channel closed when it finishes
-// (nil once it has, or for another server's run).
+// (nil once it has, or for another server's run). Another server's run
+// not known here, or not known to have finished, is read again from the
+// store (at most once per historySync).
 func (h *history) get(ctx context.Context, id string) (Run, chan struct{}, bool) {
 	h.mu.Lock()
 	r, ok := h.runs[id]
-	if !ok {
+	if !ok || r.Server != h.server && !r.finished() {
 		h.mu.Unlock()
 		h.sync(ctx) // another server's, perhaps
 		h.mu.Lock()

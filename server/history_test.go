@@ -1,11 +1,17 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/store"
 )
 
@@ -20,7 +26,7 @@ func TestFlushWaitsForTheLinger(t *testing.T) {
 		h.add(r, false)
 		h.update(r, func(r *Run) { r.Status, r.Result = StatusSucceeded, json.RawMessage(`1`) })
 	}
-	h.flush()
+	h.flush(context.Background())
 	all, err := st.List(context.Background(), HistoryApp)
 	if err != nil {
 		t.Fatal(err)
@@ -33,5 +39,138 @@ func TestFlushWaitsForTheLinger(t *testing.T) {
 		if err := json.Unmarshal(raw, &r); err != nil || r.Status != StatusSucceeded {
 			t.Fatalf("%s = %s (%v), want a succeeded run", key, raw, err)
 		}
+	}
+}
+
+// outage is a store that refuses writes while down, as an etcd store does
+// while this server is cut off from its cluster.
+type outage struct {
+	engine.Store
+	down    atomic.Bool
+	refused atomic.Int64
+}
+
+var errUnreachable = errors.New("etcd: context deadline exceeded")
+
+func (o *outage) Set(ctx context.Context, app, key string, v json.RawMessage) error {
+	if o.down.Load() {
+		o.refused.Add(1)
+		return errUnreachable
+	}
+	return o.Store.Set(ctx, app, key, v)
+}
+
+func (o *outage) Delete(ctx context.Context, app, key string) error {
+	if o.down.Load() {
+		o.refused.Add(1)
+		return errUnreachable
+	}
+	return o.Store.Delete(ctx, app, key)
+}
+
+// TestRefusedWritesAreTriedAgain: a run that ends while the store refuses
+// writes reaches the store once it takes them again, in its final state;
+// the outage is logged once, and its end.
+func TestRefusedWritesAreTriedAgain(t *testing.T) {
+	st := &outage{Store: store.NewMemory()}
+	var logs bytes.Buffer
+	h := newHistory(st, 1000, "a", slog.New(slog.NewTextHandler(&logs, nil)))
+	st.down.Store(true)
+	var runs []*Run
+	for range 3 {
+		r := &Run{Package: "p", Target: "m.f", Trigger: TriggerAPI, Status: StatusQueued}
+		h.add(r, true)
+		runs = append(runs, r)
+	}
+	for st.refused.Load() < 3 { // the queued states, refused
+		time.Sleep(time.Millisecond)
+	}
+	for _, r := range runs {
+		h.update(r, func(r *Run) { r.Status, r.Result = StatusSucceeded, json.RawMessage(`1`) })
+	}
+	for st.refused.Load() < 6 { // the final states, refused
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	h.flush(ctx) // gives up, as at shutdown
+	cancel()
+	st.down.Store(false)
+	h.flush(context.Background())
+	all, err := st.List(context.Background(), HistoryApp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 3 {
+		t.Fatalf("%d runs in the store after the outage, want 3", len(all))
+	}
+	for key, raw := range all {
+		var r Run
+		if err := json.Unmarshal(raw, &r); err != nil || r.Status != StatusSucceeded {
+			t.Errorf("%s = %s (%v), want a succeeded run", key, raw, err)
+		}
+	}
+	out := logs.String()
+	for _, want := range []string{"the store refuses run writes", "did not take the last run states in time", "the store takes run writes again"} {
+		if n := strings.Count(out, want); n != 1 {
+			t.Errorf("the log says %q %d times, want once:\n%s", want, n, out)
+		}
+	}
+}
+
+// TestSyncRunWritesOnlyItsEnd: a sync run's caller waits for its answer,
+// so the store gets the run once, when it ends; an async run's queued
+// state is stored at once (a restart must fail it).
+func TestSyncRunWritesOnlyItsEnd(t *testing.T) {
+	st := store.NewMemory()
+	h := newHistory(st, 1000, "a", slog.New(slog.DiscardHandler))
+	sync := &Run{Package: "p", Target: "m.f", Trigger: TriggerAPI, Status: StatusQueued}
+	async := &Run{Package: "p", Target: "m.f", Trigger: TriggerAPI, Status: StatusQueued}
+	h.add(sync, false)
+	h.add(async, true)
+	for _, r := range []*Run{sync, async} {
+		h.update(r, func(r *Run) { r.Args = json.RawMessage(`[1]`) })
+		h.update(r, func(r *Run) { r.Status = StatusRunning })
+	}
+	h.flush(context.Background())
+	all, _ := st.List(context.Background(), HistoryApp)
+	if _, ok := all[runKey(sync.ID)]; ok {
+		t.Errorf("a sync run's unfinished state is in the store: %s", all[runKey(sync.ID)])
+	}
+	var r Run
+	if json.Unmarshal(all[runKey(async.ID)], &r); r.Status != StatusQueued || string(r.Args) != `[1]` {
+		t.Errorf("the async run in the store is %s, want queued with its args", all[runKey(async.ID)])
+	}
+	h.update(sync, func(r *Run) { r.Status = StatusSucceeded })
+	h.flush(context.Background())
+	all, _ = st.List(context.Background(), HistoryApp)
+	if json.Unmarshal(all[runKey(sync.ID)], &r); r.Status != StatusSucceeded {
+		t.Errorf("the sync run in the store is %s, want succeeded", all[runKey(sync.ID)])
+	}
+}
+
+// TestAnotherServersRunIsReadAgain: a server that saw another server's run
+// queued reads it again when asked for it, and so sees it finish.
+func TestAnotherServersRunIsReadAgain(t *testing.T) {
+	st := store.NewMemory()
+	a := newHistory(st, 1000, "a", slog.New(slog.DiscardHandler))
+	b := newHistory(st, 1000, "b", slog.New(slog.DiscardHandler))
+	r := &Run{Package: "p", Target: "m.f", Trigger: TriggerAPI, Status: StatusQueued}
+	a.add(r, true)
+	a.flush(context.Background())
+	if got, _, ok := b.get(context.Background(), r.ID); !ok || got.Status != StatusQueued {
+		t.Fatalf("b sees %+v (%v), want the queued run", got, ok)
+	}
+	a.update(r, func(r *Run) { r.Status = StatusSucceeded })
+	a.flush(context.Background())
+	deadline := time.Now().Add(30 * historySync)
+	for {
+		got, _, _ := b.get(context.Background(), r.ID)
+		if got.Status == StatusSucceeded {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b still sees the run %s after %v", got.Status, 30*historySync)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

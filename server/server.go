@@ -541,7 +541,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := hs.Shutdown(sctx)
-	s.history.flush()
+	fctx, cancelFlush := context.WithTimeout(context.Background(), historyFlushTimeout)
+	s.history.flush(fctx)
+	cancelFlush()
 	s.mu.Lock()
 	for _, p := range s.pools {
 		if p.insts != nil {
