@@ -55,35 +55,34 @@ func TestCluster(t *testing.T) {
 	}
 	load := c.startLoad()
 	var ready []string // what each fault's recovery took
-	pause := func(d time.Duration) { time.Sleep(d) }
 
-	pause(5 * time.Second)
+	time.Sleep(5 * time.Second)
 	// (a) An etcd member stops and comes back: the other two keep quorum.
 	c.sh("stop", "etcd2")
-	pause(etcdDownFor)
+	time.Sleep(etcdDownFor)
 	c.sh("start", "etcd2")
 	for _, r := range c.replicas {
 		ready = append(ready, fmt.Sprintf("etcd2 back, %s ready after %v", r.name, c.waitReady(r).Round(time.Millisecond)))
 	}
 
-	pause(3 * time.Second)
+	time.Sleep(3 * time.Second)
 	// (b) A replica is cut off longer than its lock's lease, then joins.
 	r3 := c.replicas[2]
 	id := strings.TrimSpace(c.sh("ps", "-q", r3.name))
 	network := c.project + "_default"
 	c.docker(docker, "network", "disconnect", network, id)
-	pause(partitionFor)
+	time.Sleep(partitionFor)
 	c.docker(docker, "network", "connect", network, id)
 	ready = append(ready, fmt.Sprintf("%s reconnected, ready after %v", r3.name, c.waitReady(r3).Round(time.Millisecond)))
 
-	pause(3 * time.Second)
+	time.Sleep(3 * time.Second)
 	// (c) A rolling restart: each replica drains (SIGTERM) and starts again.
 	for _, r := range c.replicas {
 		c.sh("restart", "-t", "30", r.name)
 		ready = append(ready, fmt.Sprintf("%s restarted, ready after %v", r.name, c.waitReady(r).Round(time.Millisecond)))
-		pause(2 * time.Second)
+		time.Sleep(2 * time.Second)
 	}
-	pause(3 * time.Second)
+	time.Sleep(3 * time.Second)
 	load.stop()
 
 	report := &strings.Builder{}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"reflect"
 	"sync"
 )
 
@@ -21,7 +22,7 @@ func RegisterKind(k Kind) {
 	kindsMu.Lock()
 	defer kindsMu.Unlock()
 	for _, had := range kinds {
-		if fmt.Sprintf("%T", had) == fmt.Sprintf("%T", k) {
+		if reflect.TypeOf(had) == reflect.TypeOf(k) {
 			panic(fmt.Sprintf("engine: module kind %T registered twice", k))
 		}
 	}

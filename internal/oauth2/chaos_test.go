@@ -279,17 +279,16 @@ func TestChaosTakeover(t *testing.T) {
 		return resp.StatusCode, string(body), time.Since(start)
 	}
 
-	results := map[string]*struct {
+	// What one fault, with or without the grace period, came to.
+	type outcome struct {
 		rounds, revoked, reported  int
 		slowestReport, slowestCall time.Duration
-	}{}
+	}
+	results := map[string]*outcome{}
 	for _, fault := range []string{"kill", "stop"} {
 		for _, grace := range []bool{true, false} {
 			name := fmt.Sprintf("%s, grace %v", fault, grace)
-			res := &struct {
-				rounds, revoked, reported  int
-				slowestReport, slowestCall time.Duration
-			}{}
+			res := &outcome{}
 			results[name] = res
 			prov.mu.Lock()
 			prov.grace = 0
