@@ -3,29 +3,22 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.opentelemetry.io/otel/codes"
-	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/oauth2"
-	"github.com/modrun/modrun/internal/redact"
-	"github.com/modrun/modrun/internal/tracing"
 )
 
 //go:embed ui
@@ -103,103 +96,6 @@ func (s *Server) Handler() http.Handler {
 		files.ServeHTTP(w, r)
 	})
 	return s.accessLog(mux)
-}
-
-// authorized requires the bearer token, compared in constant time. A
-// client address that keeps sending wrong tokens is slowed down (429
-// with Retry-After) before the comparison: guessing costs time.
-func (s *Server) authorized(h http.HandlerFunc) http.Handler {
-	want := []byte("Bearer " + s.opts.Token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		addr := clientAddr(r)
-		if wait := s.guesses.wait(addr); wait > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
-			writeError(w, "", &ErrorInfo{Message: "too many requests with a wrong token from this address; retry later", status: http.StatusTooManyRequests})
-			return
-		}
-		got := r.Header.Get("Authorization")
-		var p principal
-		ok := false
-		if s.opts.Token != "" && subtle.ConstantTimeCompare([]byte(got), want) == 1 {
-			p, ok = principal{scopes: []string{ScopeAdmin}}, true
-		} else if bearer, isBearer := strings.CutPrefix(got, "Bearer "); isBearer {
-			p, ok = s.tokens.check(r.Context(), bearer)
-		}
-		if !ok {
-			s.guesses.failed(addr)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="modrun"`)
-			writeError(w, "", &ErrorInfo{Message: "missing, wrong, expired or revoked bearer token (Authorization: Bearer TOKEN)", status: http.StatusUnauthorized})
-			return
-		}
-		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
-	})
-}
-
-// clientAddr is the request's peer address without its port.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// statusWriter records the status and run id for the access log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// accessLog writes one line per request: method, path, status, duration
-// and run id. Never a header, a body or a query string. With tracing on,
-// an API request is a server span, continuing the caller's traceparent.
-func (s *Server) accessLog(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		var span trace.Span
-		if strings.HasPrefix(r.URL.Path, "/v1/") {
-			var ctx context.Context
-			ctx, span = tracing.Tracer().Start(tracing.Extract(r.Context(), r.Header), r.Method+" /v1",
-				trace.WithSpanKind(trace.SpanKindServer),
-				trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.URLPath(r.URL.Path)))
-			r = r.WithContext(ctx)
-		}
-		h.ServeHTTP(sw, r)
-		if span != nil {
-			if r.Pattern != "" {
-				span.SetName(r.Pattern)
-				if _, route, ok := strings.Cut(r.Pattern, " "); ok {
-					span.SetAttributes(semconv.HTTPRoute(route))
-				}
-			}
-			span.SetAttributes(semconv.HTTPResponseStatusCode(sw.status))
-			if sw.status >= 500 {
-				span.SetStatus(codes.Error, "HTTP "+strconv.Itoa(sw.status))
-			}
-			span.End()
-		}
-		if !s.log.Enabled(r.Context(), slog.LevelInfo) {
-			return
-		}
-		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status, "ms", time.Since(start).Milliseconds()}
-		if id := sw.Header().Get("X-Run-Id"); id != "" {
-			attrs = append(attrs, "run", id)
-		}
-		s.log.InfoContext(r.Context(), "request", attrs...)
-	})
 }
 
 // runRequest is the body of POST /v1/run/... and /v1/runs.
@@ -440,141 +336,6 @@ func (s *Server) handlePackages(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// storeApp is the {app} of a store endpoint; the history is not for it.
-func storeApp(r *http.Request) (string, error) {
-	app := r.PathValue("app")
-	return app, checkApp(app)
-}
-
-func (s *Server) handleStoreList(w http.ResponseWriter, r *http.Request) error {
-	app, err := storeApp(r)
-	if err != nil {
-		return err
-	}
-	vals, err := s.opts.Store.List(r.Context(), app)
-	if err != nil {
-		return err
-	}
-	reveal, err := wantsReveal(r)
-	if err != nil {
-		return err
-	}
-	out := make(map[string]json.RawMessage, len(vals))
-	for k, v := range vals {
-		out[k] = s.masked(k, v, reveal)
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
-}
-
-// masked is a store value as runner store shows it: secret-named keys and
-// fields redacted unless reveal, and the served packages' secret inputs
-// wherever they stand (a secret stored under a plain key).
-func (s *Server) masked(key string, v json.RawMessage, reveal bool) json.RawMessage {
-	switch {
-	case reveal:
-		return v
-	case redact.SecretKey(key):
-		return json.RawMessage(`"` + redact.Mask + `"`)
-	}
-	return json.RawMessage(s.secrets.String(string(redact.JSON(v))))
-}
-
-func (s *Server) handleStoreGet(w http.ResponseWriter, r *http.Request) error {
-	app, err := storeApp(r)
-	if err != nil {
-		return err
-	}
-	key := r.PathValue("key")
-	v, err := s.opts.Store.Get(r.Context(), app, key)
-	if errors.Is(err, engine.ErrNotFound) {
-		return errNotFound("app %s has no key %s", app, engine.QuoteKey(key))
-	}
-	if err != nil {
-		return err
-	}
-	reveal, err := wantsReveal(r)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, s.masked(key, v, reveal))
-	return nil
-}
-
-// wantsReveal is ?reveal=true, which only admin may ask.
-func wantsReveal(r *http.Request) (bool, error) {
-	if r.URL.Query().Get("reveal") != "true" {
-		return false, nil
-	}
-	return true, need(r, ScopeAdmin)
-}
-
-func (s *Server) handleStoreSet(w http.ResponseWriter, r *http.Request) error {
-	app, err := storeApp(r)
-	if err != nil {
-		return err
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBody))
-	if err != nil {
-		return errBadRequest("the value is over %d bytes, or could not be read", s.opts.MaxBody)
-	}
-	if !json.Valid(body) && engine.Depth(body) <= engine.MaxValueDepth {
-		return errBadRequest("the value must be JSON (a string needs quotes)")
-	}
-	if err := checkWritableKey(r.PathValue("key")); err != nil {
-		return err
-	}
-	if err := s.opts.Store.Set(r.Context(), app, r.PathValue("key"), body); err != nil {
-		return storeError(err)
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (s *Server) handleStoreDelete(w http.ResponseWriter, r *http.Request) error {
-	app, err := storeApp(r)
-	if err != nil {
-		return err
-	}
-	if err := checkWritableKey(r.PathValue("key")); err != nil {
-		return err
-	}
-	if err := s.opts.Store.Delete(r.Context(), app, r.PathValue("key")); err != nil {
-		return storeError(err)
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (s *Server) handleStoreClear(w http.ResponseWriter, r *http.Request) error {
-	app, err := storeApp(r)
-	if err != nil {
-		return err
-	}
-	if err := s.opts.Store.Clear(r.Context(), app); err != nil {
-		return storeError(err)
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-// handleRekey re-seals every value of the store under its keyring's first
-// key (engine.Rekeyer): a bbolt store is held by this process, so rekeying
-// it while serving goes through here. It answers the report when done.
-func (s *Server) handleRekey(w http.ResponseWriter, r *http.Request) error {
-	rk, ok := s.opts.Store.(engine.Rekeyer)
-	if !ok {
-		return &apiError{http.StatusNotImplemented, "this server's store does not seal its values"}
-	}
-	rep, err := rk.Rekey(r.Context(), nil)
-	if err != nil {
-		return err
-	}
-	s.log.Info("rekeyed the store", "key", rep.Key, "values", rep.Values, "resealed", rep.Resealed)
-	writeJSON(w, http.StatusOK, rep)
-	return nil
-}
-
 // tokenRequest is the body of POST /v1/tokens.
 type tokenRequest struct {
 	Name    string   `json:"name"`
@@ -648,14 +409,6 @@ func ParseExpiry(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("expiry %q: want a duration such as 12h or 30d", s)
 	}
 	return d, nil
-}
-
-// storeError makes a bad key or value a 400.
-func storeError(err error) error {
-	if errors.Is(err, engine.ErrInvalidKey) || errors.Is(err, engine.ErrInvalidValue) || errors.Is(err, engine.ErrValueTooLarge) {
-		return errBadRequest("%v", err)
-	}
-	return err
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
