@@ -113,8 +113,8 @@ func (r *rotator) issue(fam string) (access, refresh string) {
 	return access, refresh
 }
 
-// newFamily starts a login: a fresh refresh token in a new family.
-func (r *rotator) newFamily() string {
+// newLogin starts a login: a fresh refresh token in a new family.
+func (r *rotator) newLogin(t *testing.T) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, rt := r.issue(fmt.Sprintf("fam-%d", r.n))
@@ -129,6 +129,18 @@ func (r *rotator) holdNext() (held <-chan struct{}, release func()) {
 	r.hold, r.held = hold, h
 	var once sync.Once
 	return h, func() { once.Do(func() { close(hold) }) }
+}
+
+func (r *rotator) tokenURL() string { return r.URL + "/token" }
+func (r *rotator) apiURL() string   { return r.URL + "/api" }
+
+func (r *rotator) setGrace(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.grace = 0
+	if on {
+		r.grace = time.Minute
+	}
 }
 
 func (r *rotator) refreshesSince(t time.Time) []time.Time {
@@ -189,29 +201,60 @@ func startServeProc(t *testing.T, bin, token string, args ...string) *serveProc 
 	}
 }
 
-// TestChaosTakeover: two runner serve processes on one etcd (locks on a
-// 2 s lease), a rotating provider with reuse detection. Each round, server
-// A's token request is in flight — the provider has rotated the refresh
-// token but holds its answer — when A is SIGKILLed or SIGSTOPped; then
-// server B is called. B waits out A's lease, finds A's refresh-in-progress
-// record, and takes over with the stored (spent) refresh token. With the
-// provider's reuse grace period, B's call succeeds: 0 revoked logins.
-// Without it, the provider revokes the login, and B reports needs_login —
-// in /v1/credentials and by webhook — within 2 s of its token request.
-// No call hangs: each returns within its deadline (DESIGN §18, issue 29).
+// chaosProvider is the OAuth2 server a chaos run faults: a token endpoint
+// with rotating refresh tokens and reuse detection, and a resource that
+// takes its access tokens.
+type chaosProvider interface {
+	tokenURL() string
+	apiURL() string
+	// setGrace turns the provider's refresh-token reuse grace period on
+	// or off.
+	setGrace(on bool)
+	// newLogin returns the refresh token of a new login.
+	newLogin(t *testing.T) string
+	// holdNext makes the next refresh rotate the token and keep its answer
+	// back until release, as a request in flight when its sender dies.
+	holdNext() (held <-chan struct{}, release func())
+	// refreshesSince returns when each refresh request since t came.
+	refreshesSince(t time.Time) []time.Time
+}
+
+// familyChecker is a chaosProvider that can say whether the refresh
+// token of the answer A never got has been revoked since (Hydra: by its
+// introspection).
+type familyChecker interface {
+	heldRevoked(t *testing.T) bool
+}
+
+// TestChaosTakeover runs the chaos rounds against the simulator (rotator);
+// bench/hydra-chaos.sh runs them against Ory Hydra (hydra_chaos_test.go).
 // MODRUN_CHAOS_ROUNDS sets the rounds per fault and grace setting
 // (default 5; the closing note quotes a run of 20).
 func TestChaosTakeover(t *testing.T) {
+	runChaos(t, newRotator(t))
+}
+
+// runChaos: two runner serve processes on one etcd (locks on a 2 s
+// lease) and prov. Each round, server A's token request is in flight —
+// the provider has rotated the refresh token but holds its answer — when
+// A is SIGKILLed or SIGSTOPped; then server B is called. B waits out A's
+// lease, finds A's refresh-in-progress record, and takes over with the
+// stored (spent) refresh token. With the provider's reuse grace period,
+// B's call succeeds: 0 revoked logins. Without it, the provider revokes
+// the login, and B reports needs_login — in /v1/credentials and by
+// webhook — within 2 s of its token request. No call hangs: each returns
+// within its deadline (DESIGN §18, issue 29).
+func runChaos(t *testing.T, prov chaosProvider) {
 	rounds := 5
 	if v, err := strconv.Atoi(os.Getenv("MODRUN_CHAOS_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
 	etcd := etcdtest.Start(t)
-	prov := newRotator(t)
 	dir := t.TempDir()
 	for name, data := range map[string]string{
-		"package.yaml":  "name: chaos\nversion: 1.0.0\ninputs:\n  baseUrl: {}\noauth2:\n  api: {grant: refresh_token, tokenUrl: \"<<inputs.baseUrl>>/token\", clientId: chaos-client, keepFresh: false}\n",
-		"me.query.yaml": "url: <<inputs.baseUrl>>/api\nauth: {oauth2: api}\n",
+		"package.yaml": "name: chaos\nversion: 1.0.0\ninputs:\n  tokenUrl: {}\n  apiUrl: {}\n" +
+			"oauth2:\n  api: {grant: refresh_token, tokenUrl: \"<<inputs.tokenUrl>>\", clientId: chaos-client, clientSecret: chaos-secret-0123456789, keepFresh: false}\n",
+		"me.query.yaml": "url: <<inputs.apiUrl>>\nauth: {oauth2: api}\n",
 	} {
 		os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644)
 	}
@@ -263,7 +306,8 @@ func TestChaosTakeover(t *testing.T) {
 	}
 
 	const token = "chaos-token-0123456789"
-	args := []string{dir, "--store", storeURL, "--keys", keys, "--input", "baseUrl=" + prov.URL, "--notify", hook.URL, "--timeout", "20s"}
+	args := []string{dir, "--store", storeURL, "--keys", keys, "--input", "tokenUrl=" + prov.tokenURL(), "--input", "apiUrl=" + prov.apiURL(),
+		"--notify", hook.URL, "--timeout", "20s"}
 	a := startServeProc(t, bin, token, args...)
 	b := startServeProc(t, bin, token, args...)
 	call := func(p *serveProc) (int, string, time.Duration) {
@@ -282,6 +326,7 @@ func TestChaosTakeover(t *testing.T) {
 	// What one fault, with or without the grace period, came to.
 	type outcome struct {
 		rounds, revoked, reported  int
+		heldRevoked                int // the family's newest token revoked (familyChecker)
 		slowestReport, slowestCall time.Duration
 	}
 	results := map[string]*outcome{}
@@ -290,15 +335,10 @@ func TestChaosTakeover(t *testing.T) {
 			name := fmt.Sprintf("%s, grace %v", fault, grace)
 			res := &outcome{}
 			results[name] = res
-			prov.mu.Lock()
-			prov.grace = 0
-			if grace {
-				prov.grace = time.Minute
-			}
-			prov.mu.Unlock()
+			prov.setGrace(grace)
 			for round := range rounds {
 				// A login whose access token has expired.
-				set, _ := json.Marshal(oauth2.Set{AccessToken: "expired", RefreshToken: prov.newFamily(), ExpiresAt: 1, Package: "chaos"})
+				set, _ := json.Marshal(oauth2.Set{AccessToken: "expired", RefreshToken: prov.newLogin(t), ExpiresAt: 1, Package: "chaos"})
 				if err := st.Set(context.Background(), "chaos", "oauth2.api", set); err != nil {
 					t.Fatal(err)
 				}
@@ -370,6 +410,9 @@ func TestChaosTakeover(t *testing.T) {
 						}
 					}
 				}
+				if fc, ok := prov.(familyChecker); ok && fc.heldRevoked(t) {
+					res.heldRevoked++
+				}
 				// A comes back: a new process after a kill; after a stop
 				// its held request is answered late and must not hang it.
 				release()
@@ -396,7 +439,11 @@ func TestChaosTakeover(t *testing.T) {
 	}
 	for _, name := range []string{"kill, grace true", "kill, grace false", "stop, grace true", "stop, grace false"} {
 		r := results[name]
-		t.Logf("%s: %d rounds, %d logins revoked, %d reported as needs_login (slowest webhook %v after the token request), slowest call %v",
-			name, r.rounds, r.revoked, r.reported, r.slowestReport.Round(time.Millisecond), r.slowestCall.Round(time.Millisecond))
+		family := ""
+		if _, ok := prov.(familyChecker); ok {
+			family = fmt.Sprintf(", the token A never got revoked in %d", r.heldRevoked)
+		}
+		t.Logf("%s: %d rounds, %d logins revoked, %d reported as needs_login (slowest webhook %v after the token request)%s, slowest call %v",
+			name, r.rounds, r.revoked, r.reported, r.slowestReport.Round(time.Millisecond), family, r.slowestCall.Round(time.Millisecond))
 	}
 }
