@@ -10,7 +10,6 @@ import (
 
 	"github.com/modrun/modrun"
 	"github.com/modrun/modrun/engine"
-	"github.com/modrun/modrun/etcdstore"
 	"github.com/modrun/modrun/packages"
 	"github.com/modrun/modrun/store"
 )
@@ -78,8 +77,8 @@ func (f *storeFlags) completeApps(_ *cobra.Command, _ []string, prefix string) (
 	if p == "" {
 		p = defaultStore()
 	}
-	if etcdstore.IsURL(p) {
-		return nil, cobra.ShellCompDirectiveNoFileComp // no network on a key press
+	if strings.Contains(p, "://") {
+		return nil, cobra.ShellCompDirectiveNoFileComp // a server's store: no network on a key press
 	}
 	db, err := store.Open(p, &store.Options{Timeout: -1})
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/modrun/modrun"
 	"github.com/modrun/modrun/engine"
-	_ "github.com/modrun/modrun/etcdstore" // etcd:// and etcds:// stores
 	"github.com/modrun/modrun/internal/memlimit"
 	"github.com/modrun/modrun/seal"
 	_ "github.com/modrun/modrun/store" // file stores (bbolt)
@@ -95,6 +94,9 @@ func (f *storeFlags) open(c *cli) (appStore, error) {
 	f.ring = ring
 	inner, err := engine.OpenStore(context.Background(), p)
 	if err != nil {
+		if noEtcd != "" && strings.HasPrefix(p, "etcd") && strings.Contains(p, "://") {
+			return nil, fmt.Errorf("%w: %s", err, noEtcd)
+		}
 		return nil, err
 	}
 	st := seal.Wrap(inner, ring)
