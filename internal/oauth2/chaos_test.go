@@ -32,17 +32,75 @@ import (
 // as a token request in flight when its sender dies.
 type rotator struct {
 	*httptest.Server
+	refreshLog
 
 	mu      sync.Mutex
 	grace   time.Duration
-	hold    chan struct{} // the next refresh waits on it after rotating; nil: none
-	held    chan struct{} // closed when a refresh is being held
 	family  map[string]string
 	spent   map[string]time.Time // refresh token → when it was spent
 	revoked map[string]bool      // family → revoked
 	access  map[string]bool
-	refresh []time.Time // when each refresh request arrived
 	n       int
+}
+
+// refreshLog is what a chaos provider keeps of refresh requests: when each
+// came, and a hold set on the next rotation (holdNext).
+type refreshLog struct {
+	mu    sync.Mutex
+	hold  chan struct{} // the next rotation's answer waits on it; nil: none
+	held  chan struct{} // closed when that answer is being held
+	times []time.Time
+}
+
+// came records a refresh request.
+func (l *refreshLog) came() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.times = append(l.times, time.Now())
+}
+
+func (l *refreshLog) holdNext() (held <-chan struct{}, release func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	hold, h := make(chan struct{}), make(chan struct{})
+	l.hold, l.held = hold, h
+	var once sync.Once
+	return h, func() { once.Do(func() { close(hold) }) }
+}
+
+// keep holds a rotation's answer back, if a hold is set, until it is
+// released (true) or ctx ends: the sender is gone and the answer lost
+// (false). onHold, if not nil, is called first.
+func (l *refreshLog) keep(ctx context.Context, onHold func()) bool {
+	l.mu.Lock()
+	hold, held := l.hold, l.held
+	l.hold, l.held = nil, nil
+	l.mu.Unlock()
+	if hold == nil {
+		return true
+	}
+	if onHold != nil {
+		onHold()
+	}
+	close(held)
+	select {
+	case <-hold:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (l *refreshLog) refreshesSince(t time.Time) []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []time.Time
+	for _, at := range l.times {
+		if at.After(t) {
+			out = append(out, at)
+		}
+	}
+	return out
 }
 
 func newRotator(t *testing.T) *rotator {
@@ -51,8 +109,8 @@ func newRotator(t *testing.T) *rotator {
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, req *http.Request) {
 		req.ParseForm()
 		rt := req.PostForm.Get("refresh_token")
+		r.came()
 		r.mu.Lock()
-		r.refresh = append(r.refresh, time.Now())
 		fam, known := r.family[rt]
 		at, spent := r.spent[rt]
 		switch {
@@ -68,16 +126,9 @@ func newRotator(t *testing.T) *rotator {
 		}
 		r.spent[rt] = time.Now()
 		acc, next := r.issue(fam)
-		hold, held := r.hold, r.held
-		r.hold, r.held = nil, nil
 		r.mu.Unlock()
-		if hold != nil {
-			close(held)
-			select { // the answer is lost if the sender is gone
-			case <-hold:
-			case <-req.Context().Done():
-				return
-			}
+		if !r.keep(req.Context(), nil) {
+			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"access_token": %q, "refresh_token": %q, "token_type": "bearer", "expires_in": 3600}`, acc, next)
@@ -121,16 +172,6 @@ func (r *rotator) newLogin(t *testing.T) string {
 	return rt
 }
 
-// holdNext makes the next refresh keep its answer until release.
-func (r *rotator) holdNext() (held <-chan struct{}, release func()) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	hold, h := make(chan struct{}), make(chan struct{})
-	r.hold, r.held = hold, h
-	var once sync.Once
-	return h, func() { once.Do(func() { close(hold) }) }
-}
-
 func (r *rotator) tokenURL() string { return r.URL + "/token" }
 func (r *rotator) apiURL() string   { return r.URL + "/api" }
 
@@ -141,18 +182,6 @@ func (r *rotator) setGrace(on bool) {
 	if on {
 		r.grace = time.Minute
 	}
-}
-
-func (r *rotator) refreshesSince(t time.Time) []time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []time.Time
-	for _, at := range r.refresh {
-		if at.After(t) {
-			out = append(out, at)
-		}
-	}
-	return out
 }
 
 // serveProc is a runner serve process the chaos test kills or pauses.

@@ -41,15 +41,13 @@ func TestChaosTakeoverHydra(t *testing.T) {
 // client credentials, and can hold its answer back; its API takes an
 // access token that Hydra's introspection says is active.
 type hydraProvider struct {
+	refreshLog
 	proxy        *httptest.Server
 	grace, plain *hydra
 
-	mu      sync.Mutex
-	on      *hydra
-	hold    chan struct{}
-	held    chan struct{}
-	heldRT  string // the refresh token of the last answer held
-	refresh []time.Time
+	mu     sync.Mutex
+	on     *hydra
+	heldRT string // the refresh token of the last answer held
 }
 
 // hydra is one Hydra server and the client registered with it.
@@ -92,27 +90,6 @@ func (p *hydraProvider) current() *hydra {
 	return p.on
 }
 
-func (p *hydraProvider) holdNext() (<-chan struct{}, func()) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	hold, held := make(chan struct{}), make(chan struct{})
-	p.hold, p.held = hold, held
-	var once sync.Once
-	return held, func() { once.Do(func() { close(hold) }) }
-}
-
-func (p *hydraProvider) refreshesSince(t0 time.Time) []time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []time.Time
-	for _, at := range p.refresh {
-		if at.After(t0) {
-			out = append(out, at)
-		}
-	}
-	return out
-}
-
 // token forwards a token request to the Hydra in use.
 func (p *hydraProvider) token(w http.ResponseWriter, r *http.Request) {
 	r.ParseForm()
@@ -120,14 +97,10 @@ func (p *hydraProvider) token(w http.ResponseWriter, r *http.Request) {
 	form.Del("client_id")
 	form.Del("client_secret")
 	h := p.current()
-	p.mu.Lock()
-	var hold, held chan struct{}
-	if form.Get("grant_type") == "refresh_token" {
-		p.refresh = append(p.refresh, time.Now())
-		hold, held = p.hold, p.held
-		p.hold, p.held = nil, nil
+	refresh := form.Get("grant_type") == "refresh_token"
+	if refresh {
+		p.came()
 	}
-	p.mu.Unlock()
 	req, _ := http.NewRequest("POST", h.public+"/oauth2/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(h.clientID), url.QueryEscape(h.clientSecret))
@@ -138,7 +111,8 @@ func (p *hydraProvider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if hold != nil {
+	// Hydra has rotated; a held answer is lost if the sender is gone.
+	if refresh && !p.keep(r.Context(), func() {
 		var tok struct {
 			RefreshToken string `json:"refresh_token"`
 		}
@@ -146,12 +120,8 @@ func (p *hydraProvider) token(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.heldRT = tok.RefreshToken
 		p.mu.Unlock()
-		close(held)
-		select { // Hydra has rotated; the answer is lost if the sender is gone
-		case <-hold:
-		case <-r.Context().Done():
-			return
-		}
+	}) {
+		return
 	}
 	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
 	w.WriteHeader(resp.StatusCode)
