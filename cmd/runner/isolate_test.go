@@ -43,7 +43,7 @@ func TestIsolation(t *testing.T) {
 		"m.js": `export default {
 	bomb() { const a = []; for (;;) a.push(new Array(1e6).fill(0)); },
 	regex() { return /^(a+)+(?!x)b/.test("a".repeat(40)) },
-	async nap() { await new Promise(r => setTimeout(r, 3000)); return "woke" },
+	async nap() { await storeValue("napping", true); await new Promise(r => setTimeout(r, 20000)); return "woke" },
 }`,
 	})
 	db := filepath.Join(t.TempDir(), "s.db")
@@ -111,7 +111,17 @@ func TestIsolation(t *testing.T) {
 		code, b, _ := srv.call("POST", "/v1/run/bad/m.nap", `{}`)
 		napped <- fmt.Sprint(code, " ", b["error"])
 	}()
-	time.Sleep(500 * time.Millisecond)
+	// Killed once it runs on a worker (its store write says so): a call
+	// not yet started when its worker dies is sent to the next one, and
+	// succeeds — on a loaded machine, 500 ms was not always enough.
+	for give := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if code, _, _ := srv.call("GET", "/v1/store/bad/napping", ""); code == 200 {
+			break
+		}
+		if time.Now().After(give) {
+			t.Fatal("the nap never started on a worker")
+		}
+	}
 	for _, k := range testbin.Children(t, pid) {
 		syscall.Kill(k, syscall.SIGKILL)
 	}
