@@ -68,6 +68,16 @@ func (o *outage) Delete(ctx context.Context, app, key string) error {
 	return o.Store.Delete(ctx, app, key)
 }
 
+// waitFor polls cond until it holds, failing the test after 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 30 s", what)
+		}
+	}
+}
+
 // TestRefusedWritesAreTriedAgain: a run that ends while the store refuses
 // writes reaches the store once it takes them again, in its final state;
 // the outage is logged once, and its end.
@@ -82,15 +92,11 @@ func TestRefusedWritesAreTriedAgain(t *testing.T) {
 		h.add(r, true)
 		runs = append(runs, r)
 	}
-	for st.refused.Load() < 3 { // the queued states, refused
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the queued states refused", func() bool { return st.refused.Load() >= 3 })
 	for _, r := range runs {
 		h.update(r, func(r *Run) { r.Status, r.Result = StatusSucceeded, json.RawMessage(`1`) })
 	}
-	for st.refused.Load() < 6 { // the final states, refused
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the final states refused", func() bool { return st.refused.Load() >= 6 })
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	h.flush(ctx) // gives up, as at shutdown
 	cancel()
@@ -162,15 +168,8 @@ func TestAnotherServersRunIsReadAgain(t *testing.T) {
 	}
 	a.update(r, func(r *Run) { r.Status = StatusSucceeded })
 	a.flush(context.Background())
-	deadline := time.Now().Add(30 * historySync)
-	for {
+	waitFor(t, "b seeing the run finish", func() bool {
 		got, _, _ := b.get(context.Background(), r.ID)
-		if got.Status == StatusSucceeded {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("b still sees the run %s after %v", got.Status, 30*historySync)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return got.Status == StatusSucceeded
+	})
 }

@@ -375,9 +375,17 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	}
 	exit := make(chan int, 1)
 	go func() { exit <- srv.stop() }()
-	time.Sleep(200 * time.Millisecond)
-	if code, _, _ := srv.callAs("", "GET", "/readyz", ""); code != 503 {
-		t.Errorf("readyz while draining: %d", code)
+	// Not ready once the SIGTERM is handled (the runs in flight last
+	// 1.5 s more): polled, since a loaded machine may take a while to
+	// deliver the signal.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		code, _, _ := srv.callAs("", "GET", "/readyz", "")
+		if code == 503 {
+			break
+		}
+		if code != 200 || time.Now().After(deadline) {
+			t.Fatalf("readyz while draining: %d, want 503", code)
+		}
 	}
 	if code, _, _ := srv.call("POST", "/v1/run/svc/m.hello", `{"args": ["late"]}`); code != 503 {
 		t.Errorf("a new run while draining: %d", code)
