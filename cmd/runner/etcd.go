@@ -6,5 +6,3 @@ package main
 // starts without the etcd client's package init (about 5 ms a start; see
 // bench/README.md, "The etcd store").
 import _ "github.com/modrun/modrun/etcdstore"
-
-const noEtcd = ""

@@ -94,9 +94,6 @@ func (f *storeFlags) open(c *cli) (appStore, error) {
 	f.ring = ring
 	inner, err := engine.OpenStore(context.Background(), p)
 	if err != nil {
-		if noEtcd != "" && strings.HasPrefix(p, "etcd") && strings.Contains(p, "://") {
-			return nil, fmt.Errorf("%w: %s", err, noEtcd)
-		}
 		return nil, err
 	}
 	st := seal.Wrap(inner, ring)
