@@ -21,35 +21,26 @@ type asyncWork interface {
 // await runs w's work off the loop — on the waiting caller of the current
 // run if it is free — and delivers its result on the loop.
 func (v *vm) await(w asyncWork) {
-	t := &task{in: v.in, r: v.in.cur, gen: v.in.gen, w: w}
-	t.ctx, t.cancel = v.in.workContext(t.r)
-	v.in.loop.Hold()
-	v.in.spawn(t.r, t.run)
+	t := &task{back: v.h.callback(), w: w}
+	t.ctx, t.done = v.h.workContext()
+	v.h.offload(t.run)
 }
 
 // task carries an await from the loop to the work and back.
 type task struct {
-	in     *Instance
-	r      *run // the run it works for; nil for the instance's own
-	gen    int  // the runtime it was started on
-	ctx    context.Context
-	cancel context.CancelFunc // nil: ctx is r's, held (see run.hold)
-	w      asyncWork
-	err    error
+	back func(job func()) // to the loop (host.callback)
+	ctx  context.Context
+	done func() // the work is over (host.workContext)
+	w    asyncWork
+	err  error
 }
 
 // run does the work off the loop and hands the result back to it.
 func (t *task) run() {
 	t.err = t.w.work(t.ctx)
-	if t.cancel != nil {
-		t.cancel()
-	} else {
-		t.r.unhold()
-	}
-	t.in.loop.Release(t.onLoop)
+	t.done()
+	t.back(t.handBack)
 }
-
-func (t *task) onLoop() { t.in.doFor(t.r, t.gen, t.handBack) }
 
 func (t *task) handBack() { t.w.deliver(t.err) }
 

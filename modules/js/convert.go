@@ -122,7 +122,7 @@ func (v *vm) decode(dec *json.Decoder, learn bool) (goja.Value, error) {
 				return nil, err
 			}
 			if learn && isString(el) && redact.SecretKey(key) {
-				v.in.redact.Learn(el.String())
+				v.redact.Learn(el.String())
 			}
 			v.setField(obj, key, el)
 		}
@@ -173,7 +173,7 @@ func (v *vm) value(r gjson.Result, learn bool) goja.Value {
 	r.ForEach(func(k, el gjson.Result) bool {
 		key := k.String()
 		if learn && el.Type == gjson.String && redact.SecretKey(key) {
-			v.in.redact.Learn(el.Str)
+			v.redact.Learn(el.Str)
 		}
 		v.setField(obj, key, v.value(el, learn))
 		return true
@@ -191,7 +191,7 @@ func (v *vm) toJSON(val goja.Value) (json.RawMessage, error) {
 	}
 	s, err := v.stringify(goja.Undefined(), val)
 	if err != nil {
-		return nil, v.in.jsError("JSON.stringify", err)
+		return nil, v.jsError("JSON.stringify", err)
 	}
 	if goja.IsUndefined(s) {
 		return json.RawMessage("null"), nil

@@ -12,6 +12,16 @@
 // rewritten in place, keeping line and column numbers past the first line);
 // instances run the precompiled programs.
 //
+// # Host and realm
+//
+// An Instance schedules: its loop, the runs, deadlines and the watchdog,
+// blocking work off the loop (host.go, instance.go, run.go, loop.go; no
+// goja there). A realm (vm.go and the globals' files) is one goja runtime
+// with the package's modules; it reaches the instance only through the
+// host interface — the run it serves, holds on the loop, blocking work and
+// its context, the OAuth2 client — and its env: package, options, store
+// session, logger, redactor. A discarded realm is rebuilt on the next call.
+//
 // # Globals
 //
 // appsmith.store (a read-only view), storeValue(key, value, persist = true),

@@ -35,7 +35,7 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Cause }
 
 // jsError converts an error returned by a goja call.
-func (in *Instance) jsError(target string, err error) error {
+func (v *vm) jsError(target string, err error) error {
 	var (
 		ex  *goja.Exception
 		ie  *goja.InterruptedError
@@ -48,20 +48,18 @@ func (in *Instance) jsError(target string, err error) error {
 		}
 		return fmt.Errorf("%s: %w", target, engine.ErrDeadline)
 	case errors.As(err, &soe):
-		if in.vm != nil {
-			in.vm.overflowed = true
-		}
-		return fmt.Errorf("%s: maximum call stack size (%d) exceeded: unbounded recursion?", target, in.opts.MaxCallStack)
+		v.overflowed = true
+		return fmt.Errorf("%s: maximum call stack size (%d) exceeded: unbounded recursion?", target, v.opts.MaxCallStack)
 	case errors.As(err, &ex):
-		return in.rejection(target, ex.Value())
+		return v.rejection(target, ex.Value())
 	}
 	return fmt.Errorf("%s: %w", target, err)
 }
 
 // rejection converts a thrown or rejected JS value.
-func (in *Instance) rejection(target string, val goja.Value) error {
+func (v *vm) rejection(target string, val goja.Value) error {
 	e := &Error{Target: target}
-	if obj, ok := val.(*goja.Object); ok && in.vm != nil {
+	if obj, ok := val.(*goja.Object); ok {
 		if gv := obj.Get(causeKey); gv != nil {
 			if box, ok := gv.Export().(*causeBox); ok {
 				e.Cause = box.err
@@ -79,8 +77,8 @@ func (in *Instance) rejection(target string, val goja.Value) error {
 	default:
 		e.Message = val.String()
 		// throw {code: 42}: its JSON, not "[object Object]".
-		if obj, ok := val.(*goja.Object); ok && !isError(obj) && in.vm != nil {
-			if raw, err := in.vm.toJSON(obj); err == nil && string(raw) != "null" {
+		if obj, ok := val.(*goja.Object); ok && !isError(obj) {
+			if raw, err := v.toJSON(obj); err == nil && string(raw) != "null" {
 				e.Message = string(raw)
 			}
 		}
@@ -88,8 +86,8 @@ func (in *Instance) rejection(target string, val goja.Value) error {
 	if _, ok := val.(*goja.Object); !ok {
 		e.Message = "uncaught " + e.Message
 	}
-	e.Message = in.redact.String(e.Message)
-	e.Stack = in.redact.String(e.Stack)
+	e.Message = v.redact.String(e.Message)
+	e.Stack = v.redact.String(e.Stack)
 	return e
 }
 
@@ -115,7 +113,7 @@ var programCounter = regexp.MustCompile(`(:\d+:\d+)\(\d+\)`)
 // stack captured when the operation started, and which carries the Go
 // error cause (found again by rejection).
 func (v *vm) newError(cause error, stack []goja.StackFrame) *goja.Object {
-	msg := v.in.redact.String(cause.Error())
+	msg := v.redact.String(cause.Error())
 	obj, err := v.rt.New(v.rt.Get("Error"), v.rt.ToValue(msg))
 	if err != nil {
 		return v.rt.NewGoError(cause)

@@ -31,7 +31,7 @@ func (v *vm) singleFlight(call goja.FunctionCall) goja.Value {
 		v.throw(errors.New("singleFlight(key, fn): fn must be a function"))
 	}
 	promise, resolve, reject := v.rt.NewPromise()
-	c, leader := v.in.flight.Join(v.in.opts.App + "\x00" + key)
+	c, leader := v.flight.Join(v.opts.App + "\x00" + key)
 	if !leader {
 		v.await(&flightWait{v: v, key: key, c: c, resolve: resolve, reject: reject})
 		return v.rt.ToValue(promise)
@@ -40,14 +40,14 @@ func (v *vm) singleFlight(call goja.FunctionCall) goja.Value {
 	// A leader whose promise never settles (its run abandoned, its runtime
 	// discarded) must not hold the key, or the store's lock, forever: the
 	// call ends at the leader's deadline.
-	limit := v.in.opts.Timeout
-	if r := v.in.cur; r != nil && !r.done {
+	limit := v.opts.Timeout
+	if r := v.h.serving(); r != nil && !r.done {
 		if deadline, ok := r.ctx.Deadline(); ok {
 			limit = time.Until(deadline)
 		}
 	}
 	l.expire = time.AfterFunc(limit, l.expired)
-	if locker, ok := v.in.session.Store().(engine.Locker); ok {
+	if locker, ok := v.session.Store().(engine.Locker); ok {
 		v.await(&flightTurn{l: l, locker: locker})
 	} else {
 		l.run()
@@ -125,7 +125,7 @@ func (l *flightLead) done(val goja.Value, rejected bool) {
 	var raw json.RawMessage
 	var err error
 	if rejected {
-		err = v.in.rejection("singleFlight("+l.key+")", val)
+		err = v.rejection("singleFlight("+l.key+")", val)
 	} else {
 		raw, err = v.toJSON(val)
 	}
@@ -159,7 +159,7 @@ type flightTurn struct {
 
 func (w *flightTurn) work(ctx context.Context) error {
 	l := w.l
-	turn, err := engine.TakeTurn(ctx, l.v.in.session.Store(), w.locker, l.v.in.opts.App, l.key)
+	turn, err := engine.TakeTurn(ctx, l.v.session.Store(), w.locker, l.v.opts.App, l.key)
 	if err != nil {
 		err = fmt.Errorf("singleFlight(%q): %w", l.key, err)
 		l.expire.Stop()
@@ -224,7 +224,7 @@ func (w *flightPublish) work(ctx context.Context) error {
 		// Peers waiting for the turn run the call themselves: a refresh
 		// then reads the token this one stored, so it spends no token
 		// twice. Worth a line in the log all the same.
-		w.l.v.in.log.Warn("singleFlight: the result could not be shared with other processes", "key", w.l.key, "error", err)
+		w.l.v.log.Warn("singleFlight: the result could not be shared with other processes", "key", w.l.key, "error", err)
 	}
 	w.l.expire.Stop()
 	w.l.c.Finish(w.raw, w.err)
@@ -238,11 +238,11 @@ func (w *flightPublish) deliver(error) { w.l.settle(w.val, w.rejected) }
 // there, its tokens are redacted before any of it can reach output. A
 // string result under a secret-named key is a secret itself.
 func (v *vm) learnFlight(key string, raw json.RawMessage) {
-	v.in.redact.LearnJSON(raw)
+	v.redact.LearnJSON(raw)
 	if redact.SecretKey(key) {
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
-			v.in.redact.Learn(s)
+			v.redact.Learn(s)
 		}
 	}
 }

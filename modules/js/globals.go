@@ -21,7 +21,7 @@ func (v *vm) installGlobals() {
 	rt.Set("compareAndSwapValue", v.compareAndSwapValue)
 	rt.Set("singleFlight", v.singleFlight)
 	rt.Set("showAlert", func(call goja.FunctionCall) goja.Value {
-		v.in.log.InfoContext(v.in.cur.context(), v.format(call.Arguments[:min(1, len(call.Arguments))]), "source", "showAlert", "type", call.Argument(1).String())
+		v.log.InfoContext(v.h.serving().context(), v.format(call.Arguments[:min(1, len(call.Arguments))]), "source", "showAlert", "type", call.Argument(1).String())
 		return goja.Undefined()
 	})
 	console := rt.NewObject()
@@ -31,17 +31,17 @@ func (v *vm) installGlobals() {
 	} {
 		console.Set(name, func(call goja.FunctionCall) goja.Value {
 			msg := v.format(call.Arguments)
-			if !v.in.cur.logQuota(len(msg), v.in.log) {
+			if !v.h.serving().logQuota(len(msg), v.log) {
 				return goja.Undefined()
 			}
-			v.in.log.Log(v.in.cur.context(), level, msg, "source", "console")
+			v.log.Log(v.h.serving().context(), level, msg, "source", "console")
 			return goja.Undefined()
 		})
 	}
 	rt.Set("console", console)
 	for _, name := range engine.HeadlessActions {
 		rt.Set(name, func(goja.FunctionCall) goja.Value {
-			v.in.log.InfoContext(v.in.cur.context(), "headless: "+name+" ignored", "source", name)
+			v.log.InfoContext(v.h.serving().context(), "headless: "+name+" ignored", "source", name)
 			return v.resolved(goja.Undefined())
 		})
 	}
@@ -53,7 +53,7 @@ func (v *vm) installGlobals() {
 
 func (v *vm) inputs() *goja.Object {
 	obj := v.rt.NewObject()
-	for k, val := range v.in.opts.Inputs {
+	for k, val := range v.opts.Inputs {
 		obj.Set(k, val)
 	}
 	freeze, _ := goja.AssertFunction(v.rt.Get("Object").ToObject(v.rt).Get("freeze"))

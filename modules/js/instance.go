@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/dlclark/regexp2/v2"
-	"github.com/dop251/goja"
 
 	"github.com/modrun/modrun/binding"
 	"github.com/modrun/modrun/engine"
@@ -64,18 +63,12 @@ var _ engine.Instance = (*Instance)(nil)
 // runtime and one event loop. Module variables live as long as the
 // instance (or until a deadline forces the runtime to be rebuilt).
 type Instance struct {
-	pkg     *engine.Package
-	opts    Options
-	session *engine.Session
-	loop    *engine.Loop
-	log     *slog.Logger
-	debug   bool // debug logging is on: build those records
-	redact  *redact.Redactor
-	flight  engine.Flights
+	env
+	loop *engine.Loop
 
 	// Loop-only state.
-	rt      *goja.Runtime
-	gen     int // runtime generation: jobs of an older one are dropped
+	rt      interrupter // the realm's runtime, for the watchdog; guarded by mu
+	gen     int         // runtime generation: jobs of an older one are dropped
 	vm      *vm
 	runs    []*run // runs waiting on a promise; a slice: it is scanned after every job
 	cur     *run   // the run the current job serves, nil for the instance's own
@@ -122,14 +115,16 @@ func NewInstance(pkg *engine.Package, opts Options) *Instance {
 		opts.MaxCallStack = DefaultMaxCallStack
 	}
 	in := &Instance{
-		pkg:     pkg,
-		opts:    opts,
-		session: engine.NewSession(opts.Store, opts.App),
-		redact:  opts.Redactor,
-		flight:  opts.Flight,
-		work:    make(chan func()),
-		quit:    make(chan struct{}),
-		calls:   map[*run]struct{}{},
+		env: env{
+			pkg:     pkg,
+			opts:    opts,
+			session: engine.NewSession(opts.Store, opts.App),
+			redact:  opts.Redactor,
+			flight:  opts.Flight,
+		},
+		work:  make(chan func()),
+		quit:  make(chan struct{}),
+		calls: map[*run]struct{}{},
 
 		workerIdle: defaultWorkerIdle,
 	}
@@ -322,16 +317,8 @@ func (in *Instance) Login(ctx context.Context, name string, open func(url string
 	// The bindings evaluate in the runtime, on the loop.
 	perr := in.loop.Post(func() {
 		defer close(done)
-		if in.vm == nil {
-			v, verr := newVM(in)
-			if verr != nil {
-				err = verr
-				return
-			}
-			in.mu.Lock()
-			in.rt = v.rt
-			in.mu.Unlock()
-			in.vm = v
+		if err = in.ensureRealm(); err != nil {
+			return
 		}
 		names := binding.Names{Modules: map[string]bool{}}
 		for _, m := range in.pkg.Modules {

@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dop251/goja"
-
 	"github.com/modrun/modrun/engine"
 )
 
@@ -115,16 +113,6 @@ func (in *Instance) Busy() time.Duration {
 	return time.Since(in.jobStart)
 }
 
-// workContext is the context of blocking work started now for run r. If
-// cancel is nil the context is r's, held: call r.unhold when the work is
-// done; otherwise call cancel.
-func (in *Instance) workContext(r *run) (ctx context.Context, cancel context.CancelFunc) {
-	if r != nil && r.cancel != nil && r.hold() {
-		return r.ctx, nil
-	}
-	return context.WithTimeoutCause(context.Background(), in.opts.Timeout, engine.ErrDeadline)
-}
-
 // spawn runs blocking work of run r: on r's driver if it is free, else on
 // a worker. Work offered once r's caller has gone goes to a worker, so
 // none is left in a channel no one reads.
@@ -168,16 +156,9 @@ func (in *Instance) start(r *run) {
 		r.finish(nil, in.deadlineError(r, r.ctx))
 		return
 	}
-	if in.vm == nil {
-		v, err := newVM(in)
-		if err != nil {
-			r.finish(nil, err)
-			return
-		}
-		in.mu.Lock()
-		in.rt = v.rt
-		in.mu.Unlock()
-		in.vm = v
+	if err := in.ensureRealm(); err != nil {
+		r.finish(nil, err)
+		return
 	}
 	if !in.loaded && len(in.pkg.Manifest.OnLoad) > 0 {
 		if in.loading != nil {
@@ -216,47 +197,27 @@ func (in *Instance) step(r *run) {
 	prev := in.cur
 	in.cur = r
 	defer func() { in.cur = prev }()
-	fn, this, err := in.vm.target(r.target)
-	if err != nil {
+	p, val, err := in.vm.call(r)
+	switch {
+	case err != nil:
 		r.finish(nil, err)
-		return
-	}
-	jsArgs := make([]goja.Value, len(r.args))
-	for i, a := range r.args {
-		if jsArgs[i], err = in.vm.fromJSON(a); err != nil {
-			r.finish(nil, fmt.Errorf("%s: argument %d: %w", r.target, i+1, err))
-			return
-		}
-	}
-	v, err := fn(this, jsArgs...)
-	if err != nil {
-		r.finish(nil, in.jsError(r.target, err))
-		return
-	}
-	if p, ok := v.Export().(*goja.Promise); ok {
+	case p != nil:
 		r.promise = p
 		in.runs = append(in.runs, r)
-		return
+	default:
+		in.next(r, val)
 	}
-	in.next(r, v)
 }
 
-// next moves r on after its step resolved to v.
-func (in *Instance) next(r *run, v goja.Value) {
+// next moves r on after its step resolved to val: the next onLoad step,
+// or r's end.
+func (in *Instance) next(r *run, val json.RawMessage) {
 	if len(r.steps) > 0 {
 		r.target, r.steps, r.promise = r.steps[0], r.steps[1:], nil
 		in.step(r)
 		return
 	}
-	if raw, ok := r.queryBody(); ok {
-		r.finish(raw, nil)
-		return
-	}
-	val, err := in.vm.toJSON(v)
-	if err != nil {
-		err = fmt.Errorf("%s: the result is not JSON: %w", r.target, err)
-	}
-	r.finish(val, err)
+	r.finish(val, nil)
 }
 
 // do runs job on the loop on behalf of run r (nil for the instance's own
@@ -346,16 +307,16 @@ func (in *Instance) tripped() bool {
 func (in *Instance) settle() {
 	for i := 0; i < len(in.runs); {
 		r := in.runs[i]
-		state := r.promise.State()
-		if state == goja.PromiseStatePending {
+		settled, val, err := r.promise.settled()
+		if !settled {
 			i++
 			continue
 		}
 		in.unwaitAt(i)
-		if state == goja.PromiseStateFulfilled {
-			in.next(r, r.promise.Result())
+		if err != nil {
+			r.finish(nil, err)
 		} else {
-			r.finish(nil, in.rejection(r.target, r.promise.Result()))
+			in.next(r, val)
 		}
 	}
 	if len(in.runs) > 0 && in.loop.Idle() {

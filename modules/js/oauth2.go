@@ -20,11 +20,11 @@ import (
 func (v *vm) installOAuth2() error {
 	obj := v.rt.NewObject()
 	names := binding.Names{Modules: map[string]bool{}}
-	for _, m := range v.in.pkg.Modules {
+	for _, m := range v.pkg.Modules {
 		names.Modules[m.Name()] = true
 	}
 	v.creds = map[string]*binding.Credential{}
-	for name, cred := range v.in.pkg.Manifest.OAuth2 {
+	for name, cred := range v.pkg.Manifest.OAuth2 {
 		bc, err := binding.CompileCredential(name, cred, names)
 		if err != nil {
 			return err
@@ -36,7 +36,7 @@ func (v *vm) installOAuth2() error {
 		c.Set("logout", func(goja.FunctionCall) goja.Value {
 			spec, err := bc.Bind(v, nil)
 			if err == nil {
-				err = v.in.tokens().Logout(v.ctx(), spec)
+				err = v.h.tokenClient().Logout(v.ctx(), spec)
 			}
 			if err != nil {
 				v.throw(fmt.Errorf("oauth2.%s.logout: %w", name, err))
@@ -65,7 +65,7 @@ func (v *vm) tokenCall(bc *binding.Credential, force bool) goja.Value {
 func (v *vm) keepFresh(name string) (goja.Callable, goja.Value, error) {
 	bc, ok := v.creds[name]
 	if !ok {
-		return nil, nil, fmt.Errorf("keep fresh: package %s has no credential %q", v.in.pkg.Ref(), name)
+		return nil, nil, fmt.Errorf("keep fresh: package %s has no credential %q", v.pkg.Ref(), name)
 	}
 	fn := func(call goja.FunctionCall) goja.Value {
 		var opt engine.KeepFresh
@@ -97,7 +97,7 @@ type tokenWork struct {
 }
 
 func (w *tokenWork) work(ctx context.Context) error {
-	c := w.v.in.tokens()
+	c := w.v.h.tokenClient()
 	stale := ""
 	if w.force {
 		stale = c.Current(ctx, w.spec)

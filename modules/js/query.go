@@ -56,7 +56,7 @@ func (v *vm) runQuery(qs *queryState, call goja.FunctionCall, withMeta bool) goj
 		q.onError, _ = goja.AssertFunction(call.Argument(1))
 		params = call.Argument(2)
 	}
-	if r := v.in.cur; r != nil && r.query == nil && r.target == qs.mod.Name() && len(r.steps) == 0 {
+	if r := v.h.serving(); r != nil && r.query == nil && r.target == qs.mod.Name() && len(r.steps) == 0 {
 		r.query = q // the run of this query target: its body is the result
 	}
 	var promise *goja.Promise
@@ -105,14 +105,14 @@ func (q *queryCall) deliver(err error) {
 			resp = re.Response
 		}
 	}
-	if v.in.debug {
+	if v.debug {
 		if resp != nil {
-			v.in.log.Debug("query", "module", qs.mod.Name(), "status", resp.StatusCode, "ms", resp.Duration.Milliseconds(), "bytes", len(resp.Body))
+			v.log.Debug("query", "module", qs.mod.Name(), "status", resp.StatusCode, "ms", resp.Duration.Milliseconds(), "bytes", len(resp.Body))
 		} else {
-			v.in.log.Debug("query failed", "module", qs.mod.Name(), "error", err)
+			v.log.Debug("query failed", "module", qs.mod.Name(), "error", err)
 		}
 	}
-	if o := v.in.opts.Observer; o != nil {
+	if o := v.opts.Observer; o != nil {
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode
@@ -146,7 +146,7 @@ func (q *queryCall) deliver(err error) {
 	}
 	if q.onSuccess != nil {
 		if _, err := q.onSuccess(goja.Undefined(), data, qs.obj.Get("responseMeta")); err != nil {
-			v.in.log.Error("uncaught exception in onSuccess", "query", qs.mod.Name(), "error", v.in.jsError("onSuccess", err))
+			v.log.Error("uncaught exception in onSuccess", "query", qs.mod.Name(), "error", v.jsError("onSuccess", err))
 		}
 	}
 	if q.withMeta {
@@ -174,7 +174,7 @@ func (q *queryCall) fail(err error, resp *engine.Response, data goja.Value) {
 	}
 	if q.onError != nil {
 		if _, err := q.onError(goja.Undefined(), errObj); err != nil {
-			v.in.log.Error("uncaught exception in onError", "query", q.qs.mod.Name(), "error", v.in.jsError("onError", err))
+			v.log.Error("uncaught exception in onError", "query", q.qs.mod.Name(), "error", v.jsError("onError", err))
 		}
 	}
 	v.check(q.reject(errObj))

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dop251/goja"
-
 	"github.com/modrun/modrun/engine"
 )
 
@@ -26,7 +24,7 @@ type run struct {
 	result  result
 	onDone  func(json.RawMessage, error) // instead of res, for internal runs
 	waiters []*run                       // calls waiting for onLoad
-	promise *goja.Promise                // the current step's promise, if it returned one
+	promise promise                      // the current step's promise, if it returned one
 	// logged and stored count the bytes the run has written to the log
 	// and to the store (loop-only), against MaxRunLog and MaxRunStore.
 	logged, stored int

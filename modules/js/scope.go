@@ -22,14 +22,14 @@ import (
 // Token implements engine.TokenSource: the instance's OAuth2 tokens. It
 // runs off the loop and touches no runtime state.
 func (v *vm) Token(ctx context.Context, spec engine.TokenSpec, stale string) (string, error) {
-	return v.in.tokens().Token(ctx, spec, stale)
+	return v.h.tokenClient().Token(ctx, spec, stale)
 }
 
 // Learn implements engine.Learner.
-func (v *vm) Learn(secret string) { v.in.redact.Learn(secret) }
+func (v *vm) Learn(secret string) { v.redact.Learn(secret) }
 
 // Logger implements engine.Logging.
-func (v *vm) Logger() *slog.Logger { return v.in.log }
+func (v *vm) Logger() *slog.Logger { return v.log }
 
 // Lookup implements engine.Scope: params, inputs, appsmith.store.KEY… and
 // QUERY.data… resolve without running JavaScript. A value read through a
@@ -49,16 +49,16 @@ func (v *vm) learnRead(keys []string, val any) {
 	switch x := val.(type) {
 	case string:
 		if secret {
-			v.in.redact.Learn(x)
+			v.redact.Learn(x)
 		}
 	case json.RawMessage:
 		if secret && len(x) > 0 && x[0] == '"' {
 			var s string
 			if json.Unmarshal(x, &s) == nil {
-				v.in.redact.Learn(s)
+				v.redact.Learn(s)
 			}
 		}
-		v.in.redact.LearnJSON(x)
+		v.redact.LearnJSON(x)
 	}
 }
 
@@ -70,12 +70,12 @@ func (v *vm) lookup(root string, keys []string, params any) (any, bool, error) {
 		}
 		return walk(params, keys), true, nil
 	case "inputs":
-		return walk(v.in.opts.Inputs, keys), true, nil
+		return walk(v.opts.Inputs, keys), true, nil
 	case "appsmith":
 		if len(keys) < 2 || keys[0] != "store" {
 			return nil, false, nil
 		}
-		raw, err := v.in.session.Get(v.ctx(), keys[1])
+		raw, err := v.session.Get(v.ctx(), keys[1])
 		if errors.Is(err, engine.ErrNotFound) {
 			return engine.Undefined, true, nil
 		}
@@ -134,9 +134,9 @@ func (v *vm) Eval(expr engine.Expr, params any) (any, error) {
 		// (inside our wrapper) would only mislead.
 		var ex *goja.Exception
 		if errors.As(err, &ex) {
-			return nil, errors.New(v.in.redact.String(ex.Value().String()))
+			return nil, errors.New(v.redact.String(ex.Value().String()))
 		}
-		return nil, v.in.jsError("binding "+strconv.Quote(expr.String()), err)
+		return nil, v.jsError("binding "+strconv.Quote(expr.String()), err)
 	}
 	return res.Export(), nil
 }

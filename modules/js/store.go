@@ -41,43 +41,40 @@ func (v *vm) storeValue(call goja.FunctionCall) goja.Value {
 	if p := call.Argument(2); !goja.IsUndefined(p) {
 		persist = p.ToBoolean()
 	}
-	if err := v.in.cur.storeQuota(len(key) + len(raw)); err != nil {
+	if err := v.h.serving().storeQuota(len(key) + len(raw)); err != nil {
 		v.throw(fmt.Errorf("storeValue(%q): %w", key, err))
 	}
 	v.learnStored(key, call.Argument(1), raw)
-	if v.in.debug {
-		v.in.log.Debug("storeValue", "key", key, "persist", persist, "bytes", len(raw))
+	if v.debug {
+		v.log.Debug("storeValue", "key", key, "persist", persist, "bytes", len(raw))
 	}
 	if !persist {
-		if err := v.in.session.Set(v.ctx(), key, raw, false); err != nil {
+		if err := v.session.Set(v.ctx(), key, raw, false); err != nil {
 			v.throw(fmt.Errorf("storeValue(%q): %w", key, err))
 		}
 		return v.resolved(goja.Undefined())
 	}
 	// Visible at once; durable when the promise resolves. The loop does not
 	// wait for the disk, so other runs of this instance share the commit.
-	wait := v.in.session.SetAsync(v.ctx(), key, raw)
+	wait := v.session.SetAsync(v.ctx(), key, raw)
 	promise, resolve, reject := v.rt.NewPromise()
 	// The run's caller gets its result only once this write is durable,
 	// awaited or not (see Call); so the wait runs on a worker, never on
 	// that caller.
-	r := v.in.cur
+	r := v.h.serving()
 	counted := r != nil && !r.done
 	if counted {
 		r.writes.Add(1)
 	}
-	in, gen := v.in, v.in.gen
-	in.loop.Hold()
-	in.goWork(func() {
+	back := v.h.callback()
+	v.h.background(func() {
 		err := wait()
-		in.loop.Release(func() {
-			in.doFor(r, gen, func() {
-				if err != nil {
-					v.check(reject(v.newError(fmt.Errorf("storeValue(%q): %w", key, err), nil)))
-					return
-				}
-				v.check(resolve(goja.Undefined()))
-			})
+		back(func() {
+			if err != nil {
+				v.check(reject(v.newError(fmt.Errorf("storeValue(%q): %w", key, err), nil)))
+				return
+			}
+			v.check(resolve(goja.Undefined()))
 		})
 		if counted {
 			r.writes.Done()
@@ -90,21 +87,21 @@ func (v *vm) storeValue(call goja.FunctionCall) goja.Value {
 // itself under a secret-named key, and secret-named fields within it.
 func (v *vm) learnStored(key string, val goja.Value, raw json.RawMessage) {
 	if isString(val) && redact.SecretKey(key) {
-		v.in.redact.Learn(val.String())
+		v.redact.Learn(val.String())
 	}
-	v.in.redact.LearnJSON(raw)
+	v.redact.LearnJSON(raw)
 }
 
 func (v *vm) removeValue(call goja.FunctionCall) goja.Value {
 	key := v.storeKey(call, "removeValue")
-	if err := v.in.session.Delete(v.ctx(), key); err != nil {
+	if err := v.session.Delete(v.ctx(), key); err != nil {
 		v.throw(fmt.Errorf("removeValue(%q): %w", key, err))
 	}
 	return v.resolved(goja.Undefined())
 }
 
 func (v *vm) clearStore(call goja.FunctionCall) goja.Value {
-	if err := v.in.session.Clear(v.ctx()); err != nil {
+	if err := v.session.Clear(v.ctx()); err != nil {
 		v.throw(fmt.Errorf("clearStore: %w", err))
 	}
 	return v.resolved(goja.Undefined())
@@ -128,7 +125,7 @@ func (v *vm) compareAndSwapValue(call goja.FunctionCall) goja.Value {
 		}
 		v.learnStored(key, a, new)
 	}
-	ok, err := v.in.session.CompareAndSwap(v.ctx(), key, old, new)
+	ok, err := v.session.CompareAndSwap(v.ctx(), key, old, new)
 	if err != nil {
 		v.throw(fmt.Errorf("compareAndSwapValue(%q): %w", key, err))
 	}
@@ -139,7 +136,7 @@ func (v *vm) compareAndSwapValue(call goja.FunctionCall) goja.Value {
 type storeView struct{ v *vm }
 
 func (s *storeView) Get(key string) goja.Value {
-	raw, err := s.v.in.session.Get(s.v.ctx(), key)
+	raw, err := s.v.session.Get(s.v.ctx(), key)
 	if errors.Is(err, engine.ErrNotFound) || engine.CheckKey(key) != nil {
 		return nil
 	}
@@ -151,9 +148,9 @@ func (s *storeView) Get(key string) goja.Value {
 		s.v.throw(fmt.Errorf("appsmith.store.%s: %w", key, err))
 	}
 	if isString(val) && redact.SecretKey(key) {
-		s.v.in.redact.Learn(val.String())
+		s.v.redact.Learn(val.String())
 	}
-	s.v.in.redact.LearnJSON(raw)
+	s.v.redact.LearnJSON(raw)
 	return val
 }
 
@@ -166,12 +163,12 @@ func (s *storeView) Set(key string, _ goja.Value) bool { s.readOnly(key); return
 func (s *storeView) Delete(key string) bool { s.readOnly(key); return false }
 
 func (s *storeView) Has(key string) bool {
-	_, err := s.v.in.session.Get(s.v.ctx(), key)
+	_, err := s.v.session.Get(s.v.ctx(), key)
 	return err == nil
 }
 
 func (s *storeView) Keys() []string {
-	keys, err := s.v.in.session.Keys(s.v.ctx())
+	keys, err := s.v.session.Keys(s.v.ctx())
 	if err != nil {
 		s.v.throw(fmt.Errorf("appsmith.store: %w", err))
 	}

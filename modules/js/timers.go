@@ -50,15 +50,10 @@ func (v *vm) setTimer(call goja.FunctionCall, repeat bool) goja.Value {
 }
 
 func (v *vm) arm(id int64, fn goja.Callable, args []goja.Value, delay time.Duration, repeat bool) {
-	in, r, gen := v.in, v.in.cur, v.in.gen
-	tm := &timer{due: time.Now().Add(delay), id: id, fn: fn, args: args, delay: delay, repeat: repeat, r: r}
+	back := v.h.callback()
+	tm := &timer{due: time.Now().Add(delay), id: id, fn: fn, args: args, delay: delay, repeat: repeat, r: v.h.serving(), back: back}
 	v.timers[id] = tm
-	in.loop.Hold()
-	tm.t = time.AfterFunc(delay, func() {
-		in.loop.Release(func() {
-			in.doFor(r, gen, v.fireDue)
-		})
-	})
+	tm.t = time.AfterFunc(delay, func() { back(v.fireDue) })
 }
 
 // fireDue runs every timer that is due, earliest first: each timer's
@@ -88,16 +83,14 @@ func (v *vm) fireDue() {
 		if tm.repeat {
 			v.arm(tm.id, tm.fn, tm.args, tm.delay, true)
 		}
-		prev := v.in.cur
-		v.in.cur = tm.r
-		_, err := tm.fn(goja.Undefined(), tm.args...)
-		v.in.cur = prev
+		var err error
+		v.h.serveAs(tm.r, func() { _, err = tm.fn(goja.Undefined(), tm.args...) })
 		if err != nil {
-			e := v.in.jsError("timer", err)
+			e := v.jsError("timer", err)
 			if errors.Is(e, engine.ErrDeadline) || v.overflowed {
 				panic(err)
 			}
-			v.in.log.Error("uncaught exception in a timer callback", "error", e)
+			v.log.Error("uncaught exception in a timer callback", "error", e)
 		}
 	}
 }
@@ -107,7 +100,7 @@ func (v *vm) stopTimers() {
 	for id, tm := range v.timers {
 		delete(v.timers, id)
 		if tm.t.Stop() {
-			v.in.loop.Release(nil)
+			tm.back(nil)
 		}
 	}
 }
@@ -129,7 +122,7 @@ func (v *vm) stopTimer(id int64) {
 	if tm, ok := v.timers[id]; ok {
 		delete(v.timers, id)
 		if tm.t.Stop() {
-			v.in.loop.Release(nil)
+			tm.back(nil)
 		}
 	}
 }

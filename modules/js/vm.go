@@ -3,6 +3,7 @@ package js
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -24,7 +25,8 @@ var (
 // vm is one goja runtime with a package's modules and the globals. It is
 // touched only on the instance's loop.
 type vm struct {
-	in      *Instance
+	*env
+	h       host
 	rt      *goja.Runtime
 	modules map[string]*goja.Object // JS modules and query modules by name
 	queries map[string]*queryState
@@ -58,17 +60,19 @@ type timer struct {
 	args   []goja.Value
 	delay  time.Duration
 	repeat bool
-	r      *run // the run that set it
+	r      *run         // the run that set it
+	back   func(func()) // its hold on the loop (host.callback)
 }
 
 // programmer is the binding expression's compiled form (binding.Expr).
 type programmer interface{ Program() *goja.Program }
 
-func newVM(in *Instance) (*vm, error) {
+func newVM(e *env, h host) (*vm, error) {
 	rt := goja.New()
-	rt.SetMaxCallStackSize(in.opts.MaxCallStack)
+	rt.SetMaxCallStackSize(e.opts.MaxCallStack)
 	v := &vm{
-		in:      in,
+		env:     e,
+		h:       h,
 		rt:      rt,
 		modules: map[string]*goja.Object{},
 		queries: map[string]*queryState{},
@@ -90,14 +94,14 @@ func newVM(in *Instance) (*vm, error) {
 	if err := v.installOAuth2(); err != nil {
 		return nil, err
 	}
-	for _, m := range in.pkg.Modules {
+	for _, m := range v.pkg.Modules {
 		if q, ok := m.(engine.Query); ok {
 			v.installQuery(q)
 		}
 	}
 	// The libraries the package's modules use, before the modules.
 	libs := map[string]bool{}
-	for _, m := range in.pkg.Modules {
+	for _, m := range v.pkg.Modules {
 		if jm, ok := m.(*Module); ok {
 			for _, l := range jm.libs {
 				libs[l] = true
@@ -108,19 +112,19 @@ func newVM(in *Instance) (*vm, error) {
 		return nil, err
 	}
 	// JS modules in name order; they reach each other by name at call time.
-	for _, m := range in.pkg.Modules {
+	for _, m := range v.pkg.Modules {
 		jm, ok := m.(*Module)
 		if !ok {
 			continue
 		}
 		wrapper, err := rt.RunProgram(jm.prog)
 		if err != nil {
-			return nil, in.jsError(jm.name, err)
+			return nil, v.jsError(jm.name, err)
 		}
 		fn, _ := goja.AssertFunction(wrapper)
 		exp, err := fn(goja.Undefined())
 		if err != nil {
-			return nil, fmt.Errorf("%s: evaluating the module: %w", jm.path, in.jsError(jm.name, err))
+			return nil, fmt.Errorf("%s: evaluating the module: %w", jm.path, v.jsError(jm.name, err))
 		}
 		obj, ok := exp.(*goja.Object)
 		if !ok || goja.IsNull(exp) {
@@ -143,11 +147,11 @@ func (v *vm) target(t string) (goja.Callable, goja.Value, error) {
 		var err error
 		tg, err = engine.ParseTarget(t)
 		if err == nil {
-			_, err = v.in.pkg.Resolve(tg)
+			_, err = v.pkg.Resolve(tg)
 		}
 		switch {
 		case errors.Is(err, engine.ErrNoModule):
-			return nil, nil, fmt.Errorf("%s: package %s has no module %q (modules: %s)", t, v.in.pkg.Ref(), tg.Module, strings.Join(v.names(), ", "))
+			return nil, nil, fmt.Errorf("%s: package %s has no module %q (modules: %s)", t, v.pkg.Ref(), tg.Module, strings.Join(v.names(), ", "))
 		case err != nil:
 			return nil, nil, fmt.Errorf("%s: %w", t, err)
 		}
@@ -163,6 +167,67 @@ func (v *vm) target(t string) (goja.Callable, goja.Value, error) {
 		return nil, nil, fmt.Errorf("%s: module %s has no function %q (functions: %s)", t, tg.Module, fn, strings.Join(v.functions(obj), ", "))
 	}
 	return f, obj, nil
+}
+
+// call calls run r's current target with its arguments. It returns the
+// promise the target returned, or its value as the run's result (see
+// result), or the error it threw.
+func (v *vm) call(r *run) (promise, json.RawMessage, error) {
+	fn, this, err := v.target(r.target)
+	if err != nil {
+		return nil, nil, err
+	}
+	args := make([]goja.Value, len(r.args))
+	for i, a := range r.args {
+		if args[i], err = v.fromJSON(a); err != nil {
+			return nil, nil, fmt.Errorf("%s: argument %d: %w", r.target, i+1, err)
+		}
+	}
+	val, err := fn(this, args...)
+	if err != nil {
+		return nil, nil, v.jsError(r.target, err)
+	}
+	if p, ok := val.Export().(*goja.Promise); ok {
+		return &jsPromise{v: v, r: r, p: p}, nil, nil
+	}
+	raw, err := v.result(r, val)
+	return nil, raw, err
+}
+
+// result is the value a step of r resolved to, as r's result: nil while
+// onLoad steps remain; a query target's JSON body as sent; else the value
+// as JSON (undefined is null).
+func (v *vm) result(r *run, val goja.Value) (json.RawMessage, error) {
+	if len(r.steps) > 0 {
+		return nil, nil
+	}
+	if raw, ok := r.queryBody(); ok {
+		return raw, nil
+	}
+	raw, err := v.toJSON(val)
+	if err != nil {
+		return nil, fmt.Errorf("%s: the result is not JSON: %w", r.target, err)
+	}
+	return raw, nil
+}
+
+// jsPromise is the promise a step of r returned.
+type jsPromise struct {
+	v *vm
+	r *run
+	p *goja.Promise
+}
+
+func (p *jsPromise) settled() (bool, json.RawMessage, error) {
+	switch p.p.State() {
+	case goja.PromiseStatePending:
+		return false, nil, nil
+	case goja.PromiseStateFulfilled:
+		raw, err := p.v.result(p.r, p.p.Result())
+		return true, raw, err
+	default:
+		return true, nil, p.v.rejection(p.r.target, p.p.Result())
+	}
 }
 
 func (v *vm) names() []string {
@@ -187,7 +252,7 @@ func (v *vm) functions(obj *goja.Object) []string {
 
 // ctx is the context of the run being served, for I/O started now.
 func (v *vm) ctx() context.Context {
-	if r := v.in.cur; r != nil && !r.done {
+	if r := v.h.serving(); r != nil && !r.done {
 		return r.ctx
 	}
 	return context.Background()
