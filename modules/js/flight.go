@@ -33,7 +33,7 @@ func (v *vm) singleFlight(call goja.FunctionCall) goja.Value {
 	promise, resolve, reject := v.rt.NewPromise()
 	c, leader := v.flight.Join(v.opts.App + "\x00" + key)
 	if !leader {
-		v.await(&flightWait{v: v, key: key, c: c, resolve: resolve, reject: reject})
+		v.h.await(&flightWait{v: v, key: key, c: c, resolve: resolve, reject: reject})
 		return v.rt.ToValue(promise)
 	}
 	l := &flightLead{v: v, c: c, key: key, fn: fn, resolve: resolve, reject: reject}
@@ -48,7 +48,7 @@ func (v *vm) singleFlight(call goja.FunctionCall) goja.Value {
 	}
 	l.expire = time.AfterFunc(limit, l.expired)
 	if locker, ok := v.session.Store().(engine.Locker); ok {
-		v.await(&flightTurn{l: l, locker: locker})
+		v.h.await(&flightTurn{l: l, locker: locker})
 	} else {
 		l.run()
 	}
@@ -133,7 +133,7 @@ func (l *flightLead) done(val goja.Value, rejected bool) {
 	turn := l.turn
 	l.mu.Unlock()
 	if turn != nil {
-		v.await(&flightPublish{l: l, turn: turn, raw: raw, err: err, val: val, rejected: rejected})
+		v.h.await(&flightPublish{l: l, turn: turn, raw: raw, err: err, val: val, rejected: rejected})
 		return
 	}
 	l.expire.Stop()

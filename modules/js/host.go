@@ -6,7 +6,6 @@ package js
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 
 	"github.com/modrun/modrun/engine"
@@ -47,15 +46,13 @@ type host interface {
 	// loop for the run served now, unless the realm was discarded since
 	// (a timer, a store write, a request awaited).
 	callback() (back func(job func()))
-	// offload runs blocking work of the run served now: on its waiting
-	// caller if that is free, else on a worker goroutine.
-	offload(f func())
+	// await runs w's work off the loop, for the run served now and
+	// with its context — on its waiting caller if that is free — then
+	// w's deliver on the loop (a request, a token, a lock awaited).
+	await(w asyncWork)
 	// background runs blocking work on a worker goroutine, never on a
 	// caller (a durable write the caller must wait for).
 	background(f func())
-	// workContext is the context of blocking work started now for the
-	// run served now; call done when the work is over.
-	workContext() (ctx context.Context, done func())
 }
 
 var _ host = (*Instance)(nil)
@@ -83,30 +80,54 @@ func (in *Instance) callback() func(job func()) {
 	}
 }
 
-func (in *Instance) offload(f func()) { in.spawn(in.cur, f) }
-
 func (in *Instance) background(f func()) { in.goWork(f) }
 
-func (in *Instance) workContext() (context.Context, func()) {
-	r := in.cur
-	if r != nil && r.cancel != nil && r.hold() {
-		return r.ctx, r.unhold
+func (in *Instance) await(w asyncWork) {
+	t := &task{in: in, r: in.cur, gen: in.gen, w: w}
+	t.ctx, t.cancel = in.workContext(t.r)
+	in.loop.Hold()
+	in.spawn(t.r, t.run)
+}
+
+// task carries an await from the loop to the work and back.
+type task struct {
+	in     *Instance
+	r      *run // the run it works for; nil for the instance's own
+	gen    int  // the realm it was started on
+	ctx    context.Context
+	cancel context.CancelFunc // nil: ctx is r's, held (see run.hold)
+	w      asyncWork
+	err    error
+}
+
+// run does the work off the loop and hands the result back to it.
+func (t *task) run() {
+	t.err = t.w.work(t.ctx)
+	if t.cancel != nil {
+		t.cancel()
+	} else {
+		t.r.unhold()
 	}
-	ctx, cancel := context.WithTimeoutCause(context.Background(), in.opts.Timeout, engine.ErrDeadline)
-	return ctx, cancel
+	t.in.loop.Release(t.onLoop)
+}
+
+func (t *task) onLoop() { t.in.doFor(t.r, t.gen, t.handBack) }
+
+func (t *task) handBack() { t.w.deliver(t.err) }
+
+// workContext is the context of blocking work started now for run r. If
+// cancel is nil the context is r's, held: call r.unhold when the work is
+// done; otherwise call cancel.
+func (in *Instance) workContext(r *run) (ctx context.Context, cancel context.CancelFunc) {
+	if r != nil && r.cancel != nil && r.hold() {
+		return r.ctx, nil
+	}
+	return context.WithTimeoutCause(context.Background(), in.opts.Timeout, engine.ErrDeadline)
 }
 
 // interrupter stops the JS a realm's runtime is running (goja's
 // Runtime.Interrupt): the watchdog's and Close's brake.
 type interrupter interface{ Interrupt(v any) }
-
-// promise is what a step returned that has not settled yet.
-type promise interface {
-	// settled reports whether the promise settled, and then the step's
-	// value as the run's result (nil while steps remain, see vm.result)
-	// or its rejection.
-	settled() (ok bool, val json.RawMessage, err error)
-}
 
 // ensureRealm builds the instance's realm if it has none (the first call,
 // or the first after a discard). It runs on the loop.

@@ -307,7 +307,7 @@ func (in *Instance) tripped() bool {
 func (in *Instance) settle() {
 	for i := 0; i < len(in.runs); {
 		r := in.runs[i]
-		settled, val, err := r.promise.settled()
+		settled, val, err := in.vm.settled(r)
 		if !settled {
 			i++
 			continue

@@ -55,7 +55,7 @@ func (v *vm) tokenCall(bc *binding.Credential, force bool) goja.Value {
 		v.throw(err)
 	}
 	promise, resolve, reject := v.rt.NewPromise()
-	v.await(&tokenWork{v: v, spec: spec, force: force, resolve: resolve, reject: reject})
+	v.h.await(&tokenWork{v: v, spec: spec, force: force, resolve: resolve, reject: reject})
 	return v.rt.ToValue(promise)
 }
 
@@ -78,7 +78,7 @@ func (v *vm) keepFresh(name string) (goja.Callable, goja.Value, error) {
 		}
 		spec.Margin = max(spec.Margin, time.Duration(opt.Within)*time.Millisecond)
 		promise, resolve, reject := v.rt.NewPromise()
-		v.await(&tokenWork{v: v, spec: spec, force: opt.Force, quiet: true, resolve: resolve, reject: reject})
+		v.h.await(&tokenWork{v: v, spec: spec, force: opt.Force, quiet: true, resolve: resolve, reject: reject})
 		return v.rt.ToValue(promise)
 	}
 	f, _ := goja.AssertFunction(v.rt.ToValue(fn))

@@ -73,7 +73,7 @@ func (v *vm) runQuery(qs *queryState, call goja.FunctionCall, withMeta bool) goj
 		q.fail(err, nil, nil)
 		return v.rt.ToValue(promise)
 	}
-	v.await(q)
+	v.h.await(q)
 	return v.rt.ToValue(promise)
 }
 

@@ -24,7 +24,7 @@ type run struct {
 	result  result
 	onDone  func(json.RawMessage, error) // instead of res, for internal runs
 	waiters []*run                       // calls waiting for onLoad
-	promise promise                      // the current step's promise, if it returned one
+	promise any                          // the current step's promise, if it returned one; only its realm reads it (vm.settled)
 	// logged and stored count the bytes the run has written to the log
 	// and to the store (loop-only), against MaxRunLog and MaxRunStore.
 	logged, stored int

@@ -172,7 +172,7 @@ func (v *vm) target(t string) (goja.Callable, goja.Value, error) {
 // call calls run r's current target with its arguments. It returns the
 // promise the target returned, or its value as the run's result (see
 // result), or the error it threw.
-func (v *vm) call(r *run) (promise, json.RawMessage, error) {
+func (v *vm) call(r *run) (any, json.RawMessage, error) {
 	fn, this, err := v.target(r.target)
 	if err != nil {
 		return nil, nil, err
@@ -188,7 +188,7 @@ func (v *vm) call(r *run) (promise, json.RawMessage, error) {
 		return nil, nil, v.jsError(r.target, err)
 	}
 	if p, ok := val.Export().(*goja.Promise); ok {
-		return &jsPromise{v: v, r: r, p: p}, nil, nil
+		return p, nil, nil
 	}
 	raw, err := v.result(r, val)
 	return nil, raw, err
@@ -211,22 +211,19 @@ func (v *vm) result(r *run, val goja.Value) (json.RawMessage, error) {
 	return raw, nil
 }
 
-// jsPromise is the promise a step of r returned.
-type jsPromise struct {
-	v *vm
-	r *run
-	p *goja.Promise
-}
-
-func (p *jsPromise) settled() (bool, json.RawMessage, error) {
-	switch p.p.State() {
+// settled reports whether the promise r's step returned (r.promise)
+// settled, and then the step's value as r's result (see result) or its
+// rejection.
+func (v *vm) settled(r *run) (bool, json.RawMessage, error) {
+	p := r.promise.(*goja.Promise)
+	switch p.State() {
 	case goja.PromiseStatePending:
 		return false, nil, nil
 	case goja.PromiseStateFulfilled:
-		raw, err := p.v.result(p.r, p.p.Result())
+		raw, err := v.result(r, p.Result())
 		return true, raw, err
 	default:
-		return true, nil, p.v.rejection(p.r.target, p.p.Result())
+		return true, nil, v.rejection(r.target, p.Result())
 	}
 }
 
