@@ -254,14 +254,7 @@ func (rogueInstance) Close() error           { return nil }
 // stops a worker that names another (issue 28: the server trusted it).
 func TestWorkerNamingAnotherAppIsStopped(t *testing.T) {
 	st := store.NewMemory()
-	reasons := make(chan string, 4)
-	p := worker.NewPool(worker.Options{Size: 1, Store: st, OnRestart: func(r string) { reasons <- r },
-		Command: func() *exec.Cmd {
-			cmd := exec.Command(os.Args[0])
-			cmd.Env = append(os.Environ(), "MODRUN_TEST_ROGUE=1")
-			return cmd
-		}})
-	defer p.Close()
+	p, reasons := roguePool(t, "1", st)
 	inst := p.NewInstance(faultPackage(t), "mine", nil, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -274,4 +267,39 @@ func TestWorkerNamingAnotherAppIsStopped(t *testing.T) {
 	if _, err := st.Get(context.Background(), "victim", "k"); err == nil {
 		t.Fatal("the other app's store was written")
 	}
+}
+
+// TestFrameWithoutPayloadStopsTheWorker: a frame whose operation's
+// payload is missing (a store operation with no store part) breaks the
+// protocol; the server stops the worker instead of reading fields that are
+// not there (issue 27: typed frames).
+func TestFrameWithoutPayloadStopsTheWorker(t *testing.T) {
+	p, reasons := roguePool(t, "2", store.NewMemory())
+	inst := p.NewInstance(faultPackage(t), "mine", nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go inst.Call(ctx, "m.ok") // starts a worker; its outcome is not the point
+	select {
+	case r := <-reasons:
+		if r != "protocol" {
+			t.Fatalf("the worker was replaced for %q, want protocol", r)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a worker that sent a store frame without its operation was not stopped")
+	}
+}
+
+// roguePool is a one-worker pool whose workers are this test binary as
+// the rogue worker MODRUN_TEST_ROGUE=mode (see TestMain); reasons gets
+// each worker replacement's reason.
+func roguePool(t *testing.T, mode string, st engine.Store) (*worker.Pool, chan string) {
+	reasons := make(chan string, 4)
+	p := worker.NewPool(worker.Options{Size: 1, Store: st, OnRestart: func(r string) { reasons <- r },
+		Command: func() *exec.Cmd {
+			cmd := exec.Command(os.Args[0])
+			cmd.Env = append(os.Environ(), "MODRUN_TEST_ROGUE="+mode)
+			return cmd
+		}})
+	t.Cleanup(func() { p.Close() })
+	return p, reasons
 }

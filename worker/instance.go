@@ -86,7 +86,7 @@ func (in *instance) try(ctx context.Context, target string, args []json.RawMessa
 		return nil, in.callError(limit, target, context.Cause(ctx)), false
 	}
 	id := w.ids.Add(1)
-	c := &pending{reply: make(chan *message, 1), target: target}
+	c := &pending{reply: make(chan reply, 1), target: target}
 	w.mu.Lock()
 	if w.isDead {
 		w.mu.Unlock()
@@ -102,8 +102,8 @@ func (in *instance) try(ctx context.Context, target string, args []json.RawMessa
 	// The last worker a call can go to runs it even if its copy of the
 	// instance is busy; the others hand it on.
 	last := attempt >= len(in.p.slots)-1
-	if err := w.c.send(&message{ID: id, Op: opCall, Inst: in.id, Target: target, Args: args, Timeout: max(time.Until(deadline).Milliseconds(), 1), Deadline: deadline.UnixMilli(), Queue: last,
-		Trace: tracing.TraceParent(ctx), Run: runlog.ID(ctx)}); err != nil {
+	if err := w.c.send(&message{ID: id, Op: opCall, Inst: in.id, Call: &callFrame{Target: target, Args: args, Timeout: max(time.Until(deadline).Milliseconds(), 1), Deadline: deadline.UnixMilli(), Queue: last,
+		Trace: tracing.TraceParent(ctx), Run: runlog.ID(ctx)}}); err != nil {
 		forget()
 		w.broken(ctx, err)
 		return nil, nil, true
@@ -116,23 +116,23 @@ func (in *instance) try(ctx context.Context, target string, args []json.RawMessa
 	defer kill.Stop()
 	for {
 		select {
-		case m := <-c.reply:
-			if m.Op == "dead" {
+		case r := <-c.reply:
+			if r.dead != "" {
 				w.mu.Lock()
 				started := c.started
 				w.mu.Unlock()
 				if !started {
 					return nil, nil, true
 				}
-				if m.Msg == "deadline" {
+				if r.dead == "deadline" {
 					return nil, fmt.Errorf("%s: %w: its worker was stopped, as another run on it overran its deadline", target, errWorkerStopped), false
 				}
-				return nil, fmt.Errorf("%s: %w", target, fromWire(m.Err)), false
+				return nil, fmt.Errorf("%s: %w", target, fromWire(r.answer.Err)), false
 			}
-			if m.Err != nil && m.Err.Kind == kindBusy {
+			if r.answer.Err != nil && r.answer.Err.Kind == kindBusy {
 				return nil, nil, true // not started: the next worker takes it
 			}
-			return m.Result, fromWire(m.Err), false
+			return r.answer.Result, fromWire(r.answer.Err), false
 		case <-kill.C:
 			w.mu.Lock()
 			started := c.started

@@ -68,9 +68,15 @@ type proc struct {
 
 // pending is a call sent to a worker.
 type pending struct {
-	reply   chan *message
+	reply   chan reply
 	started bool
 	target  string
+}
+
+// reply ends a pending call: the worker's answer, or its death.
+type reply struct {
+	answer *answer
+	dead   string // why the worker died before answering: memory, deadline, crash…
 }
 
 func (p *Pool) start(s *slot) (*proc, error) {
@@ -175,7 +181,7 @@ func (w *proc) read() {
 			err = fmt.Errorf("%w: another run on this worker exceeded its memory limit, or this one did (%s; %d runs were on it)",
 				errWorkerStopped, memlimit.Format(w.p.opts.MaxMemory), started)
 		}
-		c.reply <- &message{Op: "dead", Msg: why, Err: toWire(err, func(s string) string { return s })}
+		c.reply <- reply{answer: errorAnswer(err, plain), dead: why}
 	}
 	for _, j := range leads {
 		j.Finish(nil, fmt.Errorf("singleFlight: the worker leading it stopped: %w", whyErr))
@@ -210,7 +216,7 @@ func (w *proc) load(id uint64, in *instance) error {
 	if l, ok := w.p.opts.Store.(engine.Leased); ok {
 		ttl = l.LockTTL()
 	}
-	if err := w.c.send(&message{ID: mid, Op: opLoad, Inst: id, Files: in.pkg.Files, App: in.app, Inputs: in.inputs, Locks: locks, LockTTL: ttl.Milliseconds()}); err != nil {
+	if err := w.c.send(&message{ID: mid, Op: opLoad, Inst: id, Load: &loadFrame{Files: in.pkg.Files, App: in.app, Inputs: in.inputs, Locks: locks, LockTTL: ttl.Milliseconds()}}); err != nil {
 		return err
 	}
 	w.mu.Lock()

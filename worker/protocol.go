@@ -12,68 +12,155 @@ import (
 	"github.com/modrun/modrun/engine"
 )
 
-// Operations of the protocol. Requests carry ID; replies carry Re, the ID
-// they answer.
+// op is a frame's operation.
+type op string
+
+// Operations of the protocol. Requests carry ID; answers carry Re, the ID
+// they answer, and an answer payload.
 const (
-	opLoad         = "load"          // parent → worker: an instance's package, app, inputs
-	opCall         = "call"          // parent → worker: run a target
-	opUnload       = "unload"        // parent → worker: an instance was closed; release it
-	opStarted      = "started"       // worker → parent: a call began
-	opDying        = "dying"         // worker → parent: exiting, and why
-	opLog          = "log"           // worker → parent: a log record
-	opStore        = "store"         // worker → parent: a store operation
-	opFlightJoin   = "flight.join"   // worker → parent
-	opFlightFinish = "flight.finish" // worker → parent: a leader's result
-	opFlightResult = "flight.result" // parent → worker: a follower's result
-	opQuery        = "query"         // worker → parent: a query's outcome, for metrics
-	opToken        = "token"         // worker → parent: an OAuth2 token request's outcome
+	opLoad         op = "load"          // parent → worker: an instance's package, app, inputs (load)
+	opCall         op = "call"          // parent → worker: run a target (call); worker → parent: its answer
+	opUnload       op = "unload"        // parent → worker: an instance was closed; release it
+	opStarted      op = "started"       // worker → parent: calls began (started)
+	opDying        op = "dying"         // worker → parent: exiting, and why (answer.err)
+	opLog          op = "log"           // worker → parent: a log record (log)
+	opStore        op = "store"         // worker → parent: a store operation (store)
+	opFlightJoin   op = "flight.join"   // worker → parent (flight)
+	opFlightFinish op = "flight.finish" // worker → parent: a leader's result (flight, answer)
+	opFlightResult op = "flight.result" // parent → worker: a follower's result (answer)
+	opQuery        op = "query"         // worker → parent: a query's outcome, for metrics (query)
+	opToken        op = "token"         // worker → parent: an OAuth2 token request's outcome (token)
 )
 
-// message is one frame. Which fields are set depends on Op.
+// message is one frame: a header, and the payload of its operation in the
+// field named after it. A frame is decoded once, payload included.
 type message struct {
-	ID  uint64   `json:"id,omitempty"`
-	Re  uint64   `json:"re,omitempty"`
-	IDs []uint64 `json:"ids,omitempty"` // a started frame's calls
-	Op  string   `json:"op,omitempty"`
+	ID   uint64 `json:"id,omitempty"`
+	Re   uint64 `json:"re,omitempty"`
+	Op   op     `json:"op,omitempty"`
+	Inst uint64 `json:"inst,omitempty"` // the instance; a flight's or a lock's join ID
 
-	Inst    uint64            `json:"inst,omitempty"` // instance id
-	Files   map[string][]byte `json:"files,omitempty"`
-	App     string            `json:"app,omitempty"`
-	Inputs  map[string]any    `json:"inputs,omitempty"`
-	Target  string            `json:"target,omitempty"`
+	Load    *loadFrame  `json:"load,omitempty"`
+	Call    *callFrame  `json:"call,omitempty"`
+	Started []uint64    `json:"started,omitempty"` // the calls begun
+	Store   *storeFrame `json:"store,omitempty"`
+	Log     *logFrame   `json:"log,omitempty"`
+	Query   *queryFrame `json:"query,omitempty"`
+	Token   *tokenFrame `json:"token,omitempty"`
+	Flight  string      `json:"flight,omitempty"` // a flight's key
+	Answer  *answer     `json:"answer,omitempty"`
+}
+
+// loadFrame is an instance's package and what it runs with.
+type loadFrame struct {
+	Files  map[string][]byte `json:"files"`
+	App    string            `json:"app"`
+	Inputs map[string]any    `json:"inputs,omitempty"`
+	Locks  bool              `json:"locks,omitempty"` // the parent's store locks across processes
+	// LockTTL is the lease of the parent's locks in ms (engine.Leased);
+	// 0: not known.
+	LockTTL int64 `json:"lockTTL,omitempty"`
+}
+
+// callFrame is a call of a target.
+type callFrame struct {
+	Target  string            `json:"target"`
 	Args    []json.RawMessage `json:"args,omitempty"`
 	Timeout int64             `json:"timeoutMs,omitempty"`
-	// Deadline is a call's deadline in Unix milliseconds: a call read
+	// Deadline is the call's deadline in Unix milliseconds: a call read
 	// after it (its worker was busy) is answered without running.
 	Deadline int64 `json:"deadline,omitempty"`
-	// Queue is a call's: run it even if its instance's loop is busy (the
-	// last worker it can go to).
+	// Queue: run it even if its instance's loop is busy (the last worker
+	// it can go to).
 	Queue bool `json:"queue,omitempty"`
-	Locks bool `json:"locks,omitempty"` // a load's: the parent's store locks across processes
-	// LockTTL is a load's: the lease of the parent's locks in ms
-	// (engine.Leased); 0: not known.
-	LockTTL int64 `json:"lockTTL,omitempty"`
-	// Trace is a call's W3C traceparent: the worker's spans (queries,
+	// Trace is the call's W3C traceparent: the worker's spans (queries,
 	// token requests) join the run's trace.
 	Trace string `json:"trace,omitempty"`
-	// Run is a call's run id (runlog): the worker's log records of the
+	// Run is the call's run id (runlog): the worker's log records of the
 	// call carry it back, so that a server keeps each run's own lines.
 	Run string `json:"run,omitempty"`
+}
 
-	Store  string                     `json:"store,omitempty"` // get, set, delete, list, clear, cas
-	Key    string                     `json:"key,omitempty"`
-	Value  json.RawMessage            `json:"value,omitempty"`
-	Old    json.RawMessage            `json:"old,omitempty"`
-	Values map[string]json.RawMessage `json:"values,omitempty"`
-	OK     bool                       `json:"ok,omitempty"`
+// storeFrame is a store operation: get, set, delete, list, clear, cas,
+// lock, unlock.
+type storeFrame struct {
+	Op    string          `json:"op"`
+	App   string          `json:"app,omitempty"`
+	Key   string          `json:"key,omitempty"`
+	Value json.RawMessage `json:"value,omitempty"`
+	Old   json.RawMessage `json:"old,omitempty"`
+}
 
-	Result json.RawMessage `json:"result,omitempty"`
-	Err    *wireError      `json:"err,omitempty"`
-
-	Level int               `json:"level,omitempty"`
-	Msg   string            `json:"msg,omitempty"`
+// logFrame is a log record.
+type logFrame struct {
+	Level int               `json:"level"`
+	Msg   string            `json:"msg"`
 	Attrs map[string]string `json:"attrs,omitempty"`
 }
+
+// queryFrame is a query's outcome: its module and HTTP status (0: none).
+type queryFrame struct {
+	Module string `json:"module"`
+	Status int    `json:"status,omitempty"`
+}
+
+// tokenFrame is an OAuth2 token request's outcome.
+type tokenFrame struct {
+	Credential string `json:"credential"`
+	Grant      string `json:"grant"`
+	Outcome    string `json:"outcome"`
+}
+
+// answer is what an answer, a flight's result or a dying worker carries.
+type answer struct {
+	Result json.RawMessage            `json:"result,omitempty"` // a call's or a flight's
+	Value  json.RawMessage            `json:"value,omitempty"`  // a store get's
+	Values map[string]json.RawMessage `json:"values,omitempty"` // a store list's
+	OK     bool                       `json:"ok,omitempty"`     // a cas's; a flight join's: the joiner leads
+	Err    *wireError                 `json:"err,omitempty"`
+}
+
+// answered returns m's answer; an answer frame without one (nothing to
+// say: a success) reads as an empty one.
+func (m *message) answered() *answer {
+	if m.Answer == nil {
+		return &answer{}
+	}
+	return m.Answer
+}
+
+// wellFormed reports whether m carries the payload its operation needs:
+// a frame without it breaks the protocol (a worker that sends one is
+// stopped; a parent's ends the worker).
+func (m *message) wellFormed() bool {
+	switch m.Op {
+	case opLoad:
+		return m.Load != nil
+	case opCall:
+		return m.Call != nil || m.Re != 0
+	case opStore:
+		return m.Store != nil
+	case opLog:
+		return m.Log != nil
+	case opQuery:
+		return m.Query != nil
+	case opToken:
+		return m.Token != nil
+	case opFlightJoin, opFlightFinish:
+		return m.Flight != ""
+	case opStarted, opUnload, opDying, opFlightResult, "":
+		return true
+	}
+	return false
+}
+
+// errorAnswer is an answer holding err, redacted by redact.
+func errorAnswer(err error, redact func(string) string) *answer {
+	return &answer{Err: toWire(err, redact)}
+}
+
+// plain is the redaction of messages that hold no secret.
+func plain(s string) string { return s }
 
 // wireError is an error across the pipe, with what callers branch on.
 type wireError struct {

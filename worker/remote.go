@@ -31,21 +31,20 @@ type remoteLocker struct {
 // LockTTL implements engine.Leased.
 func (r *remoteLocker) LockTTL() time.Duration { return r.ttl }
 
-func (r *remoteStore) do(ctx context.Context, m *message) (*message, error) {
-	m.Op = opStore
-	return r.s.rpc(ctx, m)
+func (r *remoteStore) do(ctx context.Context, op *storeFrame) (*answer, error) {
+	return r.s.rpc(ctx, &message{Op: opStore, Store: op})
 }
 
 func (r *remoteStore) Get(ctx context.Context, app, key string) (json.RawMessage, error) {
-	m, err := r.do(ctx, &message{Store: "get", App: app, Key: key})
+	a, err := r.do(ctx, &storeFrame{Op: "get", App: app, Key: key})
 	if err != nil {
 		return nil, err
 	}
-	return m.Value, nil
+	return a.Value, nil
 }
 
 func (r *remoteStore) Set(ctx context.Context, app, key string, v json.RawMessage) error {
-	_, err := r.do(ctx, &message{Store: "set", App: app, Key: key, Value: v})
+	_, err := r.do(ctx, &storeFrame{Op: "set", App: app, Key: key, Value: v})
 	return err
 }
 
@@ -53,7 +52,7 @@ func (r *remoteStore) Set(ctx context.Context, app, key string, v json.RawMessag
 // waits for the parent's answer, which comes once the write is durable.
 func (r *remoteStore) SetAsync(ctx context.Context, app, key string, v json.RawMessage) func() error {
 	done := make(chan error, 1)
-	m := &message{Op: opStore, Store: "set", App: app, Key: key, Value: v, ID: r.s.ids.Add(1)}
+	m := &message{Op: opStore, Store: &storeFrame{Op: "set", App: app, Key: key, Value: v}, ID: r.s.ids.Add(1)}
 	ch := make(chan *message, 1)
 	r.s.mu.Lock()
 	r.s.pending[m.ID] = ch
@@ -61,37 +60,37 @@ func (r *remoteStore) SetAsync(ctx context.Context, app, key string, v json.RawM
 	if err := r.s.c.send(m); err != nil {
 		return func() error { return err }
 	}
-	go func() { done <- fromWire((<-ch).Err) }()
+	go func() { done <- fromWire((<-ch).answered().Err) }()
 	return func() error { return <-done }
 }
 
 func (r *remoteStore) Delete(ctx context.Context, app, key string) error {
-	_, err := r.do(ctx, &message{Store: "delete", App: app, Key: key})
+	_, err := r.do(ctx, &storeFrame{Op: "delete", App: app, Key: key})
 	return err
 }
 
 func (r *remoteStore) List(ctx context.Context, app string) (map[string]json.RawMessage, error) {
-	m, err := r.do(ctx, &message{Store: "list", App: app})
+	a, err := r.do(ctx, &storeFrame{Op: "list", App: app})
 	if err != nil {
 		return nil, err
 	}
-	if m.Values == nil {
-		m.Values = map[string]json.RawMessage{}
+	if a.Values == nil {
+		a.Values = map[string]json.RawMessage{}
 	}
-	return m.Values, nil
+	return a.Values, nil
 }
 
 func (r *remoteStore) Clear(ctx context.Context, app string) error {
-	_, err := r.do(ctx, &message{Store: "clear", App: app})
+	_, err := r.do(ctx, &storeFrame{Op: "clear", App: app})
 	return err
 }
 
 func (r *remoteStore) CompareAndSwap(ctx context.Context, app, key string, old, new json.RawMessage) (bool, error) {
-	m, err := r.do(ctx, &message{Store: "cas", App: app, Key: key, Old: old, Value: new})
+	a, err := r.do(ctx, &storeFrame{Op: "cas", App: app, Key: key, Old: old, Value: new})
 	if err != nil {
 		return false, err
 	}
-	return m.OK, nil
+	return a.OK, nil
 }
 
 // Lock takes the parent store's lock (an etcd store's, across servers;
@@ -100,9 +99,9 @@ func (r *remoteStore) CompareAndSwap(ctx context.Context, app, key string, old, 
 func (r *remoteLocker) Lock(ctx context.Context, app, key string) (func(), error) {
 	id := r.s.ids.Add(1)
 	release := func() {
-		r.s.c.send(&message{Op: opStore, Store: "unlock", Inst: id})
+		r.s.c.send(&message{Op: opStore, Store: &storeFrame{Op: "unlock"}, Inst: id})
 	}
-	_, err := r.s.rpc(ctx, &message{ID: id, Op: opStore, Store: "lock", App: app, Key: key})
+	_, err := r.s.rpc(ctx, &message{ID: id, Op: opStore, Store: &storeFrame{Op: "lock", App: app, Key: key}})
 	if err != nil {
 		release() // the parent may take it after we stopped waiting
 		return nil, err
@@ -122,8 +121,8 @@ func (f *remoteFlights) Join(key string) (engine.FlightJoin, bool) {
 	f.s.mu.Lock()
 	f.s.follow[j.id] = j.res // a follower's result comes under the join's ID
 	f.s.mu.Unlock()
-	r, err := f.s.rpc(context.Background(), &message{Op: opFlightJoin, Key: key, Inst: j.id})
-	if err != nil || r.OK {
+	a, err := f.s.rpc(context.Background(), &message{Op: opFlightJoin, Flight: key, Inst: j.id})
+	if err != nil || a.OK {
 		// A leader (or, with the parent gone, alone): no result to wait for.
 		f.s.mu.Lock()
 		delete(f.s.follow, j.id)
@@ -141,13 +140,14 @@ type remoteJoin struct {
 }
 
 func (j *remoteJoin) Finish(val json.RawMessage, err error) {
-	j.s.c.send(&message{Op: opFlightFinish, Key: j.key, Inst: j.id, Result: val, Err: toWire(err, func(s string) string { return s })})
+	j.s.c.send(&message{Op: opFlightFinish, Flight: j.key, Inst: j.id, Answer: &answer{Result: val, Err: toWire(err, plain)}})
 }
 
 func (j *remoteJoin) Wait(ctx context.Context) (json.RawMessage, error) {
 	select {
 	case m := <-j.res:
-		return m.Result, fromWire(m.Err)
+		a := m.answered()
+		return a.Result, fromWire(a.Err)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -160,12 +160,12 @@ type observer struct {
 }
 
 func (o *observer) Query(module string, status int) {
-	o.s.c.send(&message{Op: opQuery, Inst: o.inst, Key: module, Level: status})
+	o.s.c.send(&message{Op: opQuery, Inst: o.inst, Query: &queryFrame{Module: module, Status: status}})
 }
 
 // TokenRequest forwards an OAuth2 token request's outcome.
 func (o *observer) TokenRequest(cred, grant, outcome string) {
-	o.s.c.send(&message{Op: opToken, Inst: o.inst, Key: cred, Target: grant, Msg: outcome})
+	o.s.c.send(&message{Op: opToken, Inst: o.inst, Token: &tokenFrame{Credential: cred, Grant: grant, Outcome: outcome}})
 }
 
 // logHandler sends records to the parent.
@@ -186,7 +186,7 @@ func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
 		attrs[a.Key] = a.Value.String()
 		return true
 	})
-	return h.s.c.send(&message{Op: opLog, Level: int(r.Level), Msg: r.Message, Attrs: attrs})
+	return h.s.c.send(&message{Op: opLog, Log: &logFrame{Level: int(r.Level), Msg: r.Message, Attrs: attrs}})
 }
 
 func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {

@@ -15,17 +15,22 @@ import (
 // handle takes one message from the worker: a call's answer, a log
 // line, a sign of life or death, or a request it serves.
 func (w *proc) handle(m *message) {
+	if !m.wellFormed() {
+		w.p.log.Error("a worker sent a frame without what its operation needs; stopping it", "worker", w.s.n, "op", string(m.Op))
+		w.kill("protocol", fmt.Errorf("%w: the worker broke the protocol (a %q frame without its payload)", errWorkerStopped, m.Op))
+		return
+	}
 	switch m.Op {
 	case opLog:
-		attrs := make([]any, 0, 2*len(m.Attrs)+2)
-		for k, v := range m.Attrs {
+		attrs := make([]any, 0, 2*len(m.Log.Attrs)+2)
+		for k, v := range m.Log.Attrs {
 			attrs = append(attrs, k, v)
 		}
 		attrs = append(attrs, "worker", w.s.n)
-		w.p.log.Log(context.Background(), slog.Level(m.Level), m.Msg, attrs...)
+		w.p.log.Log(context.Background(), slog.Level(m.Log.Level), m.Log.Msg, attrs...)
 	case opDying:
 		w.mu.Lock()
-		if m.Err != nil && m.Err.Kind == "deadline" {
+		if e := m.answered().Err; e != nil && e.Kind == "deadline" {
 			w.why, w.whyErr = "deadline", fmt.Errorf("%w: its worker was stopped, as another run on it overran its deadline", errWorkerStopped)
 		} else {
 			w.why, w.whyErr = "memory", fmt.Errorf("%w (%s)", engine.ErrMemoryLimit, memlimit.Format(w.p.opts.MaxMemory))
@@ -33,7 +38,7 @@ func (w *proc) handle(m *message) {
 		w.mu.Unlock()
 	case opStarted:
 		w.mu.Lock()
-		for _, id := range m.IDs {
+		for _, id := range m.Started {
 			if c := w.calls[id]; c != nil {
 				c.started = true
 			}
@@ -46,7 +51,7 @@ func (w *proc) handle(m *message) {
 		w.answered = true
 		w.mu.Unlock()
 		if c != nil {
-			c.reply <- m
+			c.reply <- reply{answer: m.answered()}
 		}
 	case opStore:
 		go w.store(m)
@@ -55,7 +60,7 @@ func (w *proc) handle(m *message) {
 		o := w.p.obs[m.Inst]
 		w.p.mu.Unlock()
 		if o != nil {
-			o.Query(m.Key, m.Level)
+			o.Query(m.Query.Module, m.Query.Status)
 		}
 	case opToken:
 		w.p.mu.Lock()
@@ -64,11 +69,11 @@ func (w *proc) handle(m *message) {
 		if to, ok := o.(interface {
 			TokenRequest(cred, grant, outcome string)
 		}); ok {
-			to.TokenRequest(m.Key, m.Target, m.Msg)
+			to.TokenRequest(m.Token.Credential, m.Token.Grant, m.Token.Outcome)
 		}
 	case opFlightJoin:
-		j, leader := w.p.opts.Flights.Join(m.Key)
-		w.c.send(&message{Re: m.ID, OK: leader})
+		j, leader := w.p.opts.Flights.Join(m.Flight)
+		w.c.send(&message{Re: m.ID, Answer: &answer{OK: leader}})
 		if leader {
 			w.mu.Lock()
 			w.leads[m.Inst] = j
@@ -79,7 +84,7 @@ func (w *proc) handle(m *message) {
 			ctx, cancel := context.WithTimeout(context.Background(), w.p.opts.Timeout)
 			defer cancel()
 			val, err := j.Wait(ctx)
-			w.c.send(&message{Op: opFlightResult, ID: m.Inst, Result: val, Err: toWire(err, func(s string) string { return s })})
+			w.c.send(&message{Op: opFlightResult, ID: m.Inst, Answer: &answer{Result: val, Err: toWire(err, plain)}})
 		}()
 	case opFlightFinish:
 		w.mu.Lock()
@@ -87,7 +92,8 @@ func (w *proc) handle(m *message) {
 		delete(w.leads, m.Inst)
 		w.mu.Unlock()
 		if j != nil {
-			j.Finish(m.Result, fromWire(m.Err))
+			a := m.answered()
+			j.Finish(a.Result, fromWire(a.Err))
 		}
 	default:
 		if m.Re != 0 { // a load's answer
@@ -96,7 +102,7 @@ func (w *proc) handle(m *message) {
 			delete(w.loading, m.Re)
 			w.mu.Unlock()
 			if ch != nil {
-				ch <- fromWire(m.Err)
+				ch <- fromWire(m.answered().Err)
 			}
 		}
 	}
@@ -108,9 +114,10 @@ func (w *proc) store(m *message) {
 	// A worker is untrusted (DESIGN §17): it may touch only the apps of
 	// the instances it holds (and the flights' results). One that names
 	// another has broken the protocol and is stopped.
-	if m.Store != "unlock" && m.App != engine.FlightApp {
+	op := m.Store
+	if op.Op != "unlock" && op.App != engine.FlightApp {
 		w.mu.Lock()
-		ok := w.appRefs[m.App] > 0
+		ok := w.appRefs[op.App] > 0
 		w.mu.Unlock()
 		if !ok {
 			w.p.log.Error("a worker named an app none of its instances has; stopping it", "worker", w.s.n)
@@ -121,21 +128,21 @@ func (w *proc) store(m *message) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.p.opts.Timeout)
 	defer cancel()
 	st := w.p.opts.Store
-	r := &message{Re: m.ID}
+	a := &answer{}
 	var err error
-	switch m.Store {
+	switch op.Op {
 	case "get":
-		r.Value, err = st.Get(ctx, m.App, m.Key)
+		a.Value, err = st.Get(ctx, op.App, op.Key)
 	case "set":
-		err = st.Set(ctx, m.App, m.Key, m.Value)
+		err = st.Set(ctx, op.App, op.Key, op.Value)
 	case "delete":
-		err = st.Delete(ctx, m.App, m.Key)
+		err = st.Delete(ctx, op.App, op.Key)
 	case "list":
-		r.Values, err = st.List(ctx, m.App)
+		a.Values, err = st.List(ctx, op.App)
 	case "clear":
-		err = st.Clear(ctx, m.App)
+		err = st.Clear(ctx, op.App)
 	case "cas":
-		r.OK, err = st.CompareAndSwap(ctx, m.App, m.Key, m.Old, m.Value)
+		a.OK, err = st.CompareAndSwap(ctx, op.App, op.Key, op.Old, op.Value)
 	case "lock":
 		err = w.lock(ctx, m)
 	case "unlock":
@@ -150,10 +157,10 @@ func (w *proc) store(m *message) {
 			unlock()
 		}
 	default:
-		err = fmt.Errorf("unknown store operation %q", m.Store)
+		err = fmt.Errorf("unknown store operation %q", op.Op)
 	}
-	r.Err = toWire(err, func(s string) string { return s })
-	w.c.send(r)
+	a.Err = toWire(err, plain)
+	w.c.send(&message{Re: m.ID, Answer: a})
 }
 
 // lock takes the pool store's lock for a worker (engine.Locker; a store
@@ -163,7 +170,7 @@ func (w *proc) lock(ctx context.Context, m *message) error {
 	if !ok {
 		return nil
 	}
-	unlock, err := l.Lock(ctx, m.App, m.Key)
+	unlock, err := l.Lock(ctx, m.Store.App, m.Store.Key)
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,7 @@ func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Lev
 	go func() {
 		<-ctx.Done()
 		if errors.Is(context.Cause(ctx), engine.ErrMemoryLimit) {
-			s.c.send(&message{Op: opDying, Err: toWire(context.Cause(ctx), func(s string) string { return s })})
+			s.c.send(&message{Op: opDying, Answer: errorAnswer(context.Cause(ctx), plain)})
 			os.Exit(3)
 		}
 	}()
@@ -74,6 +74,9 @@ func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Lev
 				return nil
 			}
 			return err
+		}
+		if !m.wellFormed() {
+			return fmt.Errorf("the parent sent a %q frame without its payload", m.Op)
 		}
 		switch {
 		case m.Re != 0:
@@ -97,16 +100,16 @@ func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Lev
 			// The instance sees a Locker only where the parent's store has
 			// one: a local store needs no lock, nor its round trips.
 			var st engine.Store = &remoteStore{s: s}
-			if m.Locks {
-				st = &remoteLocker{remoteStore{s: s}, time.Duration(m.LockTTL) * time.Millisecond}
+			if m.Load.Locks {
+				st = &remoteLocker{remoteStore{s: s}, time.Duration(m.Load.LockTTL) * time.Millisecond}
 			}
-			inst, err := host.NewInstance(m.Files, m.App, m.Inputs, st, &remoteFlights{s: s}, &observer{s: s, inst: m.Inst}, s.log)
+			inst, err := host.NewInstance(m.Load.Files, m.Load.App, m.Load.Inputs, st, &remoteFlights{s: s}, &observer{s: s, inst: m.Inst}, s.log)
 			if err == nil {
 				s.mu.Lock()
 				s.insts[m.Inst] = inst
 				s.mu.Unlock()
 			}
-			s.c.send(&message{Re: m.ID, Err: toWire(err, func(s string) string { return s })})
+			s.c.send(&message{Re: m.ID, Answer: errorAnswer(err, plain)})
 		case m.Op == opUnload:
 			// After the calls read before it: they run first.
 			if len(calls) > 0 {
@@ -121,7 +124,7 @@ func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Lev
 				go inst.Close() // calls in progress on it end as closed
 				s.released(1)
 			}
-		case m.Op == opCall:
+		case m.Op == opCall && m.Call != nil:
 			calls = append(calls, m)
 		}
 		// Calls that arrived together start together: one "started"
@@ -178,8 +181,8 @@ func (s *workerSide) start(calls []*message) {
 	ids := make([]uint64, 0, len(calls))
 	run := calls[:0:0]
 	for _, m := range calls {
-		if !m.Queue && s.busy(m.Inst) {
-			s.c.send(&message{Op: opCall, Re: m.ID, Err: &wireError{Msg: m.Target + ": its instance is busy on this worker", Kind: kindBusy}})
+		if !m.Call.Queue && s.busy(m.Inst) {
+			s.c.send(&message{Op: opCall, Re: m.ID, Answer: &answer{Err: &wireError{Msg: m.Call.Target + ": its instance is busy on this worker", Kind: kindBusy}}})
 			continue
 		}
 		ids = append(ids, m.ID)
@@ -188,7 +191,7 @@ func (s *workerSide) start(calls []*message) {
 	if len(ids) == 0 {
 		return
 	}
-	s.c.send(&message{Op: opStarted, IDs: ids})
+	s.c.send(&message{Op: opStarted, Started: ids})
 	for _, m := range run {
 		go s.call(m)
 	}
@@ -220,34 +223,35 @@ type workerSide struct {
 }
 
 func (s *workerSide) call(m *message) {
+	c := m.Call
 	s.mu.Lock()
 	inst := s.insts[m.Inst]
 	s.mu.Unlock()
 	if inst == nil {
-		s.c.send(&message{Op: opCall, Re: m.ID, Err: &wireError{Msg: m.Target + ": the worker has no such instance"}})
+		s.c.send(&message{Op: opCall, Re: m.ID, Answer: &answer{Err: &wireError{Msg: c.Target + ": the worker has no such instance"}}})
 		return
 	}
-	if m.Deadline > 0 && time.Now().UnixMilli() >= m.Deadline {
+	if c.Deadline > 0 && time.Now().UnixMilli() >= c.Deadline {
 		// Its caller has given up on it: running it now would do its
 		// work (writes, requests) behind the caller's back.
-		s.c.send(&message{Op: opCall, Re: m.ID, Err: toWire(fmt.Errorf("%s: %w (it reached its worker too late)", m.Target, engine.ErrDeadline), func(s string) string { return s })})
+		s.c.send(&message{Op: opCall, Re: m.ID, Answer: errorAnswer(fmt.Errorf("%s: %w (it reached its worker too late)", c.Target, engine.ErrDeadline), plain)})
 		return
 	}
-	ctx := runlog.WithID(tracing.WithTraceParent(context.Background(), m.Trace), m.Run)
-	if m.Timeout > 0 {
+	ctx := runlog.WithID(tracing.WithTraceParent(context.Background(), c.Trace), c.Run)
+	if c.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, time.Duration(m.Timeout)*time.Millisecond, engine.ErrDeadline)
+		ctx, cancel = context.WithTimeoutCause(ctx, time.Duration(c.Timeout)*time.Millisecond, engine.ErrDeadline)
 		defer cancel()
 	}
-	out, err := inst.Call(ctx, m.Target, m.Args...)
+	out, err := inst.Call(ctx, c.Target, c.Args...)
 	if errors.Is(err, engine.ErrDeadline) {
 		go s.unstick(inst)
 	}
-	reply := &message{Op: opCall, Re: m.ID, Err: toWire(err, inst.Redact)}
+	a := errorAnswer(err, inst.Redact)
 	if err == nil {
-		reply.Result = json.RawMessage(inst.Redact(string(out)))
+		a.Result = json.RawMessage(inst.Redact(string(out)))
 	}
-	s.c.send(reply)
+	s.c.send(&message{Op: opCall, Re: m.ID, Answer: a})
 }
 
 // stuckGrace is how long after a deadline a native call may still run
@@ -264,14 +268,14 @@ func (s *workerSide) unstick(inst engine.Instance) {
 	}
 	time.Sleep(stuckGrace)
 	if st.Stuck() {
-		s.c.send(&message{Op: opDying, Err: &wireError{Msg: "a run's native call (a RegExp, a huge string) went on past its deadline", Kind: "deadline"}})
+		s.c.send(&message{Op: opDying, Answer: &answer{Err: &wireError{Msg: "a run's native call (a RegExp, a huge string) went on past its deadline", Kind: "deadline"}}})
 		os.Exit(4)
 	}
 }
 
-// rpc sends m to the parent and waits for its reply. m.ID, if unset, is
+// rpc sends m to the parent and waits for its answer. m.ID, if unset, is
 // a new one.
-func (s *workerSide) rpc(ctx context.Context, m *message) (*message, error) {
+func (s *workerSide) rpc(ctx context.Context, m *message) (*answer, error) {
 	if m.ID == 0 {
 		m.ID = s.ids.Add(1)
 	}
@@ -284,7 +288,8 @@ func (s *workerSide) rpc(ctx context.Context, m *message) (*message, error) {
 	}
 	select {
 	case r := <-ch:
-		return r, fromWire(r.Err)
+		a := r.answered()
+		return a, fromWire(a.Err)
 	case <-ctx.Done():
 		s.mu.Lock()
 		delete(s.pending, m.ID)

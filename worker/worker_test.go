@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,9 +21,17 @@ import (
 )
 
 // TestMain makes this test binary its own worker (and, with
-// MODRUN_TEST_ROGUE set, a worker that breaks the protocol).
+// MODRUN_TEST_ROGUE set, a worker that breaks the protocol: 1, by writing
+// to another app; 2, by a frame without its payload).
 func TestMain(m *testing.M) {
-	if os.Getenv("MODRUN_TEST_ROGUE") == "1" {
+	switch os.Getenv("MODRUN_TEST_ROGUE") {
+	case "1":
+		worker.Serve(os.Stdin, os.Stdout, rogueHost{}, 0, slog.LevelError)
+		os.Exit(0)
+	case "2":
+		frame := []byte(`{"id":7,"op":"store"}`)
+		os.Stdout.Write(binary.BigEndian.AppendUint32(nil, uint32(len(frame))))
+		os.Stdout.Write(frame)
 		worker.Serve(os.Stdin, os.Stdout, rogueHost{}, 0, slog.LevelError)
 		os.Exit(0)
 	}
