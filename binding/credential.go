@@ -1,6 +1,7 @@
 package binding
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -28,6 +29,37 @@ type Credential struct {
 type param struct {
 	name string
 	tmpl *Template
+}
+
+var _ engine.CredentialBinding = (*Credential)(nil)
+
+// PackageNames are the names a package's bindings may refer to besides
+// the globals: its modules (modules maps a module's name to its file, as
+// engine.PackageInfo does). Query modules, credentials and a JS realm
+// all take them from here.
+func PackageNames(modules map[string]string) Names {
+	names := Names{Modules: make(map[string]bool, len(modules))}
+	for name := range modules {
+		names.Modules[name] = true
+	}
+	return names
+}
+
+// CompileCredentials compiles every credential of a package, once, against
+// its names (packages.Load does, for every package it loads). All
+// problems are returned, joined.
+func CompileCredentials(creds map[string]engine.Credential, names Names) (map[string]engine.CredentialBinding, error) {
+	out := make(map[string]engine.CredentialBinding, len(creds))
+	var errs []error
+	for name, cred := range creds {
+		bc, err := CompileCredential(name, cred, names)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out[name] = bc
+	}
+	return out, errors.Join(errs...)
 }
 
 // CompileCredential compiles credential name's templates.

@@ -61,6 +61,21 @@ type PackageInfo struct {
 	Inputs      map[string]Input
 	Modules     map[string]string     // module name → file
 	Credentials map[string]Credential // package.yaml's oauth2:
+	// Bindings are the credentials compiled (packages.Load compiles each
+	// once); a PackageInfo made by hand may have none, and a kind then
+	// compiles the credentials it uses itself.
+	Bindings map[string]CredentialBinding
+}
+
+// A CredentialBinding is an oauth2: credential of package.yaml compiled:
+// its templates, evaluated against a scope when a query binds or JS asks
+// for a token (binding.Credential).
+type CredentialBinding interface {
+	// Bind evaluates the credential into the spec of a token request.
+	Bind(scope Scope, params any) (TokenSpec, error)
+	// BindLogin evaluates the authorization_code grant's authorizeUrl
+	// and redirectUrl.
+	BindLogin(scope Scope) (authorizeURL, redirectURL string, err error)
 }
 
 // Kind compiles one kind of module file (query modules, JS modules).

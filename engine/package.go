@@ -187,7 +187,10 @@ func (s Schedule) String() string {
 type Package struct {
 	Manifest Manifest
 	Modules  []Module // sorted by name
-	Digest   string   // sha256 of the bundle ("sha256:…"), empty for a source directory
+	// Bindings are the manifest's oauth2: credentials, compiled once when
+	// the package is loaded (packages.Load), by name.
+	Bindings map[string]CredentialBinding
+	Digest   string // sha256 of the bundle ("sha256:…"), empty for a source directory
 	Files    map[string][]byte
 }
 

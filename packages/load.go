@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/modrun/modrun/binding"
 	"github.com/modrun/modrun/engine"
 )
 
@@ -152,7 +153,17 @@ func Load(files map[string][]byte, kinds ...engine.Kind) (*engine.Package, error
 		errs = append(errs, engine.Errorf(ManifestFile, 0, 0, "the package has no modules (NAME.query.yaml or NAME.js files)"))
 	}
 
-	pkg := &engine.Package{Manifest: *m, Files: files}
+	// The credentials compile once, here, against the module names: query
+	// modules and JS realms use these.
+	// (Their syntax and inputs were checked with the manifest, with
+	// lines: only a manifest without problems adds what is left, such as
+	// a module name no module has.)
+	bindings, cerr := binding.CompileCredentials(m.OAuth2, binding.PackageNames(info.Modules))
+	if cerr != nil && err == nil {
+		errs = append(errs, cerr)
+	}
+	info.Bindings = bindings
+	pkg := &engine.Package{Manifest: *m, Files: files, Bindings: bindings}
 	names := make([]string, 0, len(byName))
 	for n := range byName {
 		names = append(names, n)

@@ -390,9 +390,35 @@ func TestCredentialBindingsAtLoad(t *testing.T) {
 			t.Errorf("%q: err = %v; want %q", c.fields, err, c.want)
 		}
 	}
-	// Declared inputs, module references (checked where a query uses the
-	// credential) and the store are fine.
+	// Declared inputs, module references (checked by Load, which knows
+	// the modules: TestCredentialsCompileOnceAtLoad) and the store are fine.
 	if _, err := packages.ParseManifest([]byte(head + "    tokenUrl: <<inputs.base>>/t\n    clientId: <<config.data.id>>\n    clientSecret: <<appsmith.store.secret>>\n")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCredentialsCompileOnceAtLoad: Load compiles every credential once,
+// against the package's module names, used by a query or not (issue 27:
+// a credential naming a module the package does not have passed validate
+// and failed every call); query modules and JS realms use what it
+// compiled.
+func TestCredentialsCompileOnceAtLoad(t *testing.T) {
+	files := func(clientID string) map[string][]byte {
+		return map[string][]byte{
+			"package.yaml": []byte("name: a\nversion: 1.0.0\ninputs:\n  base: {}\noauth2:\n  api:\n    grant: client_credentials\n" +
+				"    tokenUrl: <<inputs.base>>/t\n    clientId: " + clientID + "\n"),
+			"config.js": []byte("export default { id: 'x' }\n"),
+		}
+	}
+	pkg, err := packages.Load(files("<<config.id>>"), kinds()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := pkg.Bindings["api"]; !ok || len(pkg.Bindings) != 1 {
+		t.Fatalf("bindings = %v, want api compiled", pkg.Bindings)
+	}
+	_, err = packages.Load(files("<<nosuch.id>>"), kinds()...)
+	if err == nil || !strings.Contains(err.Error(), "oauth2 api.clientId") || !strings.Contains(err.Error(), "nosuch") {
+		t.Fatalf("a credential naming no module: err = %v", err)
 	}
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/dlclark/regexp2/v2"
 
-	"github.com/modrun/modrun/binding"
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/oauth2"
 	"github.com/modrun/modrun/internal/redact"
@@ -320,11 +319,7 @@ func (in *Instance) Login(ctx context.Context, name string, open func(url string
 		if err = in.ensureRealm(); err != nil {
 			return
 		}
-		names := binding.Names{Modules: map[string]bool{}}
-		for _, m := range in.pkg.Modules {
-			names.Modules[m.Name()] = true
-		}
-		bc, cerr := binding.CompileCredential(name, cred, names)
+		bc, cerr := credential(in.pkg, name)
 		if cerr != nil {
 			err = cerr
 			return

@@ -10,7 +10,6 @@ import (
 
 	"github.com/dop251/goja"
 
-	"github.com/modrun/modrun/binding"
 	"github.com/modrun/modrun/engine"
 )
 
@@ -19,17 +18,11 @@ import (
 // with concurrent callers) and logout() (the token set removed).
 func (v *vm) installOAuth2() error {
 	obj := v.rt.NewObject()
-	names := binding.Names{Modules: map[string]bool{}}
-	for _, m := range v.pkg.Modules {
-		names.Modules[m.Name()] = true
-	}
-	v.creds = map[string]*binding.Credential{}
-	for name, cred := range v.pkg.Manifest.OAuth2 {
-		bc, err := binding.CompileCredential(name, cred, names)
+	for name := range v.pkg.Manifest.OAuth2 {
+		bc, err := credential(v.pkg, name)
 		if err != nil {
 			return err
 		}
-		v.creds[name] = bc
 		c := v.rt.NewObject()
 		c.Set("accessToken", func(goja.FunctionCall) goja.Value { return v.tokenCall(bc, false) })
 		c.Set("refresh", func(goja.FunctionCall) goja.Value { return v.tokenCall(bc, true) })
@@ -49,7 +42,7 @@ func (v *vm) installOAuth2() error {
 	return nil
 }
 
-func (v *vm) tokenCall(bc *binding.Credential, force bool) goja.Value {
+func (v *vm) tokenCall(bc engine.CredentialBinding, force bool) goja.Value {
 	spec, err := bc.Bind(v, nil)
 	if err != nil {
 		v.throw(err)
@@ -63,7 +56,7 @@ func (v *vm) tokenCall(bc *binding.Credential, force bool) goja.Value {
 // call of oauth2.name, with the margin widened to what keep-fresh asks,
 // resolving to true instead of the token.
 func (v *vm) keepFresh(name string) (goja.Callable, goja.Value, error) {
-	bc, ok := v.creds[name]
+	bc, ok := v.pkg.Bindings[name]
 	if !ok {
 		return nil, nil, fmt.Errorf("keep fresh: package %s has no credential %q", v.pkg.Ref(), name)
 	}
@@ -83,6 +76,15 @@ func (v *vm) keepFresh(name string) (goja.Callable, goja.Value, error) {
 	}
 	f, _ := goja.AssertFunction(v.rt.ToValue(fn))
 	return f, goja.Undefined(), nil
+}
+
+// credential is the compiled credential name of pkg (engine.Package.Bindings).
+func credential(pkg *engine.Package, name string) (engine.CredentialBinding, error) {
+	bc, ok := pkg.Bindings[name]
+	if !ok {
+		return nil, fmt.Errorf("package %s: credential %q was not compiled (load packages with packages.Load)", pkg.Ref(), name)
+	}
+	return bc, nil
 }
 
 // tokenWork is an oauth2.NAME call: the token request off the loop, the

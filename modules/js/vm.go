@@ -12,7 +12,6 @@ import (
 
 	"github.com/dop251/goja"
 
-	"github.com/modrun/modrun/binding"
 	"github.com/modrun/modrun/engine"
 )
 
@@ -30,8 +29,7 @@ type vm struct {
 	rt      *goja.Runtime
 	modules map[string]*goja.Object // JS modules and query modules by name
 	queries map[string]*queryState
-	targets map[string]engine.Target       // resolved against the package: checked once
-	creds   map[string]*binding.Credential // the package's oauth2: credentials, compiled
+	targets map[string]engine.Target // resolved against the package: checked once
 	evals   map[*goja.Program]goja.Callable
 
 	stringify  goja.Callable

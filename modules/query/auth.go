@@ -93,7 +93,7 @@ func staticOrigin(src string, inputs map[string]engine.Input) (*url.URL, bool) {
 	return u, true
 }
 
-func (c *compiler) compileCredential(name string) *binding.Credential {
+func (c *compiler) compileCredential(name string) engine.CredentialBinding {
 	var cred engine.Credential
 	ok := false
 	if c.pkg != nil {
@@ -110,8 +110,15 @@ func (c *compiler) compileCredential(name string) *binding.Credential {
 		c.fileErrorf("auth.oauth2: no credential %q in package.yaml's oauth2: (credentials: %s)", name, strings.Join(names, ", "))
 		return nil
 	}
-	// Its inputs were checked where they stand, in package.yaml (by
-	// package loading), with their lines.
+	// Compiled once with the package (packages.Load); its inputs were
+	// checked where they stand, in package.yaml, with their lines. A
+	// PackageInfo made by hand has no bindings: compile it here.
+	if bc, ok := c.pkg.Bindings[name]; ok {
+		return bc
+	}
+	if c.pkg.Bindings != nil {
+		return nil // it did not compile: the package's load says why
+	}
 	bc, err := binding.CompileCredential(name, cred, c.names)
 	if err != nil {
 		c.errs = append(c.errs, err)

@@ -48,16 +48,14 @@ func (k *Kind) Match(p string) (string, bool) {
 func (k *Kind) Compile(src engine.Source) (engine.Module, error) {
 	var f file
 	c := &compiler{path: src.Path, pkg: src.Pkg, names: binding.Names{Modules: map[string]bool{}}}
+	if src.Pkg != nil {
+		c.names = binding.PackageNames(src.Pkg.Modules)
+	}
 	if err := yamlfile.Decode(src.Path, src.Data, &f); err != nil {
 		if yamlfile.Fatal(err) {
 			return nil, err
 		}
 		c.errs = append(c.errs, err)
-	}
-	if src.Pkg != nil {
-		for name := range src.Pkg.Modules {
-			c.names.Modules[name] = true
-		}
 	}
 	m := c.compile(&f, src.Name)
 	if len(c.errs) > 0 {
@@ -129,7 +127,7 @@ type Module struct {
 	basicUser    *binding.Template
 	basicPass    *binding.Template
 	bearer       *binding.Template
-	oauth2       *binding.Credential // auth: {oauth2: NAME}
+	oauth2       engine.CredentialBinding // auth: {oauth2: NAME}
 	timeout      time.Duration
 	maxBytes     int64
 	maxRedirects int
