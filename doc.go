@@ -13,4 +13,7 @@
 // per version and shared by all instances. Instances of one engine share
 // single-flight calls (singleFlight in JS), so concurrent refreshes of one
 // token collapse into one request.
+//
+// modrun is wiring: it may import every part (the kinds, store, packages,
+// worker); parts never import it, nor one another (TestLayering).
 package modrun

@@ -42,4 +42,12 @@
 // validate until those uses are replaced. Datasource secrets are stripped from exports by
 // Appsmith; credentials become secret inputs only where an action's headers
 // name them.
+//
+// # Place
+//
+// appsmith owns turning an Appsmith export into package files: the export's
+// formats, names, bindings and what cannot come over.
+// It may import engine, binding and internal/..., none of the other parts
+// (module kinds, stores, packages, worker, server, seal, modtest):
+// TestLayering in package engine fails if it does.
 package appsmith

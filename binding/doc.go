@@ -29,4 +29,10 @@
 //
 // Inside <<…>>, a ">>" at the top level closes the binding; write a right
 // shift inside parentheses. Likewise "}}" closes {{…}}.
+//
+// # Place
+//
+// binding owns the <<expr>> language: parsing, checking names, evaluating
+// against an engine.Scope, substituting by place. It imports engine and
+// internal/... only; every part may import it (TestLayering).
 package binding

@@ -4,6 +4,14 @@
 // request, data and responseMeta; JS modules' functions), so that an
 // editor completes and checks module code (runner types; runner new wires
 // it in with a jsconfig.json).
+//
+// # Place
+//
+// dts owns the TypeScript declarations of modrun's JS globals for editors
+// (runner types).
+// It may import engine, binding and internal/..., none of the other parts
+// (module kinds, stores, packages, worker, server, appsmith, seal,
+// modtest): TestLayering in package engine fails if it does.
 package dts
 
 import (

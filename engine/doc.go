@@ -19,6 +19,9 @@
 //
 // # Caveats
 //
-// engine imports only the standard library; a test enforces it. Types of
-// goja, bbolt or the module packages never appear in its API.
+// engine owns the vocabulary every part shares: packages, modules, kinds
+// and targets, stores and their registry, sessions, the loop, flights and
+// deadlines. It imports only the standard library
+// (TestEngineImportsOnlyStdlib); types of goja, bbolt or the module
+// packages never appear in its API.
 package engine

@@ -19,4 +19,12 @@
 // refreshes lock their token sets, and JS singleFlight calls take turns
 // under it (engine.TakeTurn), publishing their results under
 // engine.FlightApp.
+//
+// # Place
+//
+// etcdstore owns the etcd store (etcd:// and etcds:// URLs): its layout,
+// leases, fenced writes and watches.
+// It may import engine, binding and internal/..., none of the other parts
+// (module kinds, packages, worker, server, appsmith, seal, modtest):
+// TestLayering in package engine fails if it does.
 package etcdstore

@@ -21,4 +21,13 @@
 // Reading a bundle treats it as hostile: absolute paths, "..", links,
 // oversized entries and bad gzip are errors, and nothing is ever written
 // to disk — a bundle is read into memory.
+//
+// # Place
+//
+// packages owns package.yaml, loading a package (its modules compiled by
+// the kinds given, its credentials compiled once), bundles, digests and the
+// registry.
+// It may import engine, binding and internal/..., none of the other parts
+// (module kinds, stores, worker, server, appsmith, seal, modtest):
+// TestLayering in package engine fails if it does.
 package packages

@@ -5,6 +5,13 @@
 // The loader (packages, modules/query) stays the authority: a schema
 // describes the shape, the loader also checks bindings, names and
 // cross-file references, with file:line errors.
+//
+// # Place
+//
+// schema owns the JSON Schemas of package.yaml and query modules.
+// It may import engine, binding and internal/..., none of the other parts
+// (module kinds, stores, packages, worker, server, appsmith, seal,
+// modtest): TestLayering in package engine fails if it does.
 package schema
 
 import "embed"

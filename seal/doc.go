@@ -32,4 +32,12 @@
 // written, or by Rekey. A value sealed by a key the keyring lacks fails
 // with ErrUnknownKey, naming the key id. CompareAndSwap costs a read
 // before the swap, as sealed texts differ even for equal values.
+//
+// # Place
+//
+// seal owns sealing at rest: a wrapper over any engine.Store, keyrings and
+// rekeying. It knows no backend.
+// It may import engine, binding and internal/..., none of the other parts
+// (module kinds, stores, packages, worker, server, appsmith, modtest):
+// TestLayering in package engine fails if it does.
 package seal

@@ -35,4 +35,15 @@
 // produced them; the store view (/v1/store) masks secret-named keys and
 // fields as runner store list does. Schedules run for the packages named
 // in Options.Packages, not for every version in a registry.
+//
+// # Place
+//
+// server owns runner serve: the API, the run history, schedules, metrics,
+// scoped tokens and the credential watch. It runs instances through
+// what its Options give (the root package wires the worker pool or an
+// in-process engine) and never imports the worker protocol or a store
+// backend.
+// It may import engine, binding and internal/..., none of the other parts
+// (module kinds, stores, packages, worker, appsmith, seal, modtest):
+// TestLayering in package engine fails if it does.
 package server

@@ -24,4 +24,11 @@
 // Options.Timeout (default 5 s) and then fails with an error wrapping
 // engine.ErrLocked that names the file. A file that is not a store fails
 // with engine.ErrCorrupt, never a panic.
+//
+// # Place
+//
+// store owns the bbolt store (file: URLs) and the in-memory one.
+// It may import engine, binding and internal/..., none of the other parts
+// (module kinds, packages, worker, server, appsmith, seal, modtest):
+// TestLayering in package engine fails if it does.
 package store

@@ -34,4 +34,13 @@
 // error saying their worker was stopped. Runs a worker had not started move
 // to another; none runs twice. Dead workers are replaced, with a backoff
 // when they keep dying (Options.OnRestart is told why).
+//
+// # Place
+//
+// worker owns worker processes and their protocol: frames, the pool,
+// restarts, and the store, flights and log a worker reaches through its
+// parent. It hosts instances through the Host interface, never a kind.
+// It may import engine, binding and internal/..., none of the other parts
+// (module kinds, stores, packages, server, appsmith, seal, modtest):
+// TestLayering in package engine fails if it does.
 package worker

@@ -51,4 +51,12 @@
 // abandoned and their HTTP requests cancelled. A runtime that was
 // interrupted or overflowed its stack is discarded and rebuilt on the next
 // call: module variables start over.
+//
+// # Place
+//
+// js owns the JS kind: NAME.js compiled, the instance that schedules its
+// runs and the realm (goja) that runs them, the JS globals.
+// It may import engine, binding and internal/..., none of the other parts
+// (stores, packages, worker, server, appsmith, seal, modtest): TestLayering
+// in package engine fails if it does.
 package js

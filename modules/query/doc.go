@@ -26,4 +26,12 @@
 //
 // A Module is immutable and safe for concurrent use. All modules of a Kind
 // share one keep-alive transport.
+//
+// # Place
+//
+// query owns the query kind: NAME.query.yaml parsed and compiled, a
+// request bound, sent, retried and read, the OAuth2 bearer and its origins.
+// It may import engine, binding and internal/..., none of the other parts
+// (stores, packages, worker, server, appsmith, seal, modtest): TestLayering
+// in package engine fails if it does.
 package query
