@@ -10,9 +10,9 @@ import (
 	"github.com/dop251/goja"
 )
 
-// asyncWork is Go work that JS awaits: work runs off the loop, then
-// deliver on it (host.await). One value serves both, so that an await allocates it and
-// a task, not a closure per step.
+// asyncWork is Go work that JS awaits (host.await): work runs off the
+// loop, then deliver on it. One value serves both, so that an await
+// allocates it and a task, not a closure per step.
 type asyncWork interface {
 	work(ctx context.Context) error
 	deliver(err error)
