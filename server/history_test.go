@@ -27,17 +27,24 @@ func TestFlushWaitsForTheLinger(t *testing.T) {
 		h.update(r, func(r *Run) { r.Status, r.Result = StatusSucceeded, json.RawMessage(`1`) })
 	}
 	h.flush(context.Background())
+	storedSucceeded(t, st, 100, "after flush")
+}
+
+// storedSucceeded checks that the store's history holds n runs, each
+// succeeded.
+func storedSucceeded(t *testing.T, st engine.Store, n int, when string) {
+	t.Helper()
 	all, err := st.List(context.Background(), HistoryApp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) != 100 {
-		t.Fatalf("%d runs in the store after flush, want 100", len(all))
+	if len(all) != n {
+		t.Fatalf("%d runs in the store %s, want %d", len(all), when, n)
 	}
 	for key, raw := range all {
 		var r Run
 		if err := json.Unmarshal(raw, &r); err != nil || r.Status != StatusSucceeded {
-			t.Fatalf("%s = %s (%v), want a succeeded run", key, raw, err)
+			t.Errorf("%s = %s (%v), want a succeeded run", key, raw, err)
 		}
 	}
 }
@@ -102,19 +109,7 @@ func TestRefusedWritesAreTriedAgain(t *testing.T) {
 	cancel()
 	st.down.Store(false)
 	h.flush(context.Background())
-	all, err := st.List(context.Background(), HistoryApp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(all) != 3 {
-		t.Fatalf("%d runs in the store after the outage, want 3", len(all))
-	}
-	for key, raw := range all {
-		var r Run
-		if err := json.Unmarshal(raw, &r); err != nil || r.Status != StatusSucceeded {
-			t.Errorf("%s = %s (%v), want a succeeded run", key, raw, err)
-		}
-	}
+	storedSucceeded(t, st, 3, "after the outage")
 	out := logs.String()
 	for _, want := range []string{"the store refuses run writes", "did not take the last run states in time", "the store takes run writes again"} {
 		if n := strings.Count(out, want); n != 1 {

@@ -124,7 +124,7 @@ func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Lev
 				go inst.Close() // calls in progress on it end as closed
 				s.released(1)
 			}
-		case m.Op == opCall && m.Call != nil:
+		case m.Op == opCall: // a call (its answers go the other way)
 			calls = append(calls, m)
 		}
 		// Calls that arrived together start together: one "started"
