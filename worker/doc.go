@@ -22,7 +22,11 @@
 // to the parent's logger, already redacted.
 //
 // The protocol is frames of a 4-byte big-endian length and a JSON message
-// over the child's stdin and stdout.
+// over the child's stdin and stdout. On Linux a worker also shares a
+// started board with its parent (a memfd, MODRUN_WORKER_BOARD): it marks
+// there the calls it begins, instead of a frame per batch; elsewhere it
+// sends "started" frames. A served request thus crosses the pipe twice,
+// the call and its answer (issue 33).
 //
 // # Limits
 //

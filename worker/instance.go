@@ -93,17 +93,18 @@ func (in *instance) try(ctx context.Context, target string, args []json.RawMessa
 		return nil, nil, true
 	}
 	w.calls[id] = c
+	c.slot = w.board.lend(id)
 	w.mu.Unlock()
 	forget := func() {
 		w.mu.Lock()
-		delete(w.calls, id)
+		w.forget(id, c)
 		w.mu.Unlock()
 	}
 	// The last worker a call can go to runs it even if its copy of the
 	// instance is busy; the others hand it on.
 	last := attempt >= len(in.p.slots)-1
 	if err := w.c.send(&message{ID: id, Op: opCall, Inst: in.id, Call: &callFrame{Target: target, Args: args, Timeout: max(time.Until(deadline).Milliseconds(), 1), Deadline: deadline.UnixMilli(), Queue: last,
-		Trace: tracing.TraceParent(ctx), Run: runlog.ID(ctx)}}); err != nil {
+		Trace: tracing.TraceParent(ctx), Run: runlog.ID(ctx), Slot: c.slot}}); err != nil {
 		forget()
 		w.broken(ctx, err)
 		return nil, nil, true
@@ -119,7 +120,7 @@ func (in *instance) try(ctx context.Context, target string, args []json.RawMessa
 		case r := <-c.reply:
 			if r.dead != "" {
 				w.mu.Lock()
-				started := c.started
+				started := c.started // set from the board when it died
 				w.mu.Unlock()
 				if !started {
 					return nil, nil, true
@@ -135,8 +136,8 @@ func (in *instance) try(ctx context.Context, target string, args []json.RawMessa
 			return r.answer.Result, fromWire(r.answer.Err), false
 		case <-kill.C:
 			w.mu.Lock()
-			started := c.started
-			delete(w.calls, id)
+			started := w.begun(id, c)
+			w.forget(id, c)
 			w.mu.Unlock()
 			if !started {
 				return nil, fmt.Errorf("%s: %w (%s; its worker was busy and never started it)", target, engine.ErrDeadline, limit), false

@@ -64,12 +64,29 @@ type proc struct {
 	whyErr   error
 	isDead   bool
 	loading  map[uint64]chan error
+	board    *board // the worker's started board; nil: "started" frames
+}
+
+// begun reports whether call id (c) has begun on the worker: the worker
+// said so by frame, or marked its slot. The caller holds w.mu.
+func (w *proc) begun(id uint64, c *pending) bool {
+	return c.started || w.board.began(c.slot, id)
+}
+
+// forget drops call id (c) from the calls on w: its slot goes back.
+// The caller holds w.mu.
+func (w *proc) forget(id uint64, c *pending) {
+	if w.calls[id] == c {
+		delete(w.calls, id)
+		w.board.give(c.slot)
+	}
 }
 
 // pending is a call sent to a worker.
 type pending struct {
 	reply   chan reply
-	started bool
+	started bool   // the worker announced it by frame (or, once it died, marked it)
+	slot    uint32 // its slot on the started board; 0: none
 	target  string
 }
 
@@ -111,10 +128,20 @@ func (p *Pool) start(s *slot) (*proc, error) {
 		return nil, err
 	}
 	cmd.Stderr = os.Stderr // a Go panic of the worker: for the operator
-	if err := cmd.Start(); err != nil {
+	b, f := newBoard()
+	if f != nil {
+		cmd.Env = append(cmd.Env, EnvBoard+"="+strconv.Itoa(3+len(cmd.ExtraFiles)))
+		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+	}
+	err = cmd.Start()
+	if f != nil {
+		f.Close() // the worker has its own; the mapping stays
+	}
+	if err != nil {
+		b.close()
 		return nil, fmt.Errorf("starting a worker: %w", err)
 	}
-	w := &proc{p: p, s: s, cmd: cmd, c: newConn(stdout, stdin, stdin), gone: make(chan struct{}),
+	w := &proc{p: p, s: s, cmd: cmd, c: newConn(stdout, stdin, stdin), gone: make(chan struct{}), board: b,
 		loaded: map[uint64]bool{}, appRefs: map[string]int{}, calls: map[uint64]*pending{}, leads: map[uint64]engine.FlightJoin{}, loading: map[uint64]chan error{},
 		locks: map[uint64]func(){}, unlocked: map[uint64]bool{}}
 	go w.read()
@@ -157,6 +184,11 @@ func (w *proc) read() {
 	}
 	calls := w.calls
 	w.calls = map[uint64]*pending{}
+	for id, c := range calls {
+		c.started = w.begun(id, c) // read before the board goes
+	}
+	w.board.close()
+	w.board = nil
 	leads := w.leads
 	w.leads = map[uint64]engine.FlightJoin{}
 	loading := w.loading

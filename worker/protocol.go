@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/modrun/modrun/engine"
 )
@@ -79,6 +80,9 @@ type callFrame struct {
 	// Run is the call's run id (runlog): the worker's log records of the
 	// call carry it back, so that a server keeps each run's own lines.
 	Run string `json:"run,omitempty"`
+	// Slot is the call's slot on the worker's started board (index + 1;
+	// 0: none, the worker announces the call by frame).
+	Slot uint32 `json:"slot,omitempty"`
 }
 
 // storeFrame is a store operation: get, set, delete, list, clear, cas,
@@ -244,12 +248,19 @@ type conn struct {
 	mu sync.Mutex
 	w  *bufio.Writer
 	c  io.Closer
+
+	due   bool        // posted frames wait in w
+	flush *time.Timer // flushes them within postDelay
 }
+
+// postDelay is the longest a posted frame waits for another to go with.
+const postDelay = 50 * time.Millisecond
 
 func newConn(r io.Reader, w io.Writer, c io.Closer) *conn {
 	return &conn{r: bufio.NewReaderSize(r, 64<<10), w: bufio.NewWriterSize(w, 64<<10), c: c}
 }
 
+// send writes m and flushes it, with any frame posted before it.
 func (c *conn) send(m *message) error {
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -257,15 +268,58 @@ func (c *conn) send(m *message) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.write(b); err != nil {
+		return err
+	}
+	c.due = false
+	return c.w.Flush()
+}
+
+// post writes m without flushing it: it goes with the next frame sent,
+// or within postDelay. For news the other side needs soon, not at once
+// (a query's outcome, for the metrics): on a served request it crosses
+// with the call's answer, one write and one wake-up of the parent fewer.
+// Frames keep their order. A worker that dies loses what it posted in
+// the last postDelay.
+func (c *conn) post(m *message) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.write(b); err != nil {
+		return err
+	}
+	if !c.due {
+		c.due = true
+		if c.flush == nil {
+			c.flush = time.AfterFunc(postDelay, c.flushPosted)
+		} else {
+			c.flush.Reset(postDelay)
+		}
+	}
+	return nil
+}
+
+func (c *conn) flushPosted() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.due {
+		c.due = false
+		c.w.Flush()
+	}
+}
+
+// write buffers frame b with its length; the caller holds c.mu.
+func (c *conn) write(b []byte) error {
 	var n [4]byte
 	binary.BigEndian.PutUint32(n[:], uint32(len(b)))
 	if _, err := c.w.Write(n[:]); err != nil {
 		return err
 	}
-	if _, err := c.w.Write(b); err != nil {
-		return err
-	}
-	return c.w.Flush()
+	_, err := c.w.Write(b)
+	return err
 }
 
 // buffered reports whether what was read holds more of the next frame:

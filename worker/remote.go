@@ -153,19 +153,20 @@ func (j *remoteJoin) Wait(ctx context.Context) (json.RawMessage, error) {
 	}
 }
 
-// observer sends an instance's query outcomes to the parent.
+// observer sends an instance's query and token request outcomes to the
+// parent, posted: they go with the call's answer.
 type observer struct {
 	s    *workerSide
 	inst uint64
 }
 
 func (o *observer) Query(module string, status int) {
-	o.s.c.send(&message{Op: opQuery, Inst: o.inst, Query: &queryFrame{Module: module, Status: status}})
+	o.s.c.post(&message{Op: opQuery, Inst: o.inst, Query: &queryFrame{Module: module, Status: status}})
 }
 
 // TokenRequest forwards an OAuth2 token request's outcome.
 func (o *observer) TokenRequest(cred, grant, outcome string) {
-	o.s.c.send(&message{Op: opToken, Inst: o.inst, Token: &tokenFrame{Credential: cred, Grant: grant, Outcome: outcome}})
+	o.s.c.post(&message{Op: opToken, Inst: o.inst, Token: &tokenFrame{Credential: cred, Grant: grant, Outcome: outcome}})
 }
 
 // logHandler sends records to the parent.

@@ -7,10 +7,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/memlimit"
 )
+
+// startedFrames counts the "started" frames parents received: with a
+// started board (Linux) there are none; read by the tests.
+var startedFrames atomic.Int64
 
 // handle takes one message from the worker: a call's answer, a log
 // line, a sign of life or death, or a request it serves.
@@ -37,6 +42,7 @@ func (w *proc) handle(m *message) {
 		}
 		w.mu.Unlock()
 	case opStarted:
+		startedFrames.Add(1)
 		w.mu.Lock()
 		for _, id := range m.Started {
 			if c := w.calls[id]; c != nil {
@@ -47,7 +53,9 @@ func (w *proc) handle(m *message) {
 	case opCall:
 		w.mu.Lock()
 		c := w.calls[m.Re]
-		delete(w.calls, m.Re)
+		if c != nil {
+			w.forget(m.Re, c)
+		}
 		w.answered = true
 		w.mu.Unlock()
 		if c != nil {

@@ -57,6 +57,12 @@ func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Lev
 	s := &workerSide{c: newConn(r, w, nil), host: host, insts: map[uint64]engine.Instance{},
 		pending: map[uint64]chan *message{}, follow: map[uint64]chan *message{}}
 	s.log = slog.New(&logHandler{s: s, level: level})
+	b, err := openBoard()
+	if err != nil {
+		// Calls are announced by frame instead: slower, as safe.
+		s.log.Warn("a worker without its started board", "error", err)
+	}
+	s.board = b
 	ctx, stop := memlimit.Watch(context.Background(), maxMemory)
 	defer stop()
 	go func() {
@@ -127,11 +133,11 @@ func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Lev
 		case m.Op == opCall: // a call (its answers go the other way)
 			calls = append(calls, m)
 		}
-		// Calls that arrived together start together: one "started"
-		// frame (sent before any of them runs, so that the parent never
-		// moves a call that may have begun) for every call already read,
-		// once reading on would wait, or at maxStarted calls, so that a
-		// steady stream of frames holds none back.
+		// Calls that arrived together start together, each marked begun
+		// before any of them runs (so that the parent never moves a call
+		// that may have begun; calls without a board slot share one
+		// "started" frame), once reading on would wait, or at maxStarted
+		// calls, so that a steady stream of frames holds none back.
 		if len(calls) > 0 && (!s.c.buffered() || len(calls) == maxStarted) {
 			s.start(calls)
 			calls = calls[:0]
@@ -175,8 +181,9 @@ const maxStarted = 64
 // worker's copy of the instance, not its package.
 const BusyAfter = 250 * time.Millisecond
 
-// start announces calls to the parent, then runs them; calls whose
-// instance's loop is held by a long job go back unstarted ("busy").
+// start marks calls begun on the started board (or, for those without a
+// slot, announces them to the parent in one frame), then runs them; calls
+// whose instance's loop is held by a long job go back unstarted ("busy").
 func (s *workerSide) start(calls []*message) {
 	ids := make([]uint64, 0, len(calls))
 	run := calls[:0:0]
@@ -185,13 +192,14 @@ func (s *workerSide) start(calls []*message) {
 			s.c.send(&message{Op: opCall, Re: m.ID, Answer: &answer{Err: &wireError{Msg: m.Call.Target + ": its instance is busy on this worker", Kind: kindBusy}}})
 			continue
 		}
-		ids = append(ids, m.ID)
+		if !s.board.mark(m.Call.Slot, m.ID) {
+			ids = append(ids, m.ID)
+		}
 		run = append(run, m)
 	}
-	if len(ids) == 0 {
-		return
+	if len(ids) > 0 {
+		s.c.send(&message{Op: opStarted, Started: ids})
 	}
-	s.c.send(&message{Op: opStarted, Started: ids})
 	for _, m := range run {
 		go s.call(m)
 	}
@@ -208,10 +216,11 @@ func (s *workerSide) busy(id uint64) bool {
 }
 
 type workerSide struct {
-	c    *conn
-	host Host
-	log  *slog.Logger
-	ids  atomic.Uint64
+	c     *conn
+	host  Host
+	log   *slog.Logger
+	ids   atomic.Uint64
+	board *board // the started board; nil: calls are announced by frame
 
 	mu      sync.Mutex
 	insts   map[uint64]engine.Instance

@@ -114,7 +114,7 @@ Environment:
                        (default 32; 0: Go's default). GOGC or GOMEMLIMIT, if set, win.
   XDG_DATA_HOME        where the defaults above live (default ~/.local/share)
   MODRUN_WORKER, MODRUN_WORKER_MAX_MEMORY, MODRUN_WORKER_LOG_LEVEL,
-  MODRUN_WORKER_HEAP_FLOOR
+  MODRUN_WORKER_HEAP_FLOOR, MODRUN_WORKER_BOARD
                        set by the runner for its own worker processes (--isolate)`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
