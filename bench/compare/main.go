@@ -39,7 +39,14 @@ type result struct {
 	ServerCPU   time.Duration
 	ServerRSSKB int64
 	WorkerRSSKB int64
+	// IdleWorkerRSSKB is the largest worker's resident set idleWait
+	// after the load ended (issue 33: an idle worker ≤ 40 MB).
+	IdleWorkerRSSKB int64
 }
+
+// idleWait is how long a served round's workers sit idle before their
+// resident sets are read again: past the workers' 2 s idle release.
+const idleWait = 5 * time.Second
 
 // serverCPUPerReq is the server's CPU time per request in µs, warmup
 // included.
@@ -150,6 +157,8 @@ func main() {
 		serves = append(serves, serveRound(srv, "/v1/run/bench-refresh/auth.refresh"))
 		srv.workersRSS = srv.childrenRSSKB()
 		serves[len(serves)-1].WorkerRSSKB = srv.workersRSS
+		time.Sleep(idleWait)
+		serves[len(serves)-1].IdleWorkerRSSKB = srv.largestChildRSSKB()
 		srv.stop()
 		ip := startServed([]string{"MODRUN_TOKEN=" + token}, runner, "serve", "bench/refresh", "--listen", "127.0.0.1:0",
 			"--input", input, "--store", filepath.Join(dir, "serve-inproc.db"), "--isolate=false")
@@ -230,7 +239,8 @@ func main() {
 	}
 	fmt.Printf("; per-call cost of isolation: %.0f µs of server CPU (%.0f isolated, workers included, vs %.0f in-process)",
 		serve.serverCPUPerReq()-inProc.serverCPUPerReq(), serve.serverCPUPerReq(), inProc.serverCPUPerReq())
-	fmt.Printf("; server peak RSS MB: runner serve %d (+ workers %d), in-process %d, plain %d", serve.ServerRSSKB>>10, serve.WorkerRSSKB>>10, inProc.ServerRSSKB>>10, plainServe.ServerRSSKB>>10)
+	fmt.Printf("; server peak RSS MB: runner serve %d (+ workers %d; the largest worker idle %s later: %d), in-process %d, plain %d",
+		serve.ServerRSSKB>>10, serve.WorkerRSSKB>>10, idleWait, serve.IdleWorkerRSSKB>>10, inProc.ServerRSSKB>>10, plainServe.ServerRSSKB>>10)
 	if nodeServe != nil {
 		fmt.Printf(", node %d", nodeServe.ServerRSSKB>>10)
 	}

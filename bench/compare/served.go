@@ -69,6 +69,15 @@ func (s *served) childrenRSSKB() int64 {
 	return total
 }
 
+// largestChildRSSKB is the largest worker's resident set.
+func (s *served) largestChildRSSKB() int64 {
+	var most int64
+	for _, pid := range s.children() {
+		most = max(most, statusField(pid, "VmRSS"))
+	}
+	return most
+}
+
 // startServed starts a server that prints "serving on http://ADDR" on
 // stdout or stderr, and waits for that line.
 func startServed(env []string, name string, args ...string) *served {
