@@ -67,6 +67,16 @@ type AsyncSetter interface {
 	SetAsync(ctx context.Context, app, key string, value json.RawMessage) (wait func() error)
 }
 
+// AsyncDeleter is a Store that can queue a delete as an AsyncSetter
+// queues a write. The server's history trims old runs with it, in the
+// commit that adds new ones: one delete at a time, each waiting for its
+// own commit, took two thousand fsyncs a second at 6,500 runs/s.
+type AsyncDeleter interface {
+	// DeleteAsync queues the delete before it returns; wait blocks until
+	// it is durable and returns its error.
+	DeleteAsync(ctx context.Context, app, key string) (wait func() error)
+}
+
 // Locker is an optional ability of a Store that several processes share
 // (a distributed store, such as etcd): a lock on (app, key) across every
 // process on the store. OAuth2 refreshes take it around their token

@@ -15,11 +15,12 @@ import (
 )
 
 var (
-	_ engine.Store       = (*Store)(nil)
-	_ engine.AsyncSetter = (*Store)(nil)
-	_ engine.AppLister   = (*Store)(nil)
-	_ engine.Rekeyer     = (*Store)(nil)
-	_ engine.Locker      = (*lockingStore)(nil)
+	_ engine.Store        = (*Store)(nil)
+	_ engine.AsyncSetter  = (*Store)(nil)
+	_ engine.AsyncDeleter = (*Store)(nil)
+	_ engine.AppLister    = (*Store)(nil)
+	_ engine.Rekeyer      = (*Store)(nil)
+	_ engine.Locker       = (*lockingStore)(nil)
 )
 
 // format is the envelope's version: XChaCha20-Poly1305, a 24-byte random
@@ -173,6 +174,16 @@ func (s *Store) SetAsync(ctx context.Context, app, key string, value json.RawMes
 // Delete implements engine.Store.
 func (s *Store) Delete(ctx context.Context, app, key string) error {
 	return s.inner.Delete(ctx, app, key)
+}
+
+// DeleteAsync implements engine.AsyncDeleter, with the inner store's if
+// it has one.
+func (s *Store) DeleteAsync(ctx context.Context, app, key string) (wait func() error) {
+	if ad, ok := s.inner.(engine.AsyncDeleter); ok {
+		return ad.DeleteAsync(ctx, app, key)
+	}
+	err := s.inner.Delete(ctx, app, key)
+	return func() error { return err }
 }
 
 // Clear implements engine.Store.

@@ -85,8 +85,10 @@ func (h *history) write(batch map[string][]byte) (failed map[string][]byte, err 
 		failed[key], err = batch[key], e
 	}
 	// With a store that queues writes (bbolt's group commit), the batch
-	// goes in one commit instead of one fsync a run.
+	// goes in one commit instead of one fsync a run, trimmed runs' deletes
+	// included.
 	async, _ := h.st.(engine.AsyncSetter)
+	asyncDel, _ := h.st.(engine.AsyncDeleter)
 	type waiting struct {
 		key  string
 		wait func() error
@@ -95,6 +97,8 @@ func (h *history) write(batch map[string][]byte) (failed map[string][]byte, err 
 	for key, raw := range batch {
 		var e error
 		switch {
+		case raw == nil && asyncDel != nil:
+			waits = append(waits, waiting{key, asyncDel.DeleteAsync(context.Background(), HistoryApp, key)})
 		case raw == nil:
 			e = h.st.Delete(context.Background(), HistoryApp, key)
 		case async != nil:

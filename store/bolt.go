@@ -21,8 +21,9 @@ import (
 )
 
 var (
-	_ engine.Store       = (*DB)(nil)
-	_ engine.AsyncSetter = (*DB)(nil)
+	_ engine.Store        = (*DB)(nil)
+	_ engine.AsyncSetter  = (*DB)(nil)
+	_ engine.AsyncDeleter = (*DB)(nil)
 )
 
 // DefaultTimeout is how long Open waits for a file another process holds.
@@ -188,13 +189,19 @@ func (db *DB) SetAsync(ctx context.Context, app, key string, value json.RawMessa
 
 // Delete implements engine.Store.
 func (db *DB) Delete(ctx context.Context, app, key string) error {
+	return db.DeleteAsync(ctx, app, key)()
+}
+
+// DeleteAsync implements engine.AsyncDeleter: the delete is queued (in
+// order with writes) before it returns; wait blocks until it is durable.
+func (db *DB) DeleteAsync(ctx context.Context, app, key string) (wait func() error) {
 	if err := checkApp(app); err != nil {
-		return err
+		return func() error { return err }
 	}
 	if err := engine.CheckKey(key); err != nil {
-		return err
+		return func() error { return err }
 	}
-	return db.write(ctx, func(tx *bolt.Tx) error {
+	return db.enqueue(ctx, func(tx *bolt.Tx) error {
 		if b := tx.Bucket([]byte(app)); b != nil {
 			return b.Delete([]byte(key))
 		}

@@ -216,6 +216,43 @@ func TestStore(t *testing.T, newStore func(t *testing.T) engine.Store) {
 		}
 	})
 
+	// A store that queues both writes and deletes (engine.AsyncSetter,
+	// engine.AsyncDeleter) applies them in the order queued.
+	probe := newStore(t)
+	_, okSet := probe.(engine.AsyncSetter)
+	_, okDel := probe.(engine.AsyncDeleter)
+	probe.Close()
+	if okSet && okDel {
+		t.Run("QueuedWritesAndDeletes", func(t *testing.T) {
+			st := open(t)
+			as, ad := st.(engine.AsyncSetter), st.(engine.AsyncDeleter)
+			mustSet(t, st, "app", "gone", `1`)
+			// Queued in order, waited for after: they apply in that order.
+			waits := []func() error{
+				ad.DeleteAsync(ctx, "app", "gone"),
+				as.SetAsync(ctx, "app", "back", json.RawMessage(`1`)),
+				ad.DeleteAsync(ctx, "app", "back"),
+				as.SetAsync(ctx, "app", "back", json.RawMessage(`2`)),
+				ad.DeleteAsync(ctx, "app", "never-set"),
+			}
+			for i, wait := range waits {
+				if err := wait(); err != nil {
+					t.Fatalf("queued operation %d: %v", i, err)
+				}
+			}
+			all, err := st.List(ctx, "app")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(all) != 1 || string(all["back"]) != `2` {
+				t.Fatalf("List = %v, want only back=2", all)
+			}
+			if err := ad.DeleteAsync(ctx, "app", "")(); !errors.Is(err, engine.ErrInvalidKey) {
+				t.Fatalf("DeleteAsync of an empty key: %v, want ErrInvalidKey", err)
+			}
+		})
+	}
+
 	t.Run("ConcurrentWriters", func(t *testing.T) {
 		st := open(t)
 		const n = 64
