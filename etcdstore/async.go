@@ -19,7 +19,8 @@ const maxBatch = 128
 // write larger than it (a value near the 1 MiB limit) goes alone.
 const maxBatchBytes = 1 << 20
 
-// queued is one write of SetAsync waiting for its group commit.
+// queued is one write of SetAsync (or delete of DeleteAsync) waiting
+// for its group commit.
 type queued struct {
 	key   string // the etcd key
 	op    clientv3.Op
@@ -49,15 +50,40 @@ func (s *Store) SetAsync(ctx context.Context, app, key string, value json.RawMes
 		return fail(s.Set(ctx, app, key, v))
 	}
 	k := s.appRange(app) + key
+	return s.enqueue(ctx, k, clientv3.OpPut(k, string(v)), len(k)+len(v))
+}
+
+var _ engine.AsyncDeleter = (*Store)(nil)
+
+// DeleteAsync implements engine.AsyncDeleter: the delete is queued in
+// order with SetAsync's writes and committed in their batch (the history
+// trims old runs so, in the transaction that adds new ones). A delete of
+// a key under this store's lock is fenced, and made at once.
+func (s *Store) DeleteAsync(ctx context.Context, app, key string) (wait func() error) {
+	if err := checkAppKey(app, key); err != nil {
+		return func() error { return err }
+	}
+	if s.fence(app, key) != nil {
+		err := s.Delete(ctx, app, key)
+		return func() error { return err }
+	}
+	k := s.appRange(app) + key
+	return s.enqueue(ctx, k, clientv3.OpDelete(k), len(k))
+}
+
+// enqueue queues op on etcd key k (size bytes of key and value) for the
+// next group commit, and returns the wait for it.
+func (s *Store) enqueue(ctx context.Context, k string, op clientv3.Op, size int) (wait func() error) {
 	until, ok := ctx.Deadline()
 	if !ok {
 		until = time.Now().Add(opTimeout)
 	}
-	w := &queued{key: k, op: clientv3.OpPut(k, string(v)), size: len(k) + len(v), until: until, done: make(chan error, 1)}
+	w := &queued{key: k, op: op, size: size, until: until, done: make(chan error, 1)}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return fail(s.ready())
+		err := s.ready()
+		return func() error { return err }
 	}
 	if s.queue == nil {
 		s.queue = make(chan *queued, 4*maxBatch)
