@@ -63,6 +63,7 @@ func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Lev
 		s.log.Warn("a worker without its started board", "error", err)
 	}
 	s.board = b
+	defer s.c.flushPosted() // what the last calls posted, before the worker exits
 	ctx, stop := memlimit.Watch(context.Background(), maxMemory)
 	defer stop()
 	go func() {
