@@ -62,6 +62,14 @@ func TestBoardIsShared(t *testing.T) {
 	if child.mark(boardSlots+1, 45) || child.mark(0, 45) {
 		t.Fatal("a mark outside the board was taken")
 	}
+	// A worker cannot shrink the board under its parent (a read past
+	// the end would be a SIGBUS in the server).
+	if err := f.Truncate(0); err == nil {
+		t.Fatal("the board could be shrunk")
+	}
+	if err := f.Truncate(2 * boardSlots * 8); err == nil {
+		t.Fatal("the board could be grown")
+	}
 }
 
 // TestPostedFramesArrive: a posted frame goes with the next frame sent,

@@ -12,13 +12,24 @@ import (
 // newBoard makes a started board in shared memory (memfd) and returns it
 // with the file to hand the worker. A board that cannot be made is not
 // an error: the worker announces its calls by frame, as before boards.
+//
+// The memory is sealed at its size: a worker is not trusted (DESIGN §17),
+// and one that shrank the file would make the parent's next read of the
+// board a SIGBUS, a crash of the server. A worker can still write any
+// mark, which is no more than it could say in frames.
 func newBoard() (*board, *os.File) {
-	fd, err := unix.MemfdCreate("modrun-started", unix.MFD_CLOEXEC)
+	fd, err := unix.MemfdCreate("modrun-started", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, nil
 	}
 	f := os.NewFile(uintptr(fd), "modrun-started")
 	b, err := mapBoard(fd)
+	if err == nil {
+		_, err = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL)
+		if err != nil {
+			b.close()
+		}
+	}
 	if err != nil {
 		f.Close()
 		return nil, nil
