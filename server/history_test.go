@@ -21,13 +21,18 @@ import (
 func TestFlushWaitsForTheLinger(t *testing.T) {
 	st := store.NewMemory()
 	h := newHistory(st, 1000, "test", slog.New(slog.DiscardHandler))
-	for range 100 {
+	addSucceeded(h, 100)
+	h.flush(context.Background())
+	storedSucceeded(t, st, 100, "after flush")
+}
+
+// addSucceeded adds n runs to h, each succeeded.
+func addSucceeded(h *history, n int) {
+	for range n {
 		r := &Run{Package: "p", Target: "m.f", Trigger: TriggerAPI, Status: StatusQueued}
 		h.add(r, false)
 		h.update(r, func(r *Run) { r.Status, r.Result = StatusSucceeded, json.RawMessage(`1`) })
 	}
-	h.flush(context.Background())
-	storedSucceeded(t, st, 100, "after flush")
 }
 
 // storedSucceeded checks that the store's history holds n runs, each
@@ -193,11 +198,7 @@ func TestTrimmedRunsShareTheBatchCommit(t *testing.T) {
 	defer db.Close()
 	st := &queuing{DB: db}
 	h := newHistory(st, 10, "test", slog.New(slog.DiscardHandler))
-	for range 100 {
-		r := &Run{Package: "p", Target: "m.f", Trigger: TriggerAPI, Status: StatusQueued}
-		h.add(r, false)
-		h.update(r, func(r *Run) { r.Status, r.Result = StatusSucceeded, json.RawMessage(`1`) })
-	}
+	addSucceeded(h, 100)
 	h.flush(context.Background())
 	storedSucceeded(t, st, 10, "after flush")
 	if n := st.syncDeletes.Load(); n != 0 {

@@ -47,19 +47,7 @@ func TestBegunCallsStayWithTheBoard(t *testing.T) {
 		t.Fatalf(`the workers sent %d "started" frames, want none: the board is not in use`, n)
 	}
 
-	napped := make(chan error, 1)
-	go func() {
-		_, err := inst.Call(context.Background(), "m.nap")
-		napped <- err
-	}()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
-		if _, err := st.Get(context.Background(), "w", "napping"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the nap did not start")
-		}
-	}
+	napped := startNap(t, inst, st)
 	st.Delete(context.Background(), "w", "napping")
 	for _, pid := range children() {
 		syscall.Kill(pid, syscall.SIGKILL)

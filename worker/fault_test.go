@@ -37,6 +37,26 @@ func faultPackage(t *testing.T) *engine.Package {
 	return pkg
 }
 
+// startNap calls faultPackage's m.nap on inst and returns once it has
+// begun (its store write is in st); the call's error comes on the
+// channel.
+func startNap(t *testing.T, inst engine.Instance, st engine.Store) <-chan error {
+	t.Helper()
+	napped := make(chan error, 1)
+	go func() {
+		_, err := inst.Call(context.Background(), "m.nap")
+		napped <- err
+	}()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, err := st.Get(context.Background(), "w", "napping"); err == nil {
+			return napped
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the nap did not start")
+		}
+	}
+}
+
 // TestKilledWorkersCostNoBackoff: a worker that served calls and is
 // killed from outside, nine times running, is replaced at once each time:
 // the first call after the last kill succeeds within a 2 s deadline, and
@@ -188,19 +208,7 @@ func TestMemoryBombNeighboursAreToldTheTruth(t *testing.T) {
 	p := worker.NewPool(worker.Options{Size: 1, MaxMemory: 64 << 20, Store: st})
 	defer p.Close()
 	inst := p.NewInstance(pkg, "", nil, nil)
-	napped := make(chan error, 1)
-	go func() {
-		_, err := inst.Call(context.Background(), "m.nap")
-		napped <- err
-	}()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
-		if _, err := st.Get(context.Background(), "w", "napping"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the nap did not start")
-		}
-	}
+	napped := startNap(t, inst, st)
 	if _, err := inst.Call(context.Background(), "m.bomb"); err == nil {
 		t.Fatal("the bomb succeeded")
 	}

@@ -261,19 +261,7 @@ func newConn(r io.Reader, w io.Writer, c io.Closer) *conn {
 }
 
 // send writes m and flushes it, with any frame posted before it.
-func (c *conn) send(m *message) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.write(b); err != nil {
-		return err
-	}
-	c.due = false
-	return c.w.Flush()
-}
+func (c *conn) send(m *message) error { return c.put(m, true) }
 
 // post writes m without flushing it: it goes with the next frame sent,
 // or within postDelay. For news the other side needs soon, not at once
@@ -281,15 +269,28 @@ func (c *conn) send(m *message) error {
 // with the call's answer, one write and one wake-up of the parent fewer.
 // Frames keep their order. A worker that dies loses what it posted in
 // the last postDelay.
-func (c *conn) post(m *message) error {
+func (c *conn) post(m *message) error { return c.put(m, false) }
+
+// put buffers m with its length, then flushes (with what was posted
+// before it) or makes sure a flush comes within postDelay.
+func (c *conn) put(m *message, flush bool) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.write(b); err != nil {
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(b)))
+	if _, err := c.w.Write(n[:]); err != nil {
 		return err
+	}
+	if _, err := c.w.Write(b); err != nil {
+		return err
+	}
+	if flush {
+		c.due = false
+		return c.w.Flush()
 	}
 	if !c.due {
 		c.due = true
@@ -309,17 +310,6 @@ func (c *conn) flushPosted() {
 		c.due = false
 		c.w.Flush()
 	}
-}
-
-// write buffers frame b with its length; the caller holds c.mu.
-func (c *conn) write(b []byte) error {
-	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], uint32(len(b)))
-	if _, err := c.w.Write(n[:]); err != nil {
-		return err
-	}
-	_, err := c.w.Write(b)
-	return err
 }
 
 // buffered reports whether what was read holds more of the next frame:
