@@ -7,6 +7,7 @@ package js
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/oauth2"
@@ -53,9 +54,23 @@ type host interface {
 	// background runs blocking work on a worker goroutine, never on a
 	// caller (a durable write the caller must wait for).
 	background(f func())
+	// now is the loop's clock: when the current job began. Timers count
+	// their delays from it, as Node.js counts from its loop's cached
+	// time, so that timers set in one job fire in the order of their
+	// delays whatever the job's own pace.
+	now() time.Time
 }
 
 var _ host = (*Instance)(nil)
+
+func (in *Instance) now() time.Time {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.inJob {
+		return in.jobStart
+	}
+	return time.Now()
+}
 
 func (in *Instance) tokenClient() *oauth2.Client { return in.tokens() }
 

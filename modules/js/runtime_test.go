@@ -47,6 +47,29 @@ func TestPromiseAllOverThreeQueries(t *testing.T) {
 	}
 }
 
+// TestTimersCountFromTheJobStart: timers set in one job fire in the
+// order of their delays even when the job is held up between the calls,
+// as on a loaded machine (CI saw t20 before t0): delays count from when
+// the job began, as Node.js counts from its loop's cached time.
+func TestTimersCountFromTheJobStart(t *testing.T) {
+	pkg := load(t, map[string]string{"m.js": `export default {
+	held() {
+		const seen = [];
+		return new Promise((resolve) => {
+			setTimeout(() => seen.push("t20"), 20);
+			const until = Date.now() + 30;
+			while (Date.now() < until) {} // the job held up past the first timer's delay
+			setTimeout(() => seen.push("t0"), 0);
+			setTimeout(() => resolve(seen), 40);
+		});
+	},
+};`})
+	inst := newInstance(t, pkg, openStore(t), nil)
+	if got := call(t, inst, "m.held"); got != `["t0","t20"]` {
+		t.Fatalf("timer order: %s", got)
+	}
+}
+
 func TestTimersAndStoreSemantics(t *testing.T) {
 	pkg := load(t, map[string]string{"m.js": `export default {
 	order() {

@@ -49,11 +49,16 @@ func (v *vm) setTimer(call goja.FunctionCall, repeat bool) goja.Value {
 	return v.rt.ToValue(id)
 }
 
+// arm sets timer id due delay after the current job began (the loop's
+// clock, v.h.now). Counted from the moment of the call instead, a 20 ms
+// timer set before a 1 ms one was due first whenever the job was held up
+// more than 19 ms between the two calls (a loaded machine: CI saw it).
 func (v *vm) arm(id int64, fn goja.Callable, args []goja.Value, delay time.Duration, repeat bool) {
 	back := v.h.callback()
-	tm := &timer{due: time.Now().Add(delay), id: id, fn: fn, args: args, delay: delay, repeat: repeat, r: v.h.serving(), back: back}
+	due := v.h.now().Add(delay)
+	tm := &timer{due: due, id: id, fn: fn, args: args, delay: delay, repeat: repeat, r: v.h.serving(), back: back}
 	v.timers[id] = tm
-	tm.t = time.AfterFunc(delay, func() { back(v.fireDue) })
+	tm.t = time.AfterFunc(time.Until(due), func() { back(v.fireDue) })
 }
 
 // fireDue runs every timer that is due, earliest first: each timer's
