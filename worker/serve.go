@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -250,14 +251,28 @@ func (s *workerSide) ended() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.idle == nil {
-		s.idle = time.AfterFunc(idleAfter, func() {
-			if s.running.Load() == 0 {
-				debug.FreeOSMemory()
-			}
-		})
+		s.idle = time.AfterFunc(idleAfter, s.giveBack)
 		return
 	}
 	s.idle.Reset(idleAfter)
+}
+
+// giveBack returns the memory the worker's runs left to the system, if
+// no call runs, and says at debug level how much went back.
+func (s *workerSide) giveBack() {
+	if s.running.Load() != 0 {
+		return
+	}
+	released := []metrics.Sample{{Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(released)
+	before := released[0].Value.Uint64()
+	debug.FreeOSMemory()
+	metrics.Read(released)
+	var mb uint64
+	if after := released[0].Value.Uint64(); after > before {
+		mb = (after - before) >> 20
+	}
+	s.log.Debug("idle: memory given back to the system", "released_mb", mb)
 }
 
 func (s *workerSide) call(m *message) {
