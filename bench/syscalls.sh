@@ -50,7 +50,7 @@ measure() {
   "$dir/httpload" -url "$url" -token $token -n 3000 -c 64 >/dev/null # warm up; workers started
   pids=("$pid" $(pgrep -P "$pid" || true))
   local before; before=$(cpu "${pids[@]}")
-  perf stat -x, -o "$dir/stat" -e raw_syscalls:sys_enter,syscalls:sys_enter_futex,syscalls:sys_enter_nanosleep,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_read,syscalls:sys_enter_write,context-switches \
+  perf stat -x, -o "$dir/stat" -e raw_syscalls:sys_enter,syscalls:sys_enter_futex,syscalls:sys_enter_nanosleep,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_fdatasync,context-switches \
     -p "$(IFS=,; echo "${pids[*]}")" &
   local sp=$!
   sleep 0.3
@@ -61,9 +61,10 @@ measure() {
   awk -F, -v who="$(basename "$runner") isolate=$isolate" -v rps="$rps" -v n="$runs" -v cpu=$(( (after - before) * 1000000 / tick )) '
     { c[$3] = $1 }
     END {
-      printf "%-28s %6d runs/s  %4.0f µs CPU  %5.2f syscalls (futex %.2f, nanosleep %.2f, epoll %.2f, read %.2f, write %.2f)  %.2f context switches  per request\n",
+      printf "%-28s %6d runs/s  %4.0f µs CPU  %5.2f syscalls (futex %.2f, nanosleep %.2f, epoll %.2f, read %.2f, write %.2f, fdatasync %.3f)  %.2f context switches  per request\n",
         who, rps, cpu / n, c["raw_syscalls:sys_enter"] / n, c["syscalls:sys_enter_futex"] / n, c["syscalls:sys_enter_nanosleep"] / n,
-        c["syscalls:sys_enter_epoll_pwait"] / n, c["syscalls:sys_enter_read"] / n, c["syscalls:sys_enter_write"] / n, c["context-switches"] / n
+        c["syscalls:sys_enter_epoll_pwait"] / n, c["syscalls:sys_enter_read"] / n, c["syscalls:sys_enter_write"] / n,
+        c["syscalls:sys_enter_fdatasync"] / n, c["context-switches"] / n
     }' "$dir/stat"
 }
 
