@@ -23,11 +23,10 @@ type poolKey struct {
 type pool struct {
 	insts  []engine.Instance
 	next   atomic.Uint64
-	active atomic.Int64  // calls in progress; changed under Server.mu when it reaches 0
-	used   atomic.Int64  // when a call last ended, in Unix nanoseconds
-	idle   chan struct{} // closed by the last call to end once the pool is retired
+	active atomic.Int64 // calls in progress; changed under Server.mu when it reaches 0
+	used   atomic.Int64 // when a call last ended, in Unix nanoseconds
 	// retired is set (under Server.mu) when the pool leaves the server's
-	// map: it closes once its last call ends.
+	// map: the pool closes once its last call ends.
 	retired bool
 }
 
