@@ -55,7 +55,7 @@ type Host interface {
 // exits with status 3.
 // Records under level are not sent.
 func Serve(r io.Reader, w io.Writer, host Host, maxMemory uint64, level slog.Level) error {
-	s := &workerSide{c: newConn(r, w, nil), host: host, insts: map[uint64]engine.Instance{},
+	s := &workerSide{c: newConn(pollable(r), pollable(w), nil), host: host, insts: map[uint64]engine.Instance{},
 		pending: map[uint64]chan *message{}, follow: map[uint64]chan *message{}}
 	s.log = slog.New(&logHandler{s: s, level: level})
 	b, err := openBoard()
