@@ -103,7 +103,7 @@ func (in *instance) try(ctx context.Context, target string, args []json.RawMessa
 	// The last worker a call can go to runs it even if its copy of the
 	// instance is busy; the others hand it on.
 	last := attempt >= len(in.p.slots)-1
-	if err := w.c.send(&message{ID: id, Op: opCall, Inst: in.id, Call: &callFrame{Target: target, Args: args, Timeout: max(time.Until(deadline).Milliseconds(), 1), Deadline: deadline.UnixMilli(), Queue: last,
+	if err := w.c.sendTogether(&message{ID: id, Op: opCall, Inst: in.id, Call: &callFrame{Target: target, Args: args, Timeout: max(time.Until(deadline).Milliseconds(), 1), Deadline: deadline.UnixMilli(), Queue: last,
 		Trace: tracing.TraceParent(ctx), Run: runlog.ID(ctx), Slot: c.slot}}); err != nil {
 		forget()
 		w.broken(ctx, err)

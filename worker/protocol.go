@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"time"
 
@@ -249,8 +250,9 @@ type conn struct {
 	w  *bufio.Writer
 	c  io.Closer
 
-	due   bool        // posted frames wait in w
-	flush *time.Timer // flushes them within postDelay
+	due      bool        // posted frames wait in w
+	flush    *time.Timer // flushes them within postDelay
+	flushing bool        // a sendTogether flush is coming
 }
 
 // postDelay is the longest a posted frame waits for another to go with.
@@ -280,12 +282,7 @@ func (c *conn) put(m *message, flush bool) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], uint32(len(b)))
-	if _, err := c.w.Write(n[:]); err != nil {
-		return err
-	}
-	if _, err := c.w.Write(b); err != nil {
+	if err := c.frame(b); err != nil {
 		return err
 	}
 	if flush {
@@ -301,6 +298,43 @@ func (c *conn) put(m *message, flush bool) error {
 		}
 	}
 	return nil
+}
+
+// sendTogether writes m and flushes it once the goroutines ready to run
+// have had their turn: answers that settled together (one loop batch of
+// the worker ends several runs) cross in one write and wake the parent
+// once. The first sender of such a group yields, then flushes what the
+// others added meanwhile; they return at once. Its error is the flush's;
+// the others' is only their frame's encoding (a failed flush means the
+// pipe is gone, and with it the worker).
+func (c *conn) sendTogether(m *message) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if err := c.frame(b); err != nil || c.flushing {
+		c.mu.Unlock()
+		return err
+	}
+	c.flushing = true
+	c.mu.Unlock()
+	runtime.Gosched()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.flushing, c.due = false, false
+	return c.w.Flush()
+}
+
+// frame buffers b with its length. c.mu is held.
+func (c *conn) frame(b []byte) error {
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(b)))
+	if _, err := c.w.Write(n[:]); err != nil {
+		return err
+	}
+	_, err := c.w.Write(b)
+	return err
 }
 
 func (c *conn) flushPosted() {

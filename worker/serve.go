@@ -306,7 +306,7 @@ func (s *workerSide) call(m *message) {
 	if err == nil {
 		a.Result = json.RawMessage(inst.Redact(string(out)))
 	}
-	s.c.send(&message{Op: opCall, Re: m.ID, Answer: a})
+	s.c.sendTogether(&message{Op: opCall, Re: m.ID, Answer: a})
 }
 
 // stuckGrace is how long after a deadline a native call may still run
