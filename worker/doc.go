@@ -26,7 +26,11 @@
 // started board with its parent (a memfd, MODRUN_WORKER_BOARD): it marks
 // there the calls it begins, instead of a frame per batch; elsewhere it
 // sends "started" frames. A served request thus crosses the pipe twice,
-// the call and its answer (issue 33).
+// the call and its answer (issue 33); calls, or answers, ready at once
+// go in one write (sendTogether). The worker reads and writes its
+// pipes through Go's poller, as the parent does: they arrive in blocking
+// mode, in which a waiting read holds a thread and keeps the runtime's
+// monitor waking to take its processor back.
 //
 // # Limits
 //

@@ -301,12 +301,14 @@ func (c *conn) put(m *message, flush bool) error {
 }
 
 // sendTogether writes m and flushes it once the goroutines ready to run
-// have had their turn: answers that settled together (one loop batch of
-// the worker ends several runs) cross in one write and wake the parent
-// once. The first sender of such a group yields, then flushes what the
-// others added meanwhile; they return at once. Its error is the flush's;
-// the others' is only their frame's encoding (a failed flush means the
-// pipe is gone, and with it the worker).
+// have had their turn: calls that requests made at once, or answers that
+// settled together (one loop batch of the worker ends several runs),
+// cross in one write and wake the other side once. The first sender of
+// such a group yields, then flushes what the others added meanwhile; they
+// return at once. A frame sent alone leaves as soon as its sender runs
+// again; nothing waits on a timer. Its error is the flush's; the others'
+// is only their frame's (a failed flush means the pipe is gone, and with
+// it the worker: the parent then fails or moves the calls it had).
 func (c *conn) sendTogether(m *message) error {
 	b, err := json.Marshal(m)
 	if err != nil {
