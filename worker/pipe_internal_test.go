@@ -47,6 +47,15 @@ func TestInheritedPipesArePolled(t *testing.T) {
 	if got := pollable[any]("not a file"); got != "not a file" {
 		t.Fatalf("pollable changed what is not a file: %v", got)
 	}
+	// Not a pipe (a terminal shares its mode with the shell): unchanged.
+	f, err := os.CreateTemp(t.TempDir(), "not-a-pipe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got := pollable(f); got != f {
+		t.Fatal("pollable changed a regular file")
+	}
 }
 
 // inherited returns a copy of f's descriptor as a child finds its

@@ -17,11 +17,16 @@ import (
 // (issue 33: 1.3 fewer nanosleep and 0.9 fewer futex calls per served
 // request; bench/README.md).
 //
-// Anything but an *os.File, or a file that cannot be made non-blocking,
-// is returned as it was.
+// Only pipes change: O_NONBLOCK belongs to the open file, which a
+// terminal shares with the shell that started a worker by hand, and a
+// regular file has no use for it. Anything else, or a pipe that cannot be
+// made non-blocking, is returned as it was.
 func pollable[T any](s T) T {
 	f, ok := any(s).(*os.File)
 	if !ok {
+		return s
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
 		return s
 	}
 	// A descriptor of its own, so that closing either file (or the
