@@ -262,8 +262,21 @@ func newConn(r io.Reader, w io.Writer, c io.Closer) *conn {
 	return &conn{r: bufio.NewReaderSize(r, 64<<10), w: bufio.NewWriterSize(w, 64<<10), c: c}
 }
 
-// send writes m and flushes it, with any frame posted before it.
-func (c *conn) send(m *message) error { return c.put(m, true) }
+// send writes m and flushes it, with any frame posted before it: it has
+// left when send returns (a dying worker's last word needs that).
+func (c *conn) send(m *message) error { return c.put(m, now) }
+
+// sendTogether writes m and flushes it once the goroutines ready to run
+// have had their turn: calls that requests made at once, or answers that
+// settled together (one loop batch of the worker ends several runs),
+// cross in one write and wake the other side once. The first sender of
+// such a group yields, then flushes what the others added meanwhile; they
+// return at once. A frame sent alone leaves when its sender runs again,
+// after the goroutines ready before it; nothing waits on a timer. Its
+// error is the flush's; the others' is only their frame's (a failed flush
+// means the pipe is gone, and with it the worker: the parent then fails
+// or moves the calls it had).
+func (c *conn) sendTogether(m *message) error { return c.put(m, together) }
 
 // post writes m without flushing it: it goes with the next frame sent,
 // or within postDelay. For news the other side needs soon, not at once
@@ -271,72 +284,57 @@ func (c *conn) send(m *message) error { return c.put(m, true) }
 // with the call's answer, one write and one wake-up of the parent fewer.
 // Frames keep their order. A worker that dies loses what it posted in
 // the last postDelay.
-func (c *conn) post(m *message) error { return c.put(m, false) }
+func (c *conn) post(m *message) error { return c.put(m, later) }
 
-// put buffers m with its length, then flushes (with what was posted
-// before it) or makes sure a flush comes within postDelay.
-func (c *conn) put(m *message, flush bool) error {
+// when is when put flushes a frame.
+type when int
+
+const (
+	now      when = iota // before put returns
+	together             // after the goroutines ready to run (sendTogether)
+	later                // with the next frame, or within postDelay (post)
+)
+
+// put buffers m with its length and flushes it (with what is buffered
+// before it) when at says.
+func (c *conn) put(m *message, at when) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.frame(b); err != nil {
-		return err
-	}
-	if flush {
-		c.due = false
-		return c.w.Flush()
-	}
-	if !c.due {
-		c.due = true
-		if c.flush == nil {
-			c.flush = time.AfterFunc(postDelay, c.flushPosted)
-		} else {
-			c.flush.Reset(postDelay)
-		}
-	}
-	return nil
-}
-
-// sendTogether writes m and flushes it once the goroutines ready to run
-// have had their turn: calls that requests made at once, or answers that
-// settled together (one loop batch of the worker ends several runs),
-// cross in one write and wake the other side once. The first sender of
-// such a group yields, then flushes what the others added meanwhile; they
-// return at once. A frame sent alone leaves as soon as its sender runs
-// again; nothing waits on a timer. Its error is the flush's; the others'
-// is only their frame's (a failed flush means the pipe is gone, and with
-// it the worker: the parent then fails or moves the calls it had).
-func (c *conn) sendTogether(m *message) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	if err := c.frame(b); err != nil || c.flushing {
-		c.mu.Unlock()
-		return err
-	}
-	c.flushing = true
-	c.mu.Unlock()
-	runtime.Gosched()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.flushing, c.due = false, false
-	return c.w.Flush()
-}
-
-// frame buffers b with its length. c.mu is held.
-func (c *conn) frame(b []byte) error {
 	var n [4]byte
 	binary.BigEndian.PutUint32(n[:], uint32(len(b)))
 	if _, err := c.w.Write(n[:]); err != nil {
 		return err
 	}
-	_, err := c.w.Write(b)
-	return err
+	if _, err := c.w.Write(b); err != nil {
+		return err
+	}
+	switch {
+	case at == now:
+	case at == later:
+		if !c.due {
+			c.due = true
+			if c.flush == nil {
+				c.flush = time.AfterFunc(postDelay, c.flushPosted)
+			} else {
+				c.flush.Reset(postDelay)
+			}
+		}
+		return nil
+	case c.flushing:
+		return nil // the sender that yielded flushes it
+	default:
+		c.flushing = true
+		c.mu.Unlock()
+		runtime.Gosched()
+		c.mu.Lock()
+		c.flushing = false
+	}
+	c.due = false
+	return c.w.Flush()
 }
 
 func (c *conn) flushPosted() {
