@@ -69,3 +69,38 @@ func ExampleOpenStore() {
 	// "hi"
 	// store redis://…@127.0.0.1:6379/0: no backend for redis:// (registered: file; import its package)
 }
+
+// A batch of writes and deletes queued together: with a store that
+// commits in groups (bbolt, etcd) they share one commit; with one that
+// does not, each is made at once. Either way, wait says when it is
+// durable.
+func ExampleDeleteAsync() {
+	ctx := context.Background()
+	st, err := store.Open(filepath.Join(os.TempDir(), fmt.Sprintf("example-async-%d.db", os.Getpid())), nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.Remove(st.Path())
+	defer st.Close()
+	st.Set(ctx, "history", "run-1", json.RawMessage(`"old"`))
+
+	waits := []func() error{
+		engine.SetAsync(ctx, st, "history", "run-2", json.RawMessage(`"new"`)),
+		engine.DeleteAsync(ctx, st, "history", "run-1"),
+	}
+	for _, wait := range waits {
+		if err := wait(); err != nil {
+			fmt.Println(err)
+		}
+	}
+	all, _ := st.List(ctx, "history")
+	fmt.Println(len(all), string(all["run-2"]))
+	// Output: 1 "new"
+}
+
+func ExampleWaited() {
+	wait := engine.Waited(engine.ErrClosed)
+	fmt.Println(wait())
+	// Output: closed
+}

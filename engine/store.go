@@ -57,26 +57,6 @@ type Store interface {
 	Close() error
 }
 
-// AsyncSetter is a Store that can queue a write and wait for its
-// durability later. Writes queued by one goroutine commit in that order. A
-// Session uses it so that storeValue does not hold an instance's loop
-// while the disk syncs, letting one instance's runs share group commits.
-type AsyncSetter interface {
-	// SetAsync queues the write before it returns; wait blocks until the
-	// write is durable and returns its error.
-	SetAsync(ctx context.Context, app, key string, value json.RawMessage) (wait func() error)
-}
-
-// AsyncDeleter is a Store that can queue a delete as an AsyncSetter
-// queues a write. The server's history trims old runs with it, in the
-// commit that adds new ones: one delete at a time, each waiting for its
-// own commit, took two thousand fsyncs a second at 6,500 runs/s.
-type AsyncDeleter interface {
-	// DeleteAsync queues the delete before it returns; wait blocks until
-	// it is durable and returns its error.
-	DeleteAsync(ctx context.Context, app, key string) (wait func() error)
-}
-
 // Locker is an optional ability of a Store that several processes share
 // (a distributed store, such as etcd): a lock on (app, key) across every
 // process on the store. OAuth2 refreshes take it around their token
@@ -276,15 +256,14 @@ func (s *Session) Get(ctx context.Context, key string) (json.RawMessage, error) 
 func (s *Session) SetAsync(ctx context.Context, key string, value json.RawMessage) (wait func() error) {
 	as, ok := s.store.(AsyncSetter)
 	if !ok {
-		err := s.Set(ctx, key, value, true)
-		return func() error { return err }
+		return Waited(s.Set(ctx, key, value, true))
 	}
 	if err := CheckKey(key); err != nil {
-		return func() error { return err }
+		return Waited(err)
 	}
 	v, err := CanonicalValue(value, 0)
 	if err != nil {
-		return func() error { return err }
+		return Waited(err)
 	}
 	s.mu.Lock()
 	delete(s.mem, key)

@@ -38,16 +38,15 @@ var _ engine.AsyncSetter = (*Store)(nil)
 // it, or when ctx ends. A write to a key under this store's lock is
 // fenced, and made at once.
 func (s *Store) SetAsync(ctx context.Context, app, key string, value json.RawMessage) (wait func() error) {
-	fail := func(err error) func() error { return func() error { return err } }
 	if err := checkAppKey(app, key); err != nil {
-		return fail(err)
+		return engine.Waited(err)
 	}
 	v, err := engine.CanonicalValue(value, s.maxValue)
 	if err != nil {
-		return fail(fmt.Errorf("set %s: %w", engine.QuoteKey(key), err))
+		return engine.Waited(fmt.Errorf("set %s: %w", engine.QuoteKey(key), err))
 	}
 	if s.fence(app, key) != nil {
-		return fail(s.Set(ctx, app, key, v))
+		return engine.Waited(s.Set(ctx, app, key, v))
 	}
 	k := s.appRange(app) + key
 	return s.enqueue(ctx, k, clientv3.OpPut(k, string(v)), len(k)+len(v))
@@ -61,11 +60,10 @@ var _ engine.AsyncDeleter = (*Store)(nil)
 // a key under this store's lock is fenced, and made at once.
 func (s *Store) DeleteAsync(ctx context.Context, app, key string) (wait func() error) {
 	if err := checkAppKey(app, key); err != nil {
-		return func() error { return err }
+		return engine.Waited(err)
 	}
 	if s.fence(app, key) != nil {
-		err := s.Delete(ctx, app, key)
-		return func() error { return err }
+		return engine.Waited(s.Delete(ctx, app, key))
 	}
 	k := s.appRange(app) + key
 	return s.enqueue(ctx, k, clientv3.OpDelete(k), len(k))
@@ -82,8 +80,7 @@ func (s *Store) enqueue(ctx context.Context, k string, op clientv3.Op, size int)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		err := s.ready()
-		return func() error { return err }
+		return engine.Waited(s.ready())
 	}
 	if s.queue == nil {
 		s.queue = make(chan *queued, 4*maxBatch)

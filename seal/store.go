@@ -161,14 +161,9 @@ func (s *Store) Set(ctx context.Context, app, key string, value json.RawMessage)
 func (s *Store) SetAsync(ctx context.Context, app, key string, value json.RawMessage) (wait func() error) {
 	v, err := plain(key, value)
 	if err != nil {
-		return func() error { return err }
+		return engine.Waited(err)
 	}
-	sealed := s.ring.seal(app, key, v)
-	if as, ok := s.inner.(engine.AsyncSetter); ok {
-		return as.SetAsync(ctx, app, key, sealed)
-	}
-	err = s.inner.Set(ctx, app, key, sealed)
-	return func() error { return err }
+	return engine.SetAsync(ctx, s.inner, app, key, s.ring.seal(app, key, v))
 }
 
 // Delete implements engine.Store.
@@ -179,11 +174,7 @@ func (s *Store) Delete(ctx context.Context, app, key string) error {
 // DeleteAsync implements engine.AsyncDeleter, with the inner store's if
 // it has one.
 func (s *Store) DeleteAsync(ctx context.Context, app, key string) (wait func() error) {
-	if ad, ok := s.inner.(engine.AsyncDeleter); ok {
-		return ad.DeleteAsync(ctx, app, key)
-	}
-	err := s.inner.Delete(ctx, app, key)
-	return func() error { return err }
+	return engine.DeleteAsync(ctx, s.inner, app, key)
 }
 
 // Clear implements engine.Store.

@@ -86,28 +86,18 @@ func (h *history) write(batch map[string][]byte) (failed map[string][]byte, err 
 	}
 	// With a store that queues writes (bbolt's group commit), the batch
 	// goes in one commit instead of one fsync a run, trimmed runs' deletes
-	// included.
-	async, _ := h.st.(engine.AsyncSetter)
-	asyncDel, _ := h.st.(engine.AsyncDeleter)
+	// included; with another, each is made in turn.
 	type waiting struct {
 		key  string
 		wait func() error
 	}
-	var waits []waiting
+	waits := make([]waiting, 0, len(batch))
 	for key, raw := range batch {
-		var e error
-		switch {
-		case raw == nil && asyncDel != nil:
-			waits = append(waits, waiting{key, asyncDel.DeleteAsync(context.Background(), HistoryApp, key)})
-		case raw == nil:
-			e = h.st.Delete(context.Background(), HistoryApp, key)
-		case async != nil:
-			waits = append(waits, waiting{key, async.SetAsync(context.Background(), HistoryApp, key, raw)})
-		default:
-			e = h.st.Set(context.Background(), HistoryApp, key, raw)
-		}
-		if e != nil {
-			fail(key, e)
+		ctx := context.Background()
+		if raw == nil {
+			waits = append(waits, waiting{key, engine.DeleteAsync(ctx, h.st, HistoryApp, key)})
+		} else {
+			waits = append(waits, waiting{key, engine.SetAsync(ctx, h.st, HistoryApp, key, raw)})
 		}
 	}
 	for _, w := range waits {

@@ -176,7 +176,7 @@ func (db *DB) Set(ctx context.Context, app, key string, value json.RawMessage) e
 func (db *DB) SetAsync(ctx context.Context, app, key string, value json.RawMessage) (wait func() error) {
 	v, err := db.check(app, key, value)
 	if err != nil {
-		return func() error { return err }
+		return engine.Waited(err)
 	}
 	return db.enqueue(ctx, func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte(app))
@@ -196,10 +196,10 @@ func (db *DB) Delete(ctx context.Context, app, key string) error {
 // order with writes) before it returns; wait blocks until it is durable.
 func (db *DB) DeleteAsync(ctx context.Context, app, key string) (wait func() error) {
 	if err := checkApp(app); err != nil {
-		return func() error { return err }
+		return engine.Waited(err)
 	}
 	if err := engine.CheckKey(key); err != nil {
-		return func() error { return err }
+		return engine.Waited(err)
 	}
 	return db.enqueue(ctx, func(tx *bolt.Tx) error {
 		if b := tx.Bucket([]byte(app)); b != nil {

@@ -58,7 +58,7 @@ func (r *remoteStore) SetAsync(ctx context.Context, app, key string, v json.RawM
 	r.s.pending[m.ID] = ch
 	r.s.mu.Unlock()
 	if err := r.s.c.send(m); err != nil {
-		return func() error { return err }
+		return engine.Waited(err)
 	}
 	go func() { done <- fromWire((<-ch).answered().Err) }()
 	return func() error { return <-done }
