@@ -230,7 +230,7 @@ func main() {
 	p99 := serve.P99ms / plainServe.P99ms
 	row("9c", "p99 latency, row 7 vs plain Go's server", fmt.Sprintf("%.1f ms", serve.P99ms), fmt.Sprintf("%.1f ms", plainServe.P99ms), p99, "≤ 1.3×", p99 <= 1.3)
 	idleMB := float64(serve.IdleWorkerRSSKB) / 1024
-	row("9d", fmt.Sprintf("RSS of row 7's busiest worker, idle %s after its load", idleWait), fmt.Sprintf("%.0f MB", idleMB), "", idleMB/40, "≤ 40 MB", idleMB <= 40)
+	row("9d", fmt.Sprintf("RSS of row 7's largest worker, idle %s after its load", idleWait), fmt.Sprintf("%.0f MB", idleMB), "", idleMB/40, "≤ 40 MB", idleMB <= 40)
 	row("11", fmt.Sprintf("runner serve with tracing on (OTLP/HTTP export of every span) vs off (row 7): %.0f µs more per run", (1/tracedServe.RunsPerSec-1/serve.RunsPerSec)*1e6),
 		rps(tracedServe), rps(serve), tracedServe.RunsPerSec/serve.RunsPerSec, "(reported)", true)
 	row("10", "cold start: runner run --isolate of the example's auth.keepFresh vs in-process (row 4)", ms(coldIsolated), ms(runnerCold), float64(coldIsolated)/float64(runnerCold), "≤ 2×", coldIsolated <= 2*runnerCold)
