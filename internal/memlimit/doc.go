@@ -10,8 +10,10 @@
 // cleanly. The allocating goroutine itself cannot be stopped; the process
 // that watched is expected to end (or, for a worker, be replaced).
 //
-// The check reads runtime/metrics (a few hundred nanoseconds) every
-// interval; only when the heap, garbage included, is over the limit does
-// it force a collection to tell live data from garbage, so a process
-// that merely produces garbage quickly is never stopped.
+// The check reads runtime/metrics (a few hundred nanoseconds) every 5 to
+// 100 ms: sooner the faster the process allocates towards the limit, so
+// that an idle process is left asleep. Only when the heap, garbage
+// included, is over the limit does it force a collection to tell live
+// data from garbage, so a process that merely produces garbage quickly
+// is never stopped.
 package memlimit

@@ -18,8 +18,20 @@ import (
 // DefaultLimit is the memory limit of a run when none is given.
 const DefaultLimit = 256 << 20
 
-// Interval is how often Watch samples the heap.
-const Interval = 5 * time.Millisecond
+// Interval and MaxInterval bound the time between two looks at the heap.
+// How long Watch waits within them depends on how fast the process
+// allocates (see nextLook): a process that allocates nothing is looked at
+// ten times a second, not two hundred (issue 33: the 5 ms ticker alone
+// kept an idle worker's runtime waking about 1,800 times a second, and
+// cost 0.6 system calls per request served under load).
+const (
+	Interval    = 5 * time.Millisecond
+	MaxInterval = 100 * time.Millisecond
+)
+
+// rssInterval is the least time between two reads of the resident set (a
+// file in /proc).
+const rssInterval = 50 * time.Millisecond
 
 // Watch returns a context derived from ctx that is cancelled with an
 // error wrapping engine.ErrMemoryLimit once the live Go heap exceeds
@@ -38,10 +50,13 @@ func Watch(ctx context.Context, limit uint64) (_ context.Context, stop func()) {
 	// that much.
 	base := RSS()
 	go func() {
-		t := time.NewTicker(Interval)
+		heap := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/allocs:bytes"}}
+		metrics.Read(heap)
+		allocs, looked, rssRead := uint64At(heap[1]), time.Now(), time.Now()
+		wait := Interval
+		t := time.NewTimer(wait)
 		defer t.Stop()
-		heap := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		for tick := 1; ; tick++ {
+		for {
 			select {
 			case <-done:
 				return
@@ -49,33 +64,64 @@ func Watch(ctx context.Context, limit uint64) (_ context.Context, stop func()) {
 				return
 			case <-t.C:
 			}
+			now := time.Now()
 			// The resident set, less often (a file read): what the
 			// process holds, heap or not (runtimes, stacks, memory the Go
 			// runtime has not returned yet), is bounded too.
-			if tick%rssEvery == 0 && !raceEnabled {
+			if now.Sub(rssRead) >= rssInterval && !raceEnabled {
+				rssRead = now
 				if err := overResident(limit, base); err != nil {
 					cancel(err)
 					return
 				}
 			}
 			metrics.Read(heap)
-			if heap[0].Value.Kind() != metrics.KindUint64 || heap[0].Value.Uint64() <= limit {
-				continue
+			inUse, total := uint64At(heap[0]), uint64At(heap[1])
+			wait = nextLook(limit, inUse, total-allocs, now.Sub(looked))
+			allocs, looked = total, now
+			if inUse > limit {
+				// Twice: what is allocated while a collection marks
+				// counts as live in it, so a fast allocator of garbage
+				// on a loaded machine (a slow mark) can look over the
+				// limit once; a run that holds the memory is over it in
+				// the next collection too.
+				if Live() > limit && Live() > limit {
+					cancel(fmt.Errorf("%w (%s)", engine.ErrMemoryLimit, Format(limit)))
+					return
+				}
 			}
-			// Twice: what is allocated while a collection marks counts
-			// as live in it, so a fast allocator of garbage on a loaded
-			// machine (a slow mark) can look over the limit once; a run
-			// that holds the memory is over it in the next collection too.
-			if Live() > limit && Live() > limit {
-				cancel(fmt.Errorf("%w (%s)", engine.ErrMemoryLimit, Format(limit)))
-				return
-			}
+			t.Reset(wait)
 		}
 	}()
 	return ctx, func() {
 		close(done)
 		cancel(nil)
 	}
+}
+
+// nextLook is how long the watch waits before it looks again, given the
+// heap's bytes in use now and the bytes allocated over the last wait
+// (an upper bound on how fast the heap can grow): the time that rate
+// takes to allocate half of what is left below the limit, between
+// Interval and MaxInterval. A heap over the limit, or one that could
+// reach it within Interval, is looked at again after Interval.
+func nextLook(limit, inUse, allocated uint64, waited time.Duration) time.Duration {
+	if inUse >= limit {
+		return Interval
+	}
+	if allocated == 0 || waited <= 0 {
+		return MaxInterval
+	}
+	d := time.Duration(float64(waited) * float64(limit-inUse) / float64(allocated) / 2)
+	return min(max(d, Interval), MaxInterval)
+}
+
+// uint64At is a sample's value, 0 if the runtime does not have it.
+func uint64At(s metrics.Sample) uint64 {
+	if s.Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s.Value.Uint64()
 }
 
 // overResident is the resident-set check: an error wrapping
@@ -90,10 +136,6 @@ func overResident(limit, base uint64) error {
 	}
 	return nil
 }
-
-// rssEvery is how many heap samples go by between two samples of the
-// resident set.
-const rssEvery = 10
 
 // RSS returns the process's resident set in bytes, from /proc; 0 where
 // there is none.

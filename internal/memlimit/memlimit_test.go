@@ -45,9 +45,31 @@ func TestWatchIgnoresGarbage(t *testing.T) {
 		b := make([]byte, 1<<20)
 		b[0] = 1
 	}
-	time.Sleep(3 * Interval)
+	time.Sleep(3 * MaxInterval) // the watch has looked since
 	if err := context.Cause(ctx); err != nil {
 		t.Fatalf("tripped on garbage: %v", err)
+	}
+}
+
+// TestNextLook: the watch looks again sooner the faster the process
+// allocates towards its limit, within Interval and MaxInterval.
+func TestNextLook(t *testing.T) {
+	const limit = 256 << 20
+	for _, c := range []struct {
+		inUse, allocated uint64
+		waited, want     time.Duration
+	}{
+		{10 << 20, 0, MaxInterval, MaxInterval},                         // idle
+		{10 << 20, 1 << 20, MaxInterval, MaxInterval},                   // 10 MB/s: 12 s to go halfway
+		{56 << 20, 100 << 20, 100 * time.Millisecond, MaxInterval},      // 1 GB/s, 200 MiB left: 100 ms to halfway
+		{156 << 20, 100 << 20, 100 * time.Millisecond, MaxInterval / 2}, // 1 GB/s, 100 MiB left
+		{250 << 20, 100 << 20, 100 * time.Millisecond, Interval},        // 6 MiB left at 1 GB/s: 3 ms
+		{300 << 20, 0, MaxInterval, Interval},                           // over: look again soon
+		{10 << 20, 1 << 20, 0, MaxInterval},
+	} {
+		if got := nextLook(limit, c.inUse, c.allocated, c.waited); got != c.want {
+			t.Errorf("nextLook(%d MiB in use, %d MiB allocated in %v) = %v, want %v", c.inUse>>20, c.allocated>>20, c.waited, got, c.want)
+		}
 	}
 }
 
