@@ -30,7 +30,10 @@
 // go in one write (sendTogether). The worker reads and writes its
 // pipes through Go's poller, as the parent does: they arrive in blocking
 // mode, in which a waiting read holds a thread and keeps the runtime's
-// monitor waking to take its processor back.
+// monitor waking to take its processor back. A worker starts with
+// internal/monitor's GODEBUG setting, which spares it the monitor's
+// futex wake-up after each idle moment, and its standard error passes
+// through monitor.Filter.
 //
 // # Limits
 //

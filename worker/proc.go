@@ -17,6 +17,7 @@ import (
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/heapfloor"
 	"github.com/modrun/modrun/internal/memlimit"
+	"github.com/modrun/modrun/internal/monitor"
 )
 
 // closeGrace is how long Close lets a worker exit on its own (flushing
@@ -128,6 +129,13 @@ func (p *Pool) start(s *slot) (*proc, error) {
 		return nil, err
 	}
 	cmd.Stderr = os.Stderr // a Go panic of the worker: for the operator
+	// The worker's runtime monitor stays awake (internal/monitor), and
+	// the trace lines that may print are not the operator's business.
+	env, awake := monitor.Env(cmd.Env)
+	cmd.Env = env
+	if awake {
+		cmd.Stderr = &monitor.Filter{W: os.Stderr}
+	}
 	b, f := newBoard()
 	if f != nil {
 		cmd.Env = append(cmd.Env, EnvBoard+"="+strconv.Itoa(3+len(cmd.ExtraFiles)))
