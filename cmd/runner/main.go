@@ -11,12 +11,20 @@ import (
 	"syscall"
 
 	"github.com/modrun/modrun"
+	"github.com/modrun/modrun/internal/monitor"
+	"github.com/modrun/modrun/internal/redact"
 )
 
 func main() {
 	// A worker process of an isolated engine (runner serve, run
 	// --isolate) serves its parent and exits here.
 	modrun.WorkerMain()
+	if longRunning(os.Args[1:]) {
+		// The runtime's monitor of a server or a benchmark stays
+		// awake (internal/monitor); if the exec fails, the runner
+		// goes on as it was started.
+		_ = monitor.Reexec()
+	}
 	floor, err := heapFloor(os.Getenv("MODRUN_HEAP_FLOOR"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "runner:", err)
@@ -45,4 +53,11 @@ func heapFloor(env string) (uint64, error) {
 		return 0, fmt.Errorf("MODRUN_HEAP_FLOOR=%q: want a number of MB (0: off)", env)
 	}
 	return mb << 20, nil
+}
+
+// longRunning reports whether args run a command that keeps the runner
+// going under load: serve and bench.
+func longRunning(args []string) bool {
+	cmd, _, err := (&cli{redact: redact.New()}).root().Find(args)
+	return err == nil && (cmd.Name() == "serve" || cmd.Name() == "bench")
 }
