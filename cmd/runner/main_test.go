@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/modrun/modrun/internal/monitor"
 	"github.com/modrun/modrun/seal"
 )
 
@@ -117,5 +120,38 @@ func TestHeapFloorFromEnvironment(t *testing.T) {
 		if _, err := heapFloor(env); err == nil || !strings.Contains(err.Error(), "MODRUN_HEAP_FLOOR") {
 			t.Errorf("MODRUN_HEAP_FLOOR=%q: err = %v", env, err)
 		}
+	}
+}
+
+func TestLongRunningCommands(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"serve", "./pkg"}, true},
+		{[]string{"--log-level", "debug", "serve", "--listen", "127.0.0.1:0", "./pkg"}, true},
+		{[]string{"bench", "./pkg", "m.f", "-n", "10"}, true},
+		{[]string{"run", "./pkg", "m.f"}, false},
+		{[]string{"store", "get", "k"}, false},
+		{[]string{"serve-me"}, false},
+		{nil, false},
+	} {
+		if got := longRunning(c.args); got != c.want {
+			t.Errorf("longRunning(%q) = %v, want %v", c.args, got, c.want)
+		}
+	}
+}
+
+// TestServeRunsWithTheMonitorAwake: runner serve execs itself, at start,
+// with internal/monitor's setting: the process started is the one
+// serving, with the setting in its environment.
+func TestServeRunsWithTheMonitorAwake(t *testing.T) {
+	s := startServe(t, "tok-0123456789abcdef", "--store", filepath.Join(t.TempDir(), "s.db"), "../../bench/refresh")
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", s.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(strings.Split(string(env), "\x00"), "GODEBUG="+monitor.Setting) {
+		t.Fatalf("the serving process's environment lacks GODEBUG=%s", monitor.Setting)
 	}
 }
