@@ -60,7 +60,7 @@ func heapFloor(env string) (uint64, error) {
 // going under load: serve and bench.
 func longRunning(args []string) bool {
 	if !slices.Contains(args, "serve") && !slices.Contains(args, "bench") {
-		return false // most starts: no need to build the commands (~0.3 ms)
+		return false // most starts: no need to build the commands (0.4 ms)
 	}
 	cmd, _, err := (&cli{redact: redact.New()}).root().Find(args)
 	return err == nil && (cmd.Name() == "serve" || cmd.Name() == "bench")
