@@ -50,25 +50,27 @@ func RSS(pid int) uint64 {
 	return pages * uint64(os.Getpagesize())
 }
 
-// Wakeups returns how many times the threads of process pid have slept
-// and been woken (their voluntary context switches, summed over
-// /proc/PID/task/*/status), as far as /proc can be read; 0 if pid is
-// gone. Threads that exited meanwhile are not counted.
-func Wakeups(pid int) uint64 {
+// Wakeups returns how many times each thread of process pid has slept and
+// been woken (its voluntary context switches, from
+// /proc/PID/task/TID/status), by thread ID; empty if pid is gone.
+func Wakeups(pid int) map[int]uint64 {
+	n := map[int]uint64{}
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
-		return 0
+		return n
 	}
-	var n uint64
 	for _, t := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		tid, err := strconv.Atoi(t.Name())
 		if err != nil {
 			continue
 		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
+		if err != nil {
+			continue // exited meanwhile
+		}
 		for _, line := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
-				c, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-				n += c
+				n[tid], _ = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
 			}
 		}
 	}
