@@ -5,6 +5,7 @@ package etcdtest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -38,32 +39,52 @@ func Start(t testing.TB) *Server {
 	return start(t, "http", http.DefaultClient)
 }
 
+// launchAttempts is how many times etcd is started on fresh ports when
+// the ones chosen were taken before it bound them: freePort closes its
+// listener before etcd listens, and a test running in parallel may take
+// the port in between (CI saw "bind: address already in use").
+const launchAttempts = 5
+
+// errPortTaken is a member's exit because a port it was given was taken.
+var errPortTaken = errors.New("etcd: a port chosen for it was taken before it listened")
+
 // start starts etcd serving clients by scheme, checking its health with
 // health, with extra flags.
 func start(t testing.TB, scheme string, health *http.Client, extra ...string) *Server {
 	t.Helper()
 	bin := testbin.Need(t, "etcd-server", "etcd")
-	client, peer := freePort(t), freePort(t)
-	s := &Server{Endpoint: client, t: t, dir: t.TempDir(), scheme: scheme, health: health}
-	s.args = append([]string{bin,
-		"--name", "test",
-		"--data-dir", filepath.Join(s.dir, "data"),
-		"--listen-client-urls", scheme + "://" + client,
-		"--advertise-client-urls", scheme + "://" + client,
-		"--listen-peer-urls", "http://" + peer,
-		"--initial-advertise-peer-urls", "http://" + peer,
-		"--initial-cluster", "test=http://" + peer,
-		"--log-level", "error",
-	}, extra...)
-	s.start()
-	t.Cleanup(s.Stop)
-	return s
+	for attempt := 1; ; attempt++ {
+		client, peer := freePort(t), freePort(t)
+		s := &Server{Endpoint: client, t: t, dir: t.TempDir(), scheme: scheme, health: health}
+		s.args = append([]string{bin,
+			"--name", "test",
+			"--data-dir", filepath.Join(s.dir, "data"),
+			"--listen-client-urls", scheme + "://" + client,
+			"--advertise-client-urls", scheme + "://" + client,
+			"--listen-peer-urls", "http://" + peer,
+			"--initial-advertise-peer-urls", "http://" + peer,
+			"--initial-cluster", "test=http://" + peer,
+			"--log-level", "error",
+		}, extra...)
+		s.launch()
+		err := waitHealthy(s)
+		if err == nil {
+			t.Cleanup(s.Stop)
+			return s
+		}
+		s.Stop()
+		if !errors.Is(err, errPortTaken) || attempt == launchAttempts {
+			t.Fatal(err)
+		}
+	}
 }
 
 func (s *Server) start() {
 	s.t.Helper()
 	s.launch()
-	s.waitHealthy()
+	if err := waitHealthy(s); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 // launch starts the process without waiting for it.
@@ -84,24 +105,57 @@ func (s *Server) launch() {
 	go func() { cmd.Wait(); log.Close(); close(exited) }()
 }
 
-// waitHealthy waits up to 30s for /health to answer 200 (a member with a
-// leader).
-func (s *Server) waitHealthy() {
-	s.t.Helper()
+// waitHealthy waits up to 30s for every member's /health to answer 200
+// (a member with a leader). It returns at once, with an error wrapping
+// errPortTaken, if a member's log says a port was in use, and with one
+// holding its log if a member exits.
+func waitHealthy(members ...*Server) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, "GET", s.scheme+"://"+s.Endpoint+"/health", nil)
-		if resp, err := s.health.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
+	healthy := make([]bool, len(members))
+	for left := len(members); ; {
+		for i, s := range members {
+			if healthy[i] {
+				continue
 			}
+			// etcd 3.4 logs a port it cannot bind and may then hang
+			// instead of exiting: its log is read as well.
+			b, _ := os.ReadFile(filepath.Join(s.dir, "etcd.log"))
+			if bytes.Contains(b, []byte("bind: address already in use")) {
+				return fmt.Errorf("%w; its log:\n%s", errPortTaken, b)
+			}
+			select {
+			case <-s.exited:
+				return fmt.Errorf("etcd exited before it became healthy; its log:\n%s", b)
+			default:
+			}
+			// Five seconds at most a look: whatever holds a taken port
+			// may never answer (a TLS handshake under -race on a busy
+			// machine may take more than one).
+			look, done := context.WithTimeout(ctx, 5*time.Second)
+			req, _ := http.NewRequestWithContext(look, "GET", s.scheme+"://"+s.Endpoint+"/health", nil)
+			if resp, err := s.health.Do(req); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					healthy[i] = true
+					left--
+				}
+			}
+			done()
+		}
+		if left == 0 {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			b, _ := os.ReadFile(filepath.Join(s.dir, "etcd.log"))
-			s.t.Fatalf("etcd did not become healthy in 30s; its log:\n%s", b)
+			var logs []byte
+			for i, s := range members {
+				if !healthy[i] {
+					b, _ := os.ReadFile(filepath.Join(s.dir, "etcd.log"))
+					logs = append(logs, b...)
+				}
+			}
+			return fmt.Errorf("etcd did not become healthy in 30s; its log:\n%s", logs)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -112,35 +166,45 @@ func (s *Server) waitHealthy() {
 func StartCluster(t testing.TB, n int) []*Server {
 	t.Helper()
 	bin := testbin.Need(t, "etcd-server", "etcd")
-	members := make([]*Server, n)
-	peers := make([]string, n)
-	var initial []string
-	for i := range members {
-		peers[i] = freePort(t)
-		initial = append(initial, fmt.Sprintf("m%d=http://%s", i, peers[i]))
-	}
-	for i := range members {
-		client := freePort(t)
-		s := &Server{Endpoint: client, t: t, dir: t.TempDir(), scheme: "http", health: http.DefaultClient}
-		s.args = []string{bin,
-			"--name", fmt.Sprintf("m%d", i),
-			"--data-dir", filepath.Join(s.dir, "data"),
-			"--listen-client-urls", "http://" + client,
-			"--advertise-client-urls", "http://" + client,
-			"--listen-peer-urls", "http://" + peers[i],
-			"--initial-advertise-peer-urls", "http://" + peers[i],
-			"--initial-cluster", strings.Join(initial, ","),
-			"--initial-cluster-state", "new",
-			"--log-level", "error",
+	for attempt := 1; ; attempt++ {
+		members := make([]*Server, n)
+		peers := make([]string, n)
+		var initial []string
+		for i := range members {
+			peers[i] = freePort(t)
+			initial = append(initial, fmt.Sprintf("m%d=http://%s", i, peers[i]))
 		}
-		s.launch()
-		t.Cleanup(s.Stop)
-		members[i] = s
+		for i := range members {
+			client := freePort(t)
+			s := &Server{Endpoint: client, t: t, dir: t.TempDir(), scheme: "http", health: http.DefaultClient}
+			s.args = []string{bin,
+				"--name", fmt.Sprintf("m%d", i),
+				"--data-dir", filepath.Join(s.dir, "data"),
+				"--listen-client-urls", "http://" + client,
+				"--advertise-client-urls", "http://" + client,
+				"--listen-peer-urls", "http://" + peers[i],
+				"--initial-advertise-peer-urls", "http://" + peers[i],
+				"--initial-cluster", strings.Join(initial, ","),
+				"--initial-cluster-state", "new",
+				"--log-level", "error",
+			}
+			s.launch()
+			members[i] = s
+		}
+		err := waitHealthy(members...)
+		if err == nil {
+			for _, s := range members {
+				t.Cleanup(s.Stop)
+			}
+			return members
+		}
+		for _, s := range members {
+			s.Stop()
+		}
+		if !errors.Is(err, errPortTaken) || attempt == launchAttempts {
+			t.Fatal(err)
+		}
 	}
-	for _, s := range members {
-		s.waitHealthy()
-	}
-	return members
 }
 
 // Endpoints joins the members' client endpoints: HOST:PORT,HOST:PORT…
