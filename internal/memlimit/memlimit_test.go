@@ -45,7 +45,12 @@ func TestWatchIgnoresGarbage(t *testing.T) {
 		b := make([]byte, 1<<20)
 		b[0] = 1
 	}
-	time.Sleep(3 * MaxInterval) // the watch has looked since
+	// Two looks after the churn, however long a loaded machine takes.
+	for since, deadline := looks.Load(), time.Now().Add(30*time.Second); looks.Load() < since+2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the watch did not look at the heap in 30 s")
+		}
+	}
 	if err := context.Cause(ctx); err != nil {
 		t.Fatalf("tripped on garbage: %v", err)
 	}
