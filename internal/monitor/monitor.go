@@ -33,7 +33,6 @@ package monitor
 import (
 	"bytes"
 	"io"
-	"os"
 	"strings"
 	"sync"
 )
@@ -78,12 +77,6 @@ func schedtrace(godebug string) (string, bool) {
 		}
 	}
 	return found, ok
-}
-
-// Awake reports whether this process runs with Setting.
-func Awake() bool {
-	set, _ := schedtrace(os.Getenv("GODEBUG"))
-	return set == Setting
 }
 
 // traceLine is how a line of the scheduler trace begins.

@@ -115,7 +115,8 @@ func TestReexec(t *testing.T) {
 			fmt.Println("error:", err)
 			os.Exit(1)
 		}
-		fmt.Printf("pid=%d godebug=%s awake=%v\n", os.Getpid(), os.Getenv("GODEBUG"), Awake())
+		set, _ := schedtrace(os.Getenv("GODEBUG"))
+		fmt.Printf("pid=%d godebug=%s awake=%v\n", os.Getpid(), os.Getenv("GODEBUG"), set == Setting)
 		os.Exit(0)
 	}
 	for _, c := range []struct{ godebug, want string }{
