@@ -85,7 +85,7 @@ func (s *Server) accessLog(h http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		var span trace.Span
-		if strings.HasPrefix(r.URL.Path, "/v1/") {
+		if strings.HasPrefix(r.URL.Path, "/v1/") && tracing.On() {
 			var ctx context.Context
 			ctx, span = tracing.Tracer().Start(tracing.Extract(r.Context(), r.Header), r.Method+" /v1",
 				trace.WithSpanKind(trace.SpanKindServer),

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/modrun/modrun/engine"
 	"github.com/modrun/modrun/internal/runlog"
@@ -208,10 +209,13 @@ func (s *Server) execute(ctx context.Context, j *job, wait func(context.Context)
 		ctx, c = context.WithTimeoutCause(ctx, j.timeout, engine.ErrDeadline)
 		defer c()
 	}
-	ctx, span := tracing.Tracer().Start(ctx, "run "+r.Package+" "+r.Target, trace.WithAttributes(
-		attribute.String("modrun.package", r.Package), attribute.String("modrun.version", r.Version),
-		attribute.String("modrun.target", r.Target), attribute.String("modrun.app", r.App),
-		attribute.String("modrun.run_id", r.ID), attribute.String("modrun.trigger", r.Trigger)))
+	var span trace.Span = noop.Span{}
+	if tracing.On() {
+		ctx, span = tracing.Tracer().Start(ctx, "run "+r.Package+" "+r.Target, trace.WithAttributes(
+			attribute.String("modrun.package", r.Package), attribute.String("modrun.version", r.Version),
+			attribute.String("modrun.target", r.Target), attribute.String("modrun.app", r.App),
+			attribute.String("modrun.run_id", r.ID), attribute.String("modrun.trigger", r.Trigger)))
+	}
 	defer span.End()
 	// The span says how the run ended, never why in words: an error's
 	// message may quote an upstream answer.

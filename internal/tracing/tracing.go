@@ -64,8 +64,29 @@ func Setup(ctx context.Context, service string) (shutdown func(context.Context) 
 // Tracer is modrun's tracer from the global provider.
 func Tracer() trace.Tracer { return otel.Tracer("github.com/modrun/modrun") }
 
+// The global provider and propagator as OpenTelemetry starts them: no-ops
+// that delegate to ones installed later. Each is a single value, replaced
+// in the global state when one is installed.
+var (
+	unsetProvider   = otel.GetTracerProvider()
+	unsetPropagator = otel.GetTextMapPropagator()
+)
+
+// On reports whether a tracer provider or a propagator has been installed
+// (by Setup, or by a program embedding modrun). While neither is, a span
+// records nothing and propagation injects and extracts nothing, so the
+// helpers here and their callers skip building spans altogether: a
+// server with tracing off pays two atomic loads per span, not a no-op
+// span's allocations.
+func On() bool {
+	return otel.GetTracerProvider() != unsetProvider || otel.GetTextMapPropagator() != unsetPropagator
+}
+
 // TraceParent is ctx's span context as a W3C traceparent, or "".
 func TraceParent(ctx context.Context) string {
+	if !On() {
+		return ""
+	}
 	c := propagation.MapCarrier{}
 	otel.GetTextMapPropagator().Inject(ctx, c)
 	return c["traceparent"]
@@ -89,6 +110,9 @@ func Extract(ctx context.Context, h http.Header) context.Context {
 // path or query (a binding may have put a secret there). end records the
 // response's status (0: none) and whether it failed.
 func StartClient(req *http.Request, name string, attrs ...attribute.KeyValue) (end func(status int, err error)) {
+	if !On() {
+		return noEnd
+	}
 	ctx, span := Tracer().Start(req.Context(), name, trace.WithSpanKind(trace.SpanKindClient))
 	if !span.IsRecording() && !span.SpanContext().IsValid() {
 		return func(int, error) {}
@@ -98,7 +122,10 @@ func StartClient(req *http.Request, name string, attrs ...attribute.KeyValue) (e
 		port = map[string]string{"http": "80", "https": "443"}[req.URL.Scheme]
 	}
 	p, _ := strconv.Atoi(port)
-	span.SetAttributes(append(attrs,
+	// A copy, so that attrs does not escape: the caller's slice stays on
+	// its stack when tracing is off.
+	all := make([]attribute.KeyValue, 0, len(attrs)+4)
+	span.SetAttributes(append(append(all, attrs...),
 		semconv.HTTPRequestMethodKey.String(req.Method),
 		semconv.ServerAddress(host),
 		semconv.ServerPort(p),
@@ -115,6 +142,9 @@ func StartClient(req *http.Request, name string, attrs ...attribute.KeyValue) (e
 		span.End()
 	}
 }
+
+// noEnd ends a span that was never started.
+func noEnd(int, error) {}
 
 // statusText says why a span failed without the error's message.
 func statusText(status int, err error) string {

@@ -178,6 +178,7 @@ var methods = map[string]bool{
 func (c *compiler) compile(f *file, name string) *Module {
 	m := &Module{
 		name:         name,
+		span:         "query " + name,
 		path:         c.path,
 		method:       strings.ToUpper(f.Method),
 		timeout:      DefaultTimeout,

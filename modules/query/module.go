@@ -119,6 +119,7 @@ func port(u *url.URL) string {
 // Module is a compiled query module.
 type Module struct {
 	name, path   string
+	span         string // the name of its requests' client spans
 	method       string
 	url          *binding.Template
 	headers      []field

@@ -195,7 +195,7 @@ func (r *request) send(ctx context.Context) (*engine.Response, error) {
 	if m.retry != nil {
 		req.Header = r.header.Clone()
 	}
-	end := tracing.StartClient(req, "query "+m.name, attribute.String("modrun.module", m.name))
+	end := tracing.StartClient(req, m.span, attribute.String("modrun.module", m.name))
 	start := time.Now()
 	resp, err := m.client.Do(req)
 	if err != nil {
