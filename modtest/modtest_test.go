@@ -19,11 +19,17 @@ func TestParseErrors(t *testing.T) {
 		{"cases:\n  - {name: a, run: m.f, expect: {result: 1, error: x}}\n", "a result or an error, not both"},
 		{"cases:\n  - {name: a, run: m.f, before: ['x y']}\n", `before "x y"`},
 		{"cases:\n  - {name: a, run: m.f}\n  - {name: b, run: 'no good'}\n", "t.test.yaml:3:"},
+		{"cases:\n  - {name: '" + strings.Repeat("x", 101) + "', run: m.f}\n", "want 1 to 100"},
+		{"cases:\n  - {name: ' a', run: m.f}\n", "want 1 to 100"},
+		{"cases:\n  - {name: 'a\u00e9', run: m.f}\n", "want 1 to 100"},
 	} {
 		_, err := Parse("t.test.yaml", []byte(c.src))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: err = %v; want %q", c.src, err, c.want)
 		}
+	}
+	if _, err := Parse("t.test.yaml", []byte("cases:\n  - {name: '"+strings.Repeat("x", 100)+"', run: m.f}\n")); err != nil {
+		t.Errorf("a name of 100 characters: %v", err)
 	}
 	cases, err := Parse("t.test.yaml", []byte("cases:\n  - name: ok\n    run: q\n    params: {a: 1}\n    store: {k: [1, 2]}\n    expect: {result: {x: 1}, store: {k: null}}\n"))
 	if err != nil || len(cases) != 1 || string(cases[0].Params) != `{"a":1}` || string(cases[0].Store["k"]) != "[1,2]" || string(cases[0].Expect.Store["k"]) != "null" {
@@ -44,7 +50,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		for _, c := range cases {
-			if !nameRe.MatchString(c.Name) || !isTarget(c.Run) {
+			if !validName(c.Name) || !isTarget(c.Run) {
 				t.Fatalf("accepted %+v", c)
 			}
 		}
