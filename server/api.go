@@ -213,8 +213,17 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) error {
 		writeError(w, run.ID, run.Error)
 		return nil
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": run.ID, "result": run.Result, "durationMs": run.DurationMs})
+	writeJSON(w, http.StatusOK, runAnswer{DurationMs: run.DurationMs, ID: run.ID, Result: run.Result})
 	return nil
+}
+
+// runAnswer is the body of a run's success: a struct, not a map, which
+// encoding/json would sort the keys of on every answer (the fields are in
+// that order, so the bytes are the same).
+type runAnswer struct {
+	DurationMs *int64          `json:"durationMs"`
+	ID         string          `json:"id"`
+	Result     json.RawMessage `json:"result"`
 }
 
 func (s *Server) handleQueue(w http.ResponseWriter, r *http.Request) error {

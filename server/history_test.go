@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -203,5 +204,31 @@ func TestTrimmedRunsShareTheBatchCommit(t *testing.T) {
 	storedSucceeded(t, st, 10, "after flush")
 	if n := st.syncDeletes.Load(); n != 0 {
 		t.Fatalf("the history trimmed %d runs one delete (and one commit) at a time", n)
+	}
+}
+
+// TestRunIDs: IDs are "r", the time in µs (13 hex digits), a counter (4),
+// and the process's tag, each zero-padded; they sort by creation.
+func TestRunIDs(t *testing.T) {
+	g := runIDs{tag: "a1b2c3"}
+	prev := ""
+	for range 1000 {
+		id := g.next()
+		if want := fmt.Sprintf("r%013x%04x%s", g.last, g.n&0xffff, g.tag); id != want {
+			t.Fatalf("id %q, want %q", id, want)
+		}
+		if id <= prev {
+			t.Fatalf("%q after %q: not in creation order", id, prev)
+		}
+		prev = id
+	}
+	for _, c := range []struct {
+		v     uint64
+		width int
+		want  string
+	}{{0, 4, "0000"}, {0xabc, 4, "0abc"}, {0x12345, 4, "12345"}, {1 << 52, 13, "10000000000000"}} {
+		if got := string(appendHex(nil, c.v, c.width)); got != c.want {
+			t.Errorf("appendHex(%#x, %d) = %q, want %q", c.v, c.width, got, c.want)
+		}
 	}
 }
