@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel"
@@ -16,10 +19,19 @@ import (
 )
 
 // A provider installed in OpenTelemetry's global state cannot be
-// uninstalled: the test with tracing off comes first in this file (go test
-// runs a file's tests in order) and the others install one.
-
+// uninstalled, and the other tests install one: the test of tracing off
+// runs in a process of its own (this test binary again), whatever ran
+// before it (-count, -run).
 func TestOffStartsNothing(t *testing.T) {
+	if os.Getenv("MODRUN_TRACING_OFF_CHILD") != "1" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestOffStartsNothing$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "MODRUN_TRACING_OFF_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestOffStartsNothing") {
+			t.Fatalf("the test in a fresh process: %v\n%s", err, out)
+		}
+		return
+	}
 	if tracing.On() {
 		t.Fatal("On before any provider or propagator was installed")
 	}
