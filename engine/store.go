@@ -201,9 +201,9 @@ func CanonicalValue(v []byte, max int) (json.RawMessage, error) {
 // plainString reports whether v is a JSON string of printable ASCII with
 // nothing escaped: valid and compact as it is, whatever it holds. Sealed
 // values (SealedPrefix: base64) and most tokens are such strings; they
-// skip the decoder's state machine, which was a third of the cost of a
-// history write (the seal checks the plaintext, the store the sealed
-// text).
+// skip encoding/json's scanner, which checked every sealed value a second
+// time (the seal checks the plaintext, the store the sealed text): about
+// a tenth of a served run's history write.
 func plainString(v []byte) bool {
 	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
 		return false

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -66,11 +67,21 @@ func Tracer() trace.Tracer { return otel.Tracer("github.com/modrun/modrun") }
 
 // The global provider and propagator as OpenTelemetry starts them: no-ops
 // that delegate to ones installed later. Each is a single value, replaced
-// in the global state when one is installed.
+// in the global state when one is installed. (nil if one was installed
+// before this package's init, by another package's init.)
 var (
-	unsetProvider   = otel.GetTracerProvider()
-	unsetPropagator = otel.GetTextMapPropagator()
+	unsetProvider   = initial(otel.GetTracerProvider())
+	unsetPropagator = initial(otel.GetTextMapPropagator())
 )
+
+// initial returns v if it is one of OpenTelemetry's own global defaults
+// (its internal/global package's delegating no-ops), else nil.
+func initial(v any) any {
+	if t := reflect.TypeOf(v); t != nil && t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global" {
+		return v
+	}
+	return nil
+}
 
 // On reports whether a tracer provider or a propagator has been installed
 // (by Setup, or by a program embedding modrun). While neither is, a span
@@ -79,7 +90,7 @@ var (
 // server with tracing off pays two atomic loads per span, not a no-op
 // span's allocations.
 func On() bool {
-	return otel.GetTracerProvider() != unsetProvider || otel.GetTextMapPropagator() != unsetPropagator
+	return any(otel.GetTracerProvider()) != unsetProvider || any(otel.GetTextMapPropagator()) != unsetPropagator
 }
 
 // TraceParent is ctx's span context as a W3C traceparent, or "".
