@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modrun/modrun"
 	"github.com/modrun/modrun/internal/procs"
-	"github.com/modrun/modrun/packages"
 	"github.com/modrun/modrun/store"
 	"github.com/modrun/modrun/worker"
 )
@@ -76,14 +74,7 @@ func TestBegunCallsStayWithTheBoard(t *testing.T) {
 // whose shadow memory is resident and never given back — .ci/run runs
 // this test without -race too) the drop is checked there as well.
 func TestIdleWorkerGivesMemoryBack(t *testing.T) {
-	files := map[string][]byte{
-		"package.yaml": []byte("name: w\nversion: 1.0.0\n"),
-		"m.js":         []byte(`export default { churn() { return new Array(1 << 21).fill(7).length } }`),
-	}
-	pkg, err := packages.Load(files, modrun.New(modrun.Options{}).Kinds()...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pkg := jsPackage(t, `export default { churn() { return new Array(1 << 21).fill(7).length } }`)
 	gaveBack := make(chan int, 64)
 	children := newChildren(t)
 	p := worker.NewPool(worker.Options{Size: 1, Store: store.NewMemory(), Logger: slog.New(&givenBack{mb: gaveBack})})

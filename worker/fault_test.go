@@ -13,28 +13,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modrun/modrun"
 	"github.com/modrun/modrun/engine"
-	"github.com/modrun/modrun/packages"
 	"github.com/modrun/modrun/store"
 	"github.com/modrun/modrun/worker"
 )
 
 func faultPackage(t *testing.T) *engine.Package {
 	t.Helper()
-	files := map[string][]byte{
-		"package.yaml": []byte("name: w\nversion: 1.0.0\n"),
-		"m.js": []byte(`export default {
+	return jsPackage(t, `export default {
 	ok() { return 1 },
 	async nap() { await storeValue("napping", true); await new Promise(r => setTimeout(r, 60000)) },
 	bomb() { const a = []; for (;;) a.push(new Array(1 << 16).fill(7)) },
-}`),
-	}
-	pkg, err := packages.Load(files, modrun.New(modrun.Options{}).Kinds()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pkg
+}`)
 }
 
 // startNap calls faultPackage's m.nap on inst and returns once it has
@@ -144,14 +134,7 @@ func TestCrashLoopBackoffAnswersByTheDeadline(t *testing.T) {
 // waiting behind it (issue 26: a runaway run took its package from 1,700
 // runs/s to 7).
 func TestRunawayRunOccupiesOneWorker(t *testing.T) {
-	files := map[string][]byte{
-		"package.yaml": []byte("name: w\nversion: 1.0.0\n"),
-		"m.js":         []byte(`export default { async spin() { await storeValue("spinning", true); for (;;) {} }, ok() { return 1 } }`),
-	}
-	pkg, err := packages.Load(files, modrun.New(modrun.Options{}).Kinds()...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pkg := jsPackage(t, `export default { async spin() { await storeValue("spinning", true); for (;;) {} }, ok() { return 1 } }`)
 	st := store.NewMemory()
 	p := worker.NewPool(worker.Options{Size: 2, Store: st})
 	defer p.Close()

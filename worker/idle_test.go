@@ -8,10 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modrun/modrun"
 	"github.com/modrun/modrun/internal/monitor"
 	"github.com/modrun/modrun/internal/procs"
-	"github.com/modrun/modrun/packages"
 	"github.com/modrun/modrun/store"
 	"github.com/modrun/modrun/worker"
 )
@@ -23,14 +21,7 @@ import (
 // the setting that keeps its monitor awake (internal/monitor), which is
 // also what spares a busy worker those wake-ups.
 func TestIdleWorkerSleeps(t *testing.T) {
-	files := map[string][]byte{
-		"package.yaml": []byte("name: w\nversion: 1.0.0\n"),
-		"m.js":         []byte(`export default { f() { return 1 } }`),
-	}
-	pkg, err := packages.Load(files, modrun.New(modrun.Options{}).Kinds()...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pkg := jsPackage(t, `export default { f() { return 1 } }`)
 	children := newChildren(t)
 	p := worker.NewPool(worker.Options{Size: 1, Store: store.NewMemory()})
 	defer p.Close()

@@ -43,14 +43,7 @@ func TestMain(m *testing.M) {
 // instance on fresh workers: its load reaches each worker before its
 // calls do.
 func TestFirstCallsOfAnInstance(t *testing.T) {
-	files := map[string][]byte{
-		"package.yaml": []byte("name: w\nversion: 1.0.0\n"),
-		"m.js":         []byte(`export default { async f(i) { await storeValue("k" + i, i); return i } }`),
-	}
-	pkg, err := packages.Load(files, modrun.New(modrun.Options{}).Kinds()...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pkg := jsPackage(t, `export default { async f(i) { await storeValue("k" + i, i); return i } }`)
 	st := store.NewMemory()
 	p := worker.NewPool(worker.Options{Size: 2, Store: st})
 	defer p.Close()
@@ -78,6 +71,19 @@ func TestFirstCallsOfAnInstance(t *testing.T) {
 	}
 }
 
+// jsPackage loads a package of one JS module, m, whose source is js.
+func jsPackage(t *testing.T, js string) *engine.Package {
+	t.Helper()
+	pkg, err := packages.Load(map[string][]byte{
+		"package.yaml": []byte("name: w\nversion: 1.0.0\n"),
+		"m.js":         []byte(js),
+	}, modrun.New(modrun.Options{}).Kinds()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkg
+}
+
 // newChildren returns a func listing this process's children started
 // since: workers of earlier tests may still be exiting.
 func newChildren(t *testing.T) func() []int {
@@ -98,14 +104,7 @@ func newChildren(t *testing.T) func() []int {
 // TestInstanceKeepsItsWorker: an instance's calls all go to its home
 // worker, where they share one loop; a second instance's go to the next.
 func TestInstanceKeepsItsWorker(t *testing.T) {
-	files := map[string][]byte{
-		"package.yaml": []byte("name: w\nversion: 1.0.0\n"),
-		"m.js":         []byte(`export default { async f(i) { await new Promise(r => setTimeout(r, 5)); return i } }`),
-	}
-	pkg, err := packages.Load(files, modrun.New(modrun.Options{}).Kinds()...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pkg := jsPackage(t, `export default { async f(i) { await new Promise(r => setTimeout(r, 5)); return i } }`)
 	started := newChildren(t)
 	p := worker.NewPool(worker.Options{Size: 2, Store: store.NewMemory()})
 	defer p.Close()
@@ -163,14 +162,7 @@ func TestWarmStartsAWorker(t *testing.T) {
 // TestStuckWorkerIsReplaced: a call whose RegExp goes on past its
 // deadline returns at the deadline, and its worker, stuck, is replaced.
 func TestStuckWorkerIsReplaced(t *testing.T) {
-	files := map[string][]byte{
-		"package.yaml": []byte("name: w\nversion: 1.0.0\n"),
-		"m.js":         []byte(`export default { spin() { return /^(a+)+(?!x)b/.test("a".repeat(40)) }, ok() { return 1 } }`),
-	}
-	pkg, err := packages.Load(files, modrun.New(modrun.Options{}).Kinds()...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pkg := jsPackage(t, `export default { spin() { return /^(a+)+(?!x)b/.test("a".repeat(40)) }, ok() { return 1 } }`)
 	reasons := make(chan string, 4)
 	p := worker.NewPool(worker.Options{Size: 1, Store: store.NewMemory(), OnRestart: func(r string) { reasons <- r }})
 	defer p.Close()
