@@ -53,7 +53,7 @@ var errPortTaken = errors.New("etcd: a port chosen for it was taken before it li
 func start(t testing.TB, scheme string, health *http.Client, extra ...string) *Server {
 	t.Helper()
 	bin := testbin.Need(t, "etcd-server", "etcd")
-	for attempt := 1; ; attempt++ {
+	return launchHealthy(t, func() []*Server {
 		client, peer := freePort(t), freePort(t)
 		s := &Server{Endpoint: client, t: t, dir: t.TempDir(), scheme: scheme, health: health}
 		s.args = append([]string{bin,
@@ -66,13 +66,31 @@ func start(t testing.TB, scheme string, health *http.Client, extra ...string) *S
 			"--initial-cluster", "test=http://" + peer,
 			"--log-level", "error",
 		}, extra...)
-		s.launch()
-		err := waitHealthy(s)
-		if err == nil {
-			t.Cleanup(s.Stop)
-			return s
+		return []*Server{s}
+	})[0]
+}
+
+// launchHealthy launches the members newMembers makes and waits until
+// they are healthy; they stop when the test ends. If a port chosen for
+// one was taken before it listened, they are stopped and newMembers
+// makes them again, on fresh ports, up to launchAttempts times.
+func launchHealthy(t testing.TB, newMembers func() []*Server) []*Server {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		members := newMembers()
+		for _, s := range members {
+			s.launch()
 		}
-		s.Stop()
+		err := waitHealthy(members...)
+		if err == nil {
+			for _, s := range members {
+				t.Cleanup(s.Stop)
+			}
+			return members
+		}
+		for _, s := range members {
+			s.Stop()
+		}
 		if !errors.Is(err, errPortTaken) || attempt == launchAttempts {
 			t.Fatal(err)
 		}
@@ -166,7 +184,7 @@ func waitHealthy(members ...*Server) error {
 func StartCluster(t testing.TB, n int) []*Server {
 	t.Helper()
 	bin := testbin.Need(t, "etcd-server", "etcd")
-	for attempt := 1; ; attempt++ {
+	return launchHealthy(t, func() []*Server {
 		members := make([]*Server, n)
 		peers := make([]string, n)
 		var initial []string
@@ -188,23 +206,10 @@ func StartCluster(t testing.TB, n int) []*Server {
 				"--initial-cluster-state", "new",
 				"--log-level", "error",
 			}
-			s.launch()
 			members[i] = s
 		}
-		err := waitHealthy(members...)
-		if err == nil {
-			for _, s := range members {
-				t.Cleanup(s.Stop)
-			}
-			return members
-		}
-		for _, s := range members {
-			s.Stop()
-		}
-		if !errors.Is(err, errPortTaken) || attempt == launchAttempts {
-			t.Fatal(err)
-		}
-	}
+		return members
+	})
 }
 
 // Endpoints joins the members' client endpoints: HOST:PORT,HOST:PORT…

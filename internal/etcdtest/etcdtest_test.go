@@ -12,9 +12,10 @@ import (
 )
 
 // TestTakenPortIsToldAtOnce: an etcd whose client port another process
-// took before it listened exits, and waitHealthy says so at once (start
-// then tries fresh ports) instead of waiting out its 30 s; a member on
-// free ports becomes healthy.
+// took before it listened logs so (3.4 then hangs rather than exit), and
+// waitHealthy says so at once (launchHealthy then tries fresh ports)
+// instead of waiting out its 30 s; a member on free ports becomes
+// healthy.
 func TestTakenPortIsToldAtOnce(t *testing.T) {
 	bin := testbin.Need(t, "etcd-server", "etcd")
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
