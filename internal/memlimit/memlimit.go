@@ -91,7 +91,7 @@ func Watch(ctx context.Context, limit uint64) (_ context.Context, stop func()) {
 				// on a loaded machine (a slow mark) can look over the
 				// limit once; a run that holds the memory is over it in
 				// the next collection too.
-				if Live() > limit && Live() > limit {
+				if liveOver(limit, 2) {
 					cancel(fmt.Errorf("%w (%s)", engine.ErrMemoryLimit, Format(limit)))
 					return
 				}
@@ -159,6 +159,17 @@ func Live() uint64 {
 		return 0
 	}
 	return s[0].Value.Uint64()
+}
+
+// liveOver reports whether each of n collections in a row finds more than
+// limit bytes live.
+func liveOver(limit uint64, n int) bool {
+	for range n {
+		if Live() <= limit {
+			return false
+		}
+	}
+	return true
 }
 
 // Format writes n bytes as the largest whole unit: "256 MiB", "1 GiB",

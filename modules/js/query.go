@@ -119,7 +119,7 @@ func (q *queryCall) deliver(err error) {
 		}
 		o.Query(qs.mod.Name(), status)
 	}
-	var data goja.Value = goja.Undefined()
+	data := goja.Undefined()
 	if resp != nil {
 		qs.last = resp
 		switch resp.Kind {
