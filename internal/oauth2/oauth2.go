@@ -266,7 +266,7 @@ func (c *Client) refresh(ctx context.Context, spec engine.TokenSpec, stale strin
 		case next.RefreshToken == "":
 			// No refresh token (client credentials): nothing expires.
 		case resp.RefreshExpiresIn > 0:
-			next.RefreshExpiresAt = now.Add(time.Duration(resp.RefreshExpiresIn * float64(time.Second))).UnixMilli()
+			next.RefreshExpiresAt = now.Add(lifetime(resp.RefreshExpiresIn)).UnixMilli()
 		case spec.RefreshTokenLifetime > 0:
 			// An idle lifetime: using the refresh token renewed it.
 			next.RefreshExpiresAt = now.Add(spec.RefreshTokenLifetime).UnixMilli()

@@ -309,7 +309,7 @@ func ParseResponse(status int, body []byte) (*Response, error) {
 	default:
 		return nil, errors.New("expires_in is not a number")
 	}
-	if r.ExpiresIn < 0 {
+	if !(r.ExpiresIn > 0) { // negative, or "NaN"
 		r.ExpiresIn = 0
 	}
 	return r, nil

@@ -117,9 +117,9 @@ func expiresAt(now time.Time, resp *Response, spec engine.TokenSpec) int64 {
 	exp, iat := jwtTimes(resp.AccessToken)
 	switch {
 	case resp.ExpiresIn > 0:
-		return now.Add(time.Duration(resp.ExpiresIn * float64(time.Second))).UnixMilli()
+		return now.Add(lifetime(resp.ExpiresIn)).UnixMilli()
 	case exp > 0 && iat > 0 && exp > iat:
-		return now.Add(time.Duration(exp-iat) * time.Second).UnixMilli()
+		return now.Add(lifetime(float64(exp - iat))).UnixMilli()
 	case exp > 0:
 		return exp * 1000
 	case spec.ExpiresIn > 0:
@@ -127,6 +127,25 @@ func expiresAt(now time.Time, resp *Response, spec engine.TokenSpec) int64 {
 	}
 	return 0
 }
+
+// maxLifetime is the longest lifetime a token is taken to have. Servers
+// that mean "never" say so with a huge expires_in or a JWT exp in the year
+// 9999, past what a time.Duration holds (292 years): such a lifetime,
+// overflowed, would put the expiry in the past and refresh the token on
+// every call.
+const maxLifetime = 100 * 365 * 24 * time.Hour
+
+// lifetime is a lifetime in seconds as a Duration, at most maxLifetime.
+func lifetime(seconds float64) time.Duration {
+	if !(seconds < maxLifetime.Seconds()) { // +Inf too
+		return maxLifetime
+	}
+	return time.Duration(seconds * float64(time.Second))
+}
+
+// maxUnix is the last second of the year 9999, the latest exp or iat
+// read from a JWT (a later one is taken as it).
+const maxUnix = 253402300799
 
 // jwtTimes are the exp and iat claims (seconds since the epoch) of a JWT
 // access token; 0 for a token that is no JWT or a claim it lacks. The
@@ -150,10 +169,10 @@ func jwtTimes(tok string) (exp, iat int64) {
 	}
 	seconds := func(n json.Number) int64 {
 		f, err := n.Float64()
-		if err != nil || f <= 0 {
+		if err != nil || !(f > 0) {
 			return 0
 		}
-		return int64(f)
+		return int64(min(f, maxUnix))
 	}
 	return seconds(claims.Exp), seconds(claims.Iat)
 }
