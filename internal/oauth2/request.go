@@ -125,13 +125,13 @@ func notSent(err error) bool {
 	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
-// retryAfter reads a Retry-After header in seconds (capped at a minute).
+// retryAfter reads a Retry-After header in seconds, capped at a minute.
 func retryAfter(h http.Header) time.Duration {
 	n, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After")))
 	if err != nil || n < 0 {
 		return 0
 	}
-	return min(time.Duration(n)*time.Second, time.Minute)
+	return time.Duration(min(n, 60)) * time.Second // 10^10 s would overflow a Duration
 }
 
 // MaxResponse bounds a token endpoint's answer.

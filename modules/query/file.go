@@ -245,8 +245,13 @@ func (c *compiler) compileRetry(r *retryFile) *retry {
 	}
 	if r.Backoff != "" {
 		d, err := time.ParseDuration(r.Backoff)
-		if err != nil || d <= 0 {
+		switch {
+		case err != nil || d <= 0:
 			c.fileErrorf("retry.backoff %q: want a positive duration such as 200ms", r.Backoff)
+		case d > maxRetryWait:
+			// No wait is longer; and doubled nine times, a longer one
+			// would overflow.
+			c.fileErrorf("retry.backoff %q: want at most %s (the longest wait between attempts)", r.Backoff, maxRetryWait)
 		}
 		out.backoff = d
 	}

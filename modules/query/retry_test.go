@@ -72,6 +72,14 @@ func TestRetry(t *testing.T) {
 	if _, err := req.Send(ctx); err == nil || time.Since(start) > 5*time.Second || hits.Load() != 1 {
 		t.Fatalf("Retry-After past the deadline: err %v after %v, %d requests", err, time.Since(start), hits.Load())
 	}
+	// A Retry-After of more seconds than a Duration holds is a wait past
+	// the deadline too, not a wrapped one that retries at once.
+	fails, retryAfter = 5, "10000000000"
+	hits.Store(0)
+	start = time.Now()
+	if _, err := req.Send(ctx); err == nil || time.Since(start) > 5*time.Second || hits.Load() != 1 {
+		t.Fatalf("Retry-After of 1e10 s: err %v after %v, %d requests", err, time.Since(start), hits.Load())
+	}
 	// A POST that timed out may have been processed: never again.
 	retryAfter, fails = "", 0
 	if err := try("method: POST\nurl: <<inputs.baseUrl>>/slow\ntimeout: 100ms\nbody: {form: {grant_type: refresh_token}}\nretry: {attempts: 3, backoff: 10ms}\n"); err == nil || hits.Load() != 1 {
@@ -143,6 +151,7 @@ func TestRetryValidation(t *testing.T) {
 	for src, want := range map[string]string{
 		"url: http://h/x\nretry: {attempts: 11}\n":      "retry.attempts 11: want 1 to 10",
 		"url: http://h/x\nretry: {backoff: soon}\n":     `retry.backoff "soon"`,
+		"url: http://h/x\nretry: {backoff: 31s}\n":      `retry.backoff "31s": want at most 30s`,
 		"url: http://h/x\nretry: {on: [200]}\n":         "retry.on: 200 is not an HTTP error status",
 		"url: http://h/x\nretry: {attempts: 2, x: 1}\n": `unknown field "x"`,
 	} {

@@ -165,7 +165,8 @@ func retryAfter(v string) (time.Duration, bool) {
 		return 0, false
 	}
 	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second, true
+		// Capped before it becomes a Duration: 10^10 s overflows one.
+		return time.Duration(min(s, int(maxRetryWait/time.Second))) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return max(0, time.Until(t)), true
