@@ -74,3 +74,15 @@ func FuzzExpiresAt(f *testing.F) {
 		}
 	})
 }
+
+// TestUsableFarFromExpiry: a token that expires in the year 9999 (a JWT exp
+// without iat) is usable now, whatever the margin.
+func TestUsableFarFromExpiry(t *testing.T) {
+	now := time.Date(2026, 12, 8, 3, 0, 0, 0, time.UTC)
+	s := &Set{IssuedAt: now.UnixMilli(), ExpiresAt: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC).UnixMilli()}
+	for _, margin := range []time.Duration{0, time.Minute, 1000 * time.Hour} {
+		if !s.usableAt(now, margin) {
+			t.Errorf("margin %v: a token that expires in 9999 is not usable now", margin)
+		}
+	}
+}
