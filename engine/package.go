@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -286,7 +287,7 @@ func (in Input) Parse(v any) (any, error) {
 		}
 		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return nil, fmt.Errorf("%q is not a number", truncate(s))
+			return nil, fmt.Errorf("%s is not a number", in.shown(s))
 		}
 		return f, nil
 	case TypeBoolean:
@@ -302,18 +303,30 @@ func (in Input) Parse(v any) (any, error) {
 		case "false":
 			return false, nil
 		}
-		return nil, fmt.Errorf("%q is not true or false", truncate(s))
+		return nil, fmt.Errorf("%s is not true or false", in.shown(s))
 	case TypeJSON:
 		if !isText {
 			return v, nil
 		}
 		var out any
 		if err := json.Unmarshal([]byte(s), &out); err != nil {
+			if in.Secret { // the decoder's message quotes the text
+				return nil, errors.New("not JSON (the value is secret: not shown)")
+			}
 			return nil, fmt.Errorf("not JSON: %v", err)
 		}
 		return out, nil
 	}
 	return nil, fmt.Errorf("unknown type %q", in.Type)
+}
+
+// shown is a value given for the input as an error quotes it: shortened,
+// or not at all for a secret input.
+func (in Input) shown(s string) string {
+	if in.Secret {
+		return "the value (secret: not shown)"
+	}
+	return strconv.Quote(truncate(s))
 }
 
 // truncate shortens a value quoted in an error: it may be long (a file).
