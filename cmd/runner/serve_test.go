@@ -415,6 +415,56 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	}
 }
 
+// TestServeRefusesNonsenseNumbers: a negative count or duration, or none of
+// what there must be some of, is a usage error naming the flag (or its
+// variable's value), not the server's default in silence.
+func TestServeRefusesNonsenseNumbers(t *testing.T) {
+	pkg := servePackage(t, "")
+	for _, c := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{nil, []string{"--history", "-1"}, "--history -1: want a positive number"},
+		{nil, []string{"--max-concurrent", "0"}, "--max-concurrent 0: want a positive number"},
+		{nil, []string{"--queue", "-1"}, "--queue -1: want zero or more"},
+		{nil, []string{"--workers", "-2"}, "--workers -2: want zero or more"},
+		{nil, []string{"--timeout", "-1s"}, "--timeout -1s: want a duration of zero or more"},
+		{nil, []string{"--idle-instance", "0s"}, "--idle-instance 0s: want a positive duration"},
+		{[]string{"MODRUN_HISTORY=-4"}, nil, "--history -4: want a positive number"},
+	} {
+		args := append([]string{"serve", pkg, "--listen", "127.0.0.1:0", "--store", filepath.Join(t.TempDir(), "s.db")}, c.args...)
+		_, errOut, code := runBinary(t, append([]string{"MODRUN_TOKEN=tok-flags-0123456789"}, c.env...), args...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v %v: exit %d, %q; want exit 2 saying %q", c.env, c.args, code, errOut, c.want)
+		}
+	}
+}
+
+// TestServeQueueZeroWaitsNone: with --queue 0 a run past --max-concurrent
+// is answered 429 at once (server.Options would read 0 as its default).
+func TestServeQueueZeroWaitsNone(t *testing.T) {
+	pkg := servePackage(t, "")
+	srv := startServe(t, "tok-queue0-0123456789", pkg, "--store", filepath.Join(t.TempDir(), "s.db"), "--max-concurrent", "1", "--queue", "0")
+	defer srv.stop()
+	code, body, _ := srv.call("POST", "/v1/runs", `{"package": "svc", "target": "m.nap"}`)
+	if code != 202 {
+		t.Fatalf("queueing a nap: %d %v", code, body)
+	}
+	id := body["id"].(string)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, run, _ := srv.call("GET", "/v1/runs/"+id, ""); run["status"] == "running" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the nap never started")
+		}
+	}
+	if code, body, _ := srv.call("POST", "/v1/run/svc/m.hello", `{"args": ["x"]}`); code != 429 {
+		t.Fatalf("a run while the only slot is taken and none may wait: %d %v; want 429", code, body)
+	}
+}
+
 // TestServeQueueFull: past --max-concurrent and --queue, 429 with
 // Retry-After.
 func TestServeQueueFull(t *testing.T) {
