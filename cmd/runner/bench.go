@@ -38,6 +38,9 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 		Example: `  runner bench ./bench/refresh auth.refresh -n 20000 -c 64 --input baseUrl=http://127.0.0.1:9000 --json`,
 		Args:    exactArgs(2, "PACKAGE TARGET"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkNumbers(cmd, atLeast{"instances", 0}, atLeast{"timeout", 0}); err != nil {
+				return err
+			}
 			ref, target := args[0], args[1]
 			in, callArgs, err := cf.parse(target)
 			if err != nil {

@@ -305,3 +305,46 @@ func versionInfo() buildInfo {
 	}
 	return out
 }
+
+// atLeast is the least value of a numeric flag that means something: 0 for
+// a count or duration where zero is the default, 1 where there must be
+// some.
+type atLeast struct {
+	name string
+	min  int64
+}
+
+// checkNumbers refuses a numeric flag given (or set by its variable) below
+// its least value, naming it: the options it feeds read zero and below as
+// their defaults, which would hide the mistake.
+func checkNumbers(cmd *cobra.Command, flags ...atLeast) error {
+	for _, f := range flags {
+		fl := cmd.Flags().Lookup(f.name)
+		if fl == nil || !fl.Changed {
+			continue // a default means what its help says
+		}
+		var v int64
+		switch fl.Value.Type() {
+		case "int":
+			n, _ := cmd.Flags().GetInt(f.name)
+			v = int64(n)
+		case "duration":
+			d, _ := cmd.Flags().GetDuration(f.name)
+			v = int64(d)
+		}
+		if v >= f.min {
+			continue
+		}
+		want := "a positive number"
+		switch {
+		case fl.Value.Type() == "duration" && f.min == 0:
+			want = "a duration of zero or more (0: the default)"
+		case fl.Value.Type() == "duration":
+			want = "a positive duration such as 30s"
+		case f.min == 0:
+			want = "zero or more"
+		}
+		return usagef("--%s %s: want %s", f.name, fl.Value.String(), want)
+	}
+	return nil
+}

@@ -31,6 +31,9 @@ reads it), else http://127.0.0.1:8787.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkNumbers(cmd, atLeast{"timeout", 1}); err != nil {
+				return err
+			}
 			base := "http://127.0.0.1:8787"
 			if l := os.Getenv("MODRUN_LISTEN"); l != "" {
 				host := l

@@ -35,6 +35,9 @@ it as needed.`,
   runner login my-package@^1 api --app tenant-a --timeout 2m`,
 		Args: exactArgs(2, "PACKAGE CREDENTIAL"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkNumbers(cmd, atLeast{"timeout", 1}); err != nil {
+				return err
+			}
 			in, _, err := cf.parse("login.credential")
 			if err != nil {
 				return err

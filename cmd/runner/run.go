@@ -137,6 +137,9 @@ TARGET is a query module's name (its response data is printed) or MODULE.FUNCTIO
 		Args:              exactArgs(2, "PACKAGE TARGET"),
 		ValidArgsFunction: cf.complete,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkNumbers(cmd, atLeast{"timeout", 0}); err != nil {
+				return err
+			}
 			ref, target := args[0], args[1]
 			in, callArgs, err := cf.parse(target)
 			if err != nil {

@@ -73,7 +73,9 @@ GET /v1/packages, GET|PUT|DELETE /v1/store/{app}[/{key}], /healthz, /readyz,
 			if err != nil {
 				return usagef("--max-memory: %v", err)
 			}
-			if err := checkServeFlags(cmd); err != nil {
+			if err := checkNumbers(cmd, atLeast{"history", 1}, atLeast{"max-concurrent", 1}, atLeast{"instances", 1},
+				atLeast{"queue", 0}, atLeast{"workers", 0}, atLeast{"timeout", 0}, atLeast{"shutdown-timeout", 0},
+				atLeast{"idle-instance", 1}, atLeast{"watch-credentials", 1}); err != nil {
 				return err
 			}
 			if queue == 0 {
@@ -350,46 +352,6 @@ func stateHome() string {
 
 // serverFlags are --server and the token of a client command.
 type serverFlags struct{ url string }
-
-// checkServeFlags refuses numbers serve cannot mean: a negative count or
-// duration, or none of what there must be some of. (server.Options reads
-// zero and below as its defaults, which would hide the mistake.)
-func checkServeFlags(cmd *cobra.Command) error {
-	for _, f := range []struct {
-		name string
-		min  int64 // the least value that means something
-	}{
-		{"history", 1}, {"max-concurrent", 1}, {"instances", 1}, {"queue", 0}, {"workers", 0},
-		{"timeout", 0}, {"shutdown-timeout", 0}, {"idle-instance", 1}, {"watch-credentials", 1},
-	} {
-		fl := cmd.Flags().Lookup(f.name)
-		if fl == nil || !fl.Changed {
-			continue // a default means what its help says
-		}
-		var v int64
-		switch fl.Value.Type() {
-		case "int":
-			n, _ := cmd.Flags().GetInt(f.name)
-			v = int64(n)
-		case "duration":
-			d, _ := cmd.Flags().GetDuration(f.name)
-			v = int64(d)
-		}
-		if v < f.min {
-			want := "a positive number"
-			switch {
-			case fl.Value.Type() == "duration" && f.min == 0:
-				want = "a duration of zero or more (0: the default)"
-			case fl.Value.Type() == "duration":
-				want = "a positive duration such as 30s"
-			case f.min == 0:
-				want = "zero or more"
-			}
-			return usagef("--%s %s: want %s", f.name, fl.Value.String(), want)
-		}
-	}
-	return nil
-}
 
 func (f *serverFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.url, "server", "", "run on a runner serve at this URL (default $MODRUN_SERVER; token from $MODRUN_TOKEN)")

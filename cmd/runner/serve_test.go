@@ -415,10 +415,10 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	}
 }
 
-// TestServeRefusesNonsenseNumbers: a negative count or duration, or none of
+// TestRefusesNonsenseNumbers: a negative count or duration, or none of
 // what there must be some of, is a usage error naming the flag (or its
-// variable's value), not the server's default in silence.
-func TestServeRefusesNonsenseNumbers(t *testing.T) {
+// variable's value), not the default in silence.
+func TestRefusesNonsenseNumbers(t *testing.T) {
 	pkg := servePackage(t, "")
 	for _, c := range []struct {
 		env  []string
@@ -437,6 +437,21 @@ func TestServeRefusesNonsenseNumbers(t *testing.T) {
 		_, errOut, code := runBinary(t, append([]string{"MODRUN_TOKEN=tok-flags-0123456789"}, c.env...), args...)
 		if code != 2 || !strings.Contains(errOut, c.want) {
 			t.Errorf("%v %v: exit %d, %q; want exit 2 saying %q", c.env, c.args, code, errOut, c.want)
+		}
+	}
+	// The other commands' numbers too.
+	store := filepath.Join(t.TempDir(), "o.db")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", pkg, "m.hello", "--store", store, "--timeout", "-1s"}, "--timeout -1s: want a duration of zero or more"},
+		{[]string{"bench", pkg, "m.hello", "--store", store, "--instances", "-3"}, "--instances -3: want zero or more"},
+		{[]string{"healthcheck", "http://127.0.0.1:1/", "--timeout", "0s"}, "--timeout 0s: want a positive duration"},
+	} {
+		_, errOut, code := runBinary(t, nil, c.args...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, %q; want exit 2 saying %q", c.args, code, errOut, c.want)
 		}
 	}
 }
