@@ -13,6 +13,7 @@ import (
 
 	"github.com/modrun/modrun/binding"
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/cronexpr"
 )
 
 type oauth2File struct {
@@ -195,12 +196,8 @@ func checkLoopback(raw string) error {
 	return fmt.Errorf("redirectUrl %q: only a loopback host (127.0.0.1, localhost, [::1]) may receive the code", raw)
 }
 
-// cronParser reads the five fields of crontab (minute hour day month
-// weekday) and descriptors such as @hourly and @every 5m.
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
-// ParseCron checks a schedule's cron expression.
-func ParseCron(expr string) (cron.Schedule, error) { return cronParser.Parse(expr) }
+// ParseCron checks a schedule's cron expression (internal/cronexpr).
+func ParseCron(expr string) (cron.Schedule, error) { return cronexpr.Parse(expr) }
 
 // MinEvery is the shortest interval of an every: schedule.
 const MinEvery = time.Second

@@ -9,9 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/robfig/cron/v3"
-
 	"github.com/modrun/modrun/engine"
+	"github.com/modrun/modrun/internal/cronexpr"
 )
 
 // scheduler runs the schedules of the pinned packages. A schedule whose
@@ -36,7 +35,6 @@ func (sc *scheduler) start() {
 		if sc.ctx.Err() != nil {
 			return
 		}
-		parser := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 		for _, pkg := range sc.pkgs {
 			for _, sched := range pkg.Manifest.Schedules {
 				// Periods are aligned to the clock (multiples of Every
@@ -44,7 +42,7 @@ func (sc *scheduler) start() {
 				// store sees the same due times and one claims each.
 				next := func(t time.Time) time.Time { return t.Truncate(sched.Every).Add(sched.Every) }
 				if sched.Cron != "" {
-					cs, err := parser.Parse(sched.Cron)
+					cs, err := cronexpr.Parse(sched.Cron)
 					if err != nil { // checked at load; a package built by hand
 						sc.s.log.Error("schedule: bad cron expression", "package", pkg.Ref(), "schedule", sched.String(), "error", err)
 						continue
