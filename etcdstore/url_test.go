@@ -34,8 +34,13 @@ func FuzzParseURL(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := ParseURL(s)
 		if err != nil {
-			if c.Password != "" && strings.Contains(err.Error(), c.Password) {
-				t.Fatalf("error %q shows the password", err)
+			// A short password may be a word of the message ("a" of
+			// "want"): the same URL with a password no message holds
+			// must fail without showing it.
+			if marked, ok := withPassword(s, "Zq9xMarkedPassword"); ok {
+				if _, err := ParseURL(marked); err != nil && strings.Contains(err.Error(), "Zq9xMarkedPassword") {
+					t.Fatalf("error %q shows the password", err)
+				}
 			}
 			return
 		}
@@ -46,4 +51,19 @@ func FuzzParseURL(f *testing.F) {
 			t.Fatalf("String() %q shows the password", c.String())
 		}
 	})
+}
+
+// withPassword is URL s with its password (as ParseURL reads it: the user
+// information ends at the last "@") replaced by pw; false if s has none.
+func withPassword(s, pw string) (string, bool) {
+	scheme, rest, ok := strings.Cut(s, "://")
+	at := strings.LastIndex(rest, "@")
+	if !ok || at < 0 {
+		return s, false
+	}
+	user, _, hasPass := strings.Cut(rest[:at], ":")
+	if !hasPass {
+		return s, false
+	}
+	return scheme + "://" + user + ":" + pw + "@" + rest[at+1:], true
 }
