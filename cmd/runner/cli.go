@@ -320,7 +320,10 @@ type atLeast struct {
 func checkNumbers(cmd *cobra.Command, flags ...atLeast) error {
 	for _, f := range flags {
 		fl := cmd.Flags().Lookup(f.name)
-		if fl == nil || !fl.Changed {
+		switch {
+		case fl == nil:
+			return fmt.Errorf("internal error: %s has no flag --%s to check", cmd.CommandPath(), f.name)
+		case !fl.Changed:
 			continue // a default means what its help says
 		}
 		var v int64
