@@ -460,11 +460,14 @@ func TestRefusesNonsenseNumbers(t *testing.T) {
 // is answered 429 at once (server.Options would read 0 as its default).
 func TestServeQueueZeroWaitsNone(t *testing.T) {
 	pkg := servePackage(t, "")
-	srv := startServe(t, "tok-queue0-0123456789", pkg, "--store", filepath.Join(t.TempDir(), "s.db"), "--max-concurrent", "1", "--queue", "0")
+	// The slot is held for 20 s, far longer than the checks take on a
+	// loaded machine; stopping does not wait for it.
+	srv := startServe(t, "tok-queue0-0123456789", pkg, "--store", filepath.Join(t.TempDir(), "s.db"), "--max-concurrent", "1", "--queue", "0",
+		"--shutdown-timeout", "1s")
 	defer srv.stop()
-	code, body, _ := srv.call("POST", "/v1/runs", `{"package": "svc", "target": "m.nap"}`)
+	code, body, _ := srv.call("POST", "/v1/runs", `{"package": "svc", "target": "m.slow", "args": [20000]}`)
 	if code != 202 {
-		t.Fatalf("queueing a nap: %d %v", code, body)
+		t.Fatalf("queueing a slow run: %d %v", code, body)
 	}
 	id := body["id"].(string)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
@@ -472,7 +475,7 @@ func TestServeQueueZeroWaitsNone(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the nap never started")
+			t.Fatal("the slow run never started")
 		}
 	}
 	if code, body, _ := srv.call("POST", "/v1/run/svc/m.hello", `{"args": ["x"]}`); code != 429 {
