@@ -85,20 +85,28 @@ type placeholders struct {
 func newPlaceholders(inputs map[string]string) *placeholders {
 	p := &placeholders{to: map[string]string{}}
 	for name, v := range inputs {
-		p.add(v, "__input_"+name+"__")
+		p.add(v, "__input_"+name+"__", true)
 	}
 	return p
 }
 
-func (p *placeholders) add(value, name string) {
+// add names value, in each form it travels in (redact.Forms: as it is,
+// JSON-escaped, URL-escaped, and with b64 in base64): a refresh token of
+// base64 goes out in a form body as rt%2B…, a secret with a quote in JSON
+// as s\"…. A placeholder reads the same in every form.
+func (p *placeholders) add(value, name string, b64 bool) {
 	if len(value) < 4 {
 		return // too short to replace safely
 	}
 	if _, ok := p.to[value]; ok {
 		return
 	}
-	p.to[value] = name
-	p.from = append(p.from, value)
+	for _, form := range redact.Forms(value, b64) {
+		if _, ok := p.to[form]; !ok {
+			p.to[form] = name
+			p.from = append(p.from, form)
+		}
+	}
 	sort.Slice(p.from, func(i, j int) bool { return len(p.from[i]) > len(p.from[j]) })
 }
 
@@ -124,7 +132,7 @@ func (p *placeholders) learn(body []byte) {
 				if s, ok := t[k].(string); ok && redact.SecretKey(k) {
 					if _, known := p.to[s]; !known && len(s) >= 4 {
 						p.tokens++
-						p.add(s, "__token_"+strconv.Itoa(p.tokens)+"__")
+						p.add(s, "__token_"+strconv.Itoa(p.tokens)+"__", false)
 					}
 					continue
 				}

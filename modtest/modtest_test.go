@@ -129,3 +129,25 @@ func TestRecordPlaceholders(t *testing.T) {
 		t.Fatalf("\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestRecordPlaceholdersEscaped: a token or secret input travels escaped
+// as often as not — a refresh token of base64 in a form body, a secret with
+// a quote in JSON — and a recording names it in each of those forms, so
+// that the real value never reaches the cassette.
+func TestRecordPlaceholdersEscaped(t *testing.T) {
+	p := newPlaceholders(map[string]string{"clientSecret": `s3cr"et+/=&x`})
+	p.learn([]byte(`{"refresh_token":"rt+abc/def==","access_token":"at<&>1234"}`))
+	for _, text := range []string{
+		"grant_type=refresh_token&refresh_token=rt%2Babc%2Fdef%3D%3D&client_secret=s3cr%22et%2B%2F%3D%26x", // a form body
+		`{"refresh_token":"rt+abc/def==","client_secret":"s3cr\"et+/=&x"}`,                                 // JSON.stringify
+		`{"token":"at\u003c\u0026\u003e1234"}`,                                                              // encoding/json
+		"/items/rt+abc%2Fdef==?t=at%3C%26%3E1234",                                                           // a path and a query
+	} {
+		got := p.apply(text)
+		for _, leak := range []string{"rt+abc", "rt%2Babc", "s3cr", "at<", `at\u003c`, "at%3C"} {
+			if strings.Contains(got, leak) {
+				t.Errorf("%s\n  -> %s: %q is still there", text, got, leak)
+			}
+		}
+	}
+}
