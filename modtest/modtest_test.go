@@ -140,8 +140,8 @@ func TestRecordPlaceholdersEscaped(t *testing.T) {
 	for _, text := range []string{
 		"grant_type=refresh_token&refresh_token=rt%2Babc%2Fdef%3D%3D&client_secret=s3cr%22et%2B%2F%3D%26x", // a form body
 		`{"refresh_token":"rt+abc/def==","client_secret":"s3cr\"et+/=&x"}`,                                 // JSON.stringify
-		`{"token":"at\u003c\u0026\u003e1234"}`,                                                              // encoding/json
-		"/items/rt+abc%2Fdef==?t=at%3C%26%3E1234",                                                           // a path and a query
+		`{"token":"at\u003c\u0026\u003e1234"}`,                                                             // encoding/json
+		"/items/rt+abc%2Fdef==?t=at%3C%26%3E1234",                                                          // a path and a query
 	} {
 		got := p.apply(text)
 		for _, leak := range []string{"rt+abc", "rt%2Babc", "s3cr", "at<", `at\u003c`, "at%3C"} {
