@@ -132,7 +132,8 @@ func learnJSON(r *Redactor, v gjson.Result, depth int) {
 
 // Forms returns the ways secret s appears in text: as it is; escaped
 // inside a JSON string (as JSON.stringify and encoding/json write it);
-// escaped in a URL's query or path; and, with b64, in base64 (standard and
+// escaped in a URL's query or path (as Go and encodeURIComponent escape
+// it); and, with b64, in base64 (standard and
 // URL alphabets, as in a Basic credential or a JWT part). Forms equal to
 // an earlier one are left out: for a token of URL-safe characters, the
 // escaped forms are the token itself.
@@ -156,11 +157,31 @@ func Forms(s string, b64 bool) []string {
 	add(string(js[1 : len(js)-1]))
 	add(url.QueryEscape(s))
 	add(url.PathEscape(s))
+	add(uriComponent(s))
 	if b64 {
 		add(base64.StdEncoding.EncodeToString([]byte(s)))
 		add(base64.RawURLEncoding.EncodeToString([]byte(s)))
 	}
 	return forms
+}
+
+// uriComponent escapes s as JavaScript's encodeURIComponent does, the way
+// module code escapes a value it puts in a URL itself: unlike
+// url.QueryEscape, a space is %20 and !'()* stay as they are.
+func uriComponent(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.!~*'()", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
 }
 
 // rebuild makes the replacer of every form of every secret, longest

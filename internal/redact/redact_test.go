@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/dop251/goja"
 	"github.com/tidwall/gjson"
 
 	"github.com/modrun/modrun/internal/redact"
@@ -168,4 +170,25 @@ func FuzzJSON(f *testing.F) {
 			t.Fatalf("JSON(%q) = %q: no longer valid", raw, out)
 		}
 	})
+}
+
+// TestEncodeURIComponentForm: module code that puts a secret in a URL
+// itself escapes it with encodeURIComponent — a space as %20, "!" as it is —
+// which neither url.QueryEscape nor url.PathEscape writes; that form is
+// hidden too. (The escapes are what goja's encodeURIComponent returns.)
+func TestEncodeURIComponentForm(t *testing.T) {
+	r := redact.New()
+	r.Add("p@ss w0rd!")
+	r.Learn("tok en(1)*'x'")
+	rt := goja.New()
+	for _, secret := range []string{"p@ss w0rd!", "tok en(1)*'x'"} {
+		v, err := rt.RunString("encodeURIComponent(" + strconv.Quote(secret) + ")")
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := "GET /x?p=" + v.String()
+		if got := r.String(text); got != "GET /x?p="+redact.Mask {
+			t.Errorf("%q escaped by encodeURIComponent: %s -> %s", secret, text, got)
+		}
+	}
 }
