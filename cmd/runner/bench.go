@@ -38,16 +38,14 @@ p50/p90/p99 latency and the error count (--json: one JSON object).`,
 		Example: `  runner bench ./bench/refresh auth.refresh -n 20000 -c 64 --input baseUrl=http://127.0.0.1:9000 --json`,
 		Args:    exactArgs(2, "PACKAGE TARGET"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkNumbers(cmd, atLeast{"instances", 0}, atLeast{"timeout", 0}); err != nil {
+			if err := checkNumbers(cmd, atLeast{"runs", 1}, atLeast{"concurrency", 1}, atLeast{"warmup", 0},
+				atLeast{"instances", 0}, atLeast{"timeout", 0}); err != nil {
 				return err
 			}
 			ref, target := args[0], args[1]
 			in, callArgs, err := cf.parse(target)
 			if err != nil {
 				return err
-			}
-			if opts.Runs <= 0 || opts.Concurrency <= 0 || opts.Warmup < 0 {
-				return usagef("-n and -c must be positive, --warmup zero or more")
 			}
 			// The package first: a mistaken PACKAGE must not make a store
 			// and a keyring on its way to the error.

@@ -347,7 +347,11 @@ func checkNumbers(cmd *cobra.Command, flags ...atLeast) error {
 		case f.min == 0:
 			want = "zero or more"
 		}
-		return usagef("--%s %s: want %s", f.name, fl.Value.String(), want)
+		name := "--" + f.name
+		if fl.Shorthand != "" {
+			name = "-" + fl.Shorthand + "/" + name // bench -n, -c
+		}
+		return usagef("%s %s: want %s", name, fl.Value.String(), want)
 	}
 	return nil
 }

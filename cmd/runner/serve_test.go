@@ -447,6 +447,8 @@ func TestRefusesNonsenseNumbers(t *testing.T) {
 	}{
 		{[]string{"run", pkg, "m.hello", "--store", store, "--timeout", "-1s"}, "--timeout -1s: want a duration of zero or more"},
 		{[]string{"bench", pkg, "m.hello", "--store", store, "--instances", "-3"}, "--instances -3: want zero or more"},
+		{[]string{"bench", pkg, "m.hello", "--store", store, "-n", "0"}, "-n/--runs 0: want a positive number"},
+		{[]string{"bench", pkg, "m.hello", "--store", store, "--warmup", "-1"}, "--warmup -1: want zero or more"},
 		{[]string{"healthcheck", "http://127.0.0.1:1/", "--timeout", "0s"}, "--timeout 0s: want a positive duration"},
 	} {
 		_, errOut, code := runBinary(t, nil, c.args...)
