@@ -139,7 +139,7 @@ func (rt *retry) next(method string, re *engine.ResponseError, n int) (time.Dura
 			return 0, false
 		}
 		if after, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
-			return min(after, maxRetryWait), true
+			return after, true
 		}
 	} else if !neverSent(re.Err) && !idempotent[method] {
 		return 0, false
@@ -159,7 +159,8 @@ func neverSent(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// retryAfter parses a Retry-After header: seconds, or an HTTP date.
+// retryAfter parses a Retry-After header, seconds or an HTTP date, as a
+// wait of at most maxRetryWait.
 func retryAfter(v string) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
@@ -169,7 +170,7 @@ func retryAfter(v string) (time.Duration, bool) {
 		return time.Duration(min(s, int(maxRetryWait/time.Second))) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(0, time.Until(t)), true
+		return min(max(0, time.Until(t)), maxRetryWait), true
 	}
 	return 0, false
 }
