@@ -102,8 +102,7 @@ func (s *Set) usableAt(now time.Time, margin time.Duration) bool {
 		return true
 	}
 	if s.IssuedAt > 0 && s.ExpiresAt > s.IssuedAt {
-		life := time.Duration(min(s.ExpiresAt-s.IssuedAt, maxLifetime.Milliseconds())) * time.Millisecond
-		margin = min(margin, life/2)
+		margin = min(margin, time.Duration(s.ExpiresAt-s.IssuedAt)*time.Millisecond/2)
 	}
 	return now.Add(margin).UnixMilli() < s.ExpiresAt
 }
